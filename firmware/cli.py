@@ -1,0 +1,131 @@
+"""`alpr-unit` command line: a thin dispatcher over subsystem command modules.
+
+Each subsystem owns its commands in a module with `register(subparsers)`; benchmarks are listed
+in BENCHES and share the `bench` command. Exit codes: 0 ok, 1 a check failed, 2 bad usage or
+config, 3 the unit's storage or hardware failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_RUNTIME = 0, 1, 2, 3
+
+COMMAND_MODULES = [
+    "firmware.config_cli",
+    "firmware.daemon_cli",
+    "firmware.recognition.cli",
+    "firmware.gnss.cli",
+    "firmware.hotlist.cli",
+    "firmware.sync.cli",
+    "firmware.retention.cli",
+    "firmware.selftest",
+]
+
+# bench name -> module exposing add_arguments(parser) and run(args) -> dict
+BENCHES = {
+    "pipeline": "firmware.pipeline_bench",
+    "recognition": "firmware.recognition.bench",
+    "gps": "firmware.gnss.bench",
+    "hotlist": "firmware.hotlist.bench",
+    "sync": "firmware.sync.bench",
+    "purge": "firmware.retention.bench",
+}
+
+
+def add_common(parser: argparse.ArgumentParser, json_flag: bool = True) -> None:
+    """Options every command that touches a unit's data takes."""
+    parser.add_argument("--config", type=Path, default=None,
+                        help="unit config (default /etc/alpr-unit/unit.toml if it exists, else built-in defaults)")
+    parser.add_argument("--data-dir", type=Path, default=None, help="override unit.data_dir")
+    if json_flag:
+        parser.add_argument("--json", action="store_true", help="one JSON object per line")
+
+
+def load_unit_config(args: argparse.Namespace):
+    """Config for a command: --config, else the default path when present, else defaults."""
+    from firmware.config import DEFAULT_CONFIG_PATH, load_config
+
+    path = args.config
+    if path is None and DEFAULT_CONFIG_PATH.exists():
+        path = DEFAULT_CONFIG_PATH
+    return load_config(path, getattr(args, "data_dir", None))
+
+
+def emit(obj: dict, as_json: bool = True) -> None:
+    if as_json:
+        print(json.dumps(obj, default=str), flush=True)
+    else:
+        for key, value in obj.items():
+            print(f"{key}: {value}")
+
+
+def _optional_module(name: str):
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name == name:  # not written yet; anything else missing is a real error
+            return None
+        raise
+
+
+def _register_bench(subparsers) -> None:
+    bench = subparsers.add_parser("bench", help="benchmarks that print JSON figures")
+    bench_sub = bench.add_subparsers(dest="bench", required=True)
+    for name, module_name in BENCHES.items():
+        module = _optional_module(module_name)
+        if module is None:
+            continue
+        parser = bench_sub.add_parser(name, help=(module.__doc__ or "").strip().splitlines()[0])
+        parser.add_argument("--json", action="store_true", help="print JSON (always JSON; kept for symmetry)")
+        module.add_arguments(parser)
+        parser.set_defaults(func=lambda args, m=module: (emit(m.run(args)), EXIT_OK)[1])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="alpr-unit", description="In-vehicle ALPR unit firmware")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command")
+    for name in COMMAND_MODULES:
+        module = _optional_module(name)
+        if module is not None:
+            module.register(sub)
+    _register_bench(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from firmware.config import ConfigError
+    from firmware.storage.db import StorageError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from firmware import __version__
+
+        print(__version__)
+        return EXIT_OK
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"config error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except StorageError as exc:
+        print(f"storage error: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Time as an injected dependency.
+
+Evidence needs UTC timestamps *and* the name of the clock that produced them, and tests need to
+move time without sleeping. Every service takes a `Clock` instead of calling `time` directly.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def utc(self) -> datetime: ...
+
+    def monotonic_ns(self) -> int: ...
+
+    def source(self) -> str:
+        """Which clock the UTC time comes from: 'system', 'gps', 'system-unsynced', 'test'."""
+        ...
+
+
+@dataclass
+class SystemClock:
+    """The kernel's clocks. `source_name` is updated by the GNSS time tracker when it vouches for it."""
+
+    source_name: str = "system"
+
+    def utc(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+    def monotonic_ns(self) -> int:
+        return time.monotonic_ns()
+
+    def source(self) -> str:
+        return self.source_name
+
+
+class ManualClock:
+    """A clock tests drive by hand; UTC and monotonic advance together."""
+
+    def __init__(self, start: datetime | None = None, source: str = "test"):
+        self._utc = start or datetime(2026, 1, 1, tzinfo=timezone.utc)
+        self._mono = 1_000_000_000
+        self._source = source
+        self._lock = threading.Lock()
+
+    def utc(self) -> datetime:
+        with self._lock:
+            return self._utc
+
+    def monotonic_ns(self) -> int:
+        with self._lock:
+            return self._mono
+
+    def source(self) -> str:
+        return self._source
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._utc += timedelta(seconds=seconds)
+            self._mono += int(seconds * 1e9)
+
+
+def iso_utc(t: datetime) -> str:
+    """ISO-8601 with a Z suffix and microseconds: sortable as text in SQLite."""
+    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso_utc(s: str) -> datetime:
+    return datetime.fromisoformat(s.replace("Z", "+00:00")).astimezone(timezone.utc)

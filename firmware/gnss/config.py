@@ -1,0 +1,28 @@
+"""GNSS receiver settings."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from firmware.configbase import Section
+
+
+class GnssConfig(Section):
+    source: Literal["serial", "file", "gpsd", "none"] = Field(
+        "none", description="Where NMEA comes from: a serial port, a replayed file, gpsd, or no receiver"
+    )
+    port: str = Field("/dev/ttyACM0", description="Serial device of the receiver (source=serial)")
+    baud: int | Literal["auto"] = Field("auto", description="Baud rate, or 'auto' to probe 4800..115200")
+    file: Path | None = Field(None, description="NMEA file to replay (source=file)")
+    replay_speed: float = Field(1.0, gt=0, le=1000, description="Replay speed factor for source=file")
+    replay_loop: bool = Field(True, description="Start the replay file again when it ends")
+    gpsd_host: str = Field("127.0.0.1", description="gpsd host (source=gpsd)")
+    gpsd_port: int = Field(2947, ge=1, le=65535, description="gpsd port (source=gpsd)")
+    max_extrapolation_s: float = Field(
+        2.0, ge=0, le=10, description="Dead-reckon from the last fix with speed and course at most this long"
+    )
+    stale_after_s: float = Field(10.0, gt=0, le=3600, description="A fix older than this is reported stale")
+    clock_offset_warn_s: float = Field(
+        1.0, gt=0, le=3600, description="Health warning when system clock and GPS time differ by more"
+    )
