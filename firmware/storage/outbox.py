@@ -29,3 +29,70 @@ def counts(conn: sqlite3.Connection) -> dict:
     """Queued (unacknowledged) records by kind."""
     rows = conn.execute("SELECT kind, count(*) FROM outbox WHERE acked_at IS NULL GROUP BY kind").fetchall()
     return {kind: n for kind, n in rows}
+
+
+# --- sender side: the MQTT sender reads with its own connection and acks through the daemon's writer ---
+
+def fetch_pending(conn: sqlite3.Connection, limit: int, kinds: tuple[str, ...] | None = None,
+                  exclude: set[int] | frozenset = frozenset()) -> list[sqlite3.Row]:
+    """The next unacknowledged rows in send order (priority, then age), skipping `exclude` (already in flight).
+
+    `kinds` restricts to those kinds (the byte budget is spent: only exempt kinds go).
+    """
+    if limit <= 0:
+        return []
+    want = limit + len(exclude)
+    if kinds is None:
+        rows = conn.execute(
+            "SELECT seq, record_id, kind, priority, payload, created_at, attempts FROM outbox"
+            " WHERE acked_at IS NULL ORDER BY priority, seq LIMIT ?", (want,)).fetchall()
+    else:
+        if not kinds:
+            return []
+        marks = ",".join("?" * len(kinds))
+        rows = conn.execute(
+            "SELECT seq, record_id, kind, priority, payload, created_at, attempts FROM outbox"
+            f" WHERE acked_at IS NULL AND kind IN ({marks}) ORDER BY priority, seq LIMIT ?",
+            (*kinds, want)).fetchall()
+    return [r for r in rows if r["seq"] not in exclude][:limit]
+
+
+def mark_attempted(conn: sqlite3.Connection, seqs: list[int], at: datetime) -> None:
+    """Count one more send attempt (inside the caller's transaction)."""
+    stamp = iso_utc(at)
+    conn.executemany("UPDATE outbox SET attempts = attempts + 1, last_attempt = ? WHERE seq = ?",
+                     [(stamp, s) for s in seqs])
+
+
+def mark_acked(conn: sqlite3.Connection, seqs: list[int], at: datetime) -> int:
+    """The broker acknowledged these rows (PUBACK): they never leave again. Returns rows newly acked."""
+    stamp = iso_utc(at)
+    cur = conn.executemany("UPDATE outbox SET acked_at = ? WHERE seq = ? AND acked_at IS NULL",
+                           [(stamp, s) for s in seqs])
+    return cur.rowcount
+
+
+def requeue(conn: sqlite3.Connection, kind: str | None = None) -> int:
+    """Technician tool: send acknowledged rows again (e.g. the agency lost its copy). Returns rows requeued."""
+    if kind is None:
+        return conn.execute("UPDATE outbox SET acked_at = NULL WHERE acked_at IS NOT NULL").rowcount
+    return conn.execute("UPDATE outbox SET acked_at = NULL WHERE acked_at IS NOT NULL AND kind = ?",
+                        (kind,)).rowcount
+
+
+def delete_acked(conn: sqlite3.Connection, before: datetime, limit: int = 5000) -> int:
+    """Forget acknowledged rows acked before `before` (a small batch; call repeatedly)."""
+    return conn.execute(
+        "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE acked_at IS NOT NULL AND acked_at < ?"
+        " LIMIT ?)", (iso_utc(before), limit)).rowcount
+
+
+def summary(conn: sqlite3.Connection) -> dict:
+    """Queue depth by kind, queued bytes, the oldest queued record and the last acknowledgement."""
+    queued = {kind: n for kind, n in conn.execute(
+        "SELECT kind, count(*) FROM outbox WHERE acked_at IS NULL GROUP BY kind")}
+    row = conn.execute("SELECT coalesce(sum(length(payload)), 0), min(created_at) FROM outbox"
+                       " WHERE acked_at IS NULL").fetchone()
+    last = conn.execute("SELECT max(acked_at) FROM outbox WHERE acked_at IS NOT NULL").fetchone()[0]
+    return {"queued": queued, "queued_total": sum(queued.values()), "queued_payload_bytes": row[0],
+            "oldest_queued_at": row[1], "last_ack_at": last}
