@@ -1,0 +1,198 @@
+"""The composition root: builds every service from one validated config, starts them in order and
+stops them in reverse, so shutdown flushes capture before storage and sync let go.
+
+Order: writer -> gnss -> hotlists -> retention -> sync -> cameras + recognition.
+Tests and the HIL rig replace hardware through `Seams` (frame sources, alert sinks, clock); the
+rest of the daemon is the real thing.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from firmware import __version__, sdnotify
+from firmware.alerts.alerter import AlertSink, build_alerter
+from firmware.capture import CameraPipeline, ReadRecorder, Recognizer
+from firmware.clock import Clock, SystemClock
+from firmware.config import UnitConfig
+from firmware.consensus import ConsensusTracker
+from firmware.frames.sources import FrameSource, build_source
+from firmware.frames.worker import CameraWorker
+from firmware.records import Read
+from firmware.storage.db import Writer, open_database
+from firmware.storage.reads import record_event
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Seams:
+    """Where tests, the demo and HIL rigs plug in; anything left None is built from the config."""
+
+    clock: Clock | None = None
+    sources: dict[str, FrameSource] | None = None
+    recognizer_factory: Callable[[], Recognizer] | None = None
+    alert_sinks: list[AlertSink] = field(default_factory=list)
+    on_read: Callable[[Read], None] | None = None
+
+
+class Unit:
+    def __init__(self, config: UnitConfig, seams: Seams | None = None):
+        self.config = config
+        self.seams = seams or Seams()
+        self.clock: Clock = self.seams.clock or SystemClock()
+        self.data_dir = Path(config.unit.data_dir)
+        self.started_mono = self.clock.monotonic_ns()
+        self._stack: list[tuple[str, Callable[[], None]]] = []
+        self.cameras: list[CameraWorker] = []
+        self.pipelines: list[CameraPipeline] = []
+        self.events_recorded = 0
+
+    # -- events -----------------------------------------------------------------------------
+    def record_event(self, kind: str, source: str, detail: dict) -> None:
+        """Malfunctions and the like: logged now, stored through the writer without blocking the caller."""
+        level = logging.WARNING if kind in ("malfunction", "security", "data_loss") else logging.INFO
+        log.log(level, "unit event", extra={"event": f"unit.{kind}", "source": source, "detail": detail})
+        at = self.clock.utc()
+        self.events_recorded += 1
+        self.writer.submit(lambda conn: record_event(conn, kind, source, detail, at))
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def _started(self, name: str, stop: Callable[[], None]) -> None:
+        self._stack.append((name, stop))
+        log.info("service started", extra={"event": "service.started", "service": name})
+
+    def start(self) -> None:
+        cfg = self.config
+        self.conn = open_database(self.data_dir)
+        self.writer = Writer(self.conn).start()
+        self._started("writer", self.writer.stop)
+
+        from firmware.gnss.service import GnssService
+
+        self.gnss = GnssService(cfg.gps, self.clock, on_event=self.record_event)
+        self.gnss.start()
+        self._started("gnss", self.gnss.stop)
+
+        from firmware.hotlist.service import HotlistService
+
+        self.hotlists = HotlistService(cfg.hotlist, self.data_dir, self.clock, cfg.unit.id, on_event=self.record_event)
+        self.hotlists.start()
+        self._started("hotlists", self.hotlists.stop)
+
+        from firmware.retention.service import RetentionService
+
+        self.retention = RetentionService(cfg.retention, self.data_dir, self.writer, cfg.unit.id, self.clock)
+        self.retention.start()
+        self._started("retention", self.retention.stop)
+
+        from firmware.sync.service import SyncService
+
+        self.sync = SyncService(cfg.sync, self.data_dir, self.writer, cfg.unit.id, self.clock,
+                                health=self.health, on_event=self.record_event)
+        self.sync.start()
+        self._started("sync", self.sync.stop)
+
+        self.alerter = build_alerter(cfg.alerts, self.data_dir, self.seams.alert_sinks)
+        self._started("alerter", self.alerter.close)
+
+        self.recorder = ReadRecorder(
+            unit_id=cfg.unit.id, data_dir=self.data_dir, writer=self.writer, clock=self.clock, gnss=self.gnss,
+            hotlists=self.hotlists, alerter=self.alerter, storage_config=cfg.storage,
+            min_free_mb=cfg.unit.min_free_mb, on_event=self.record_event, on_read=self.seams.on_read,
+        )
+        factory = self.seams.recognizer_factory or self._recognizer_from_config
+        for camera in cfg.cameras:
+            source = (self.seams.sources or {}).get(camera.id) or build_source(camera)
+            worker = CameraWorker(source, self.clock, fps=camera.fps, loop=camera.loop, queue_size=camera.queue_size,
+                                  stall_timeout_s=camera.stall_timeout_s, backoff_max_s=camera.reopen_backoff_max_s,
+                                  on_event=self.record_event)
+            tracker = ConsensusTracker(**cfg.consensus.model_dump())
+            pipeline = CameraPipeline(worker, factory(), tracker, self.recorder, self.clock)
+            self.cameras.append(worker)
+            self.pipelines.append(pipeline)
+        for worker, pipeline in zip(self.cameras, self.pipelines):
+            pipeline.start()
+            worker.start()
+        self._started("cameras", self._stop_cameras)
+        sdnotify.notify(f"READY=1\nSTATUS=capturing on {len(self.cameras)} camera(s)")
+
+    def _recognizer_from_config(self) -> Recognizer:
+        from firmware.recognition.pipeline import Recognizer as TfliteRecognizer
+
+        return TfliteRecognizer.from_config(self.config.recognition)
+
+    def _stop_cameras(self) -> None:
+        for worker in self.cameras:
+            worker.stop()
+        for pipeline in self.pipelines:
+            pipeline.stop()
+
+    def stop(self) -> None:
+        sdnotify.notify("STOPPING=1")
+        while self._stack:
+            name, stop = self._stack.pop()
+            try:
+                stop()
+                log.info("service stopped", extra={"event": "service.stopped", "service": name})
+            except Exception:
+                log.exception("service stop failed", extra={"event": "service.stop_failed", "service": name})
+        if getattr(self, "conn", None) is not None:
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.conn.close()
+            self.conn = None
+
+    def sources_finished(self) -> bool:
+        """Every camera is a finite source that ended, and its pipeline flushed."""
+        return bool(self.pipelines) and all(p.done.is_set() for p in self.pipelines)
+
+    def run(self, stop_event: threading.Event, *, max_seconds: float | None = None,
+            until_sources_end: bool = False, tick_s: float = 0.5) -> None:
+        """Supervise until stopped: stall checks, systemd watchdog and status."""
+        watchdog = sdnotify.watchdog_interval_s()
+        last_ping = 0.0
+        deadline = time.monotonic() + max_seconds if max_seconds else None
+        while not stop_event.wait(tick_s):
+            for worker in self.cameras:
+                worker.check_stall()
+            if watchdog and time.monotonic() - last_ping >= watchdog:
+                stats = self.recorder.stats
+                sdnotify.notify(f"WATCHDOG=1\nSTATUS=frames={stats.frames} reads={stats.reads} hits={stats.hits}")
+                last_ping = time.monotonic()
+            if until_sources_end and self.sources_finished():
+                return
+            if deadline and time.monotonic() >= deadline:
+                return
+
+    # -- health -----------------------------------------------------------------------------
+    def health(self) -> dict:
+        uptime_s = (self.clock.monotonic_ns() - self.started_mono) / 1e9
+        try:
+            disk = shutil.disk_usage(self.data_dir)
+            disk_free_mb = round(disk.free / 2**20)
+        except OSError:
+            disk_free_mb = None
+        cameras = []
+        for worker, pipeline in zip(self.cameras, self.pipelines):
+            status = worker.status()
+            status["fps"] = round(pipeline.frames / uptime_s, 2) if uptime_s > 0 else 0.0
+            cameras.append(status)
+        return {
+            "version": __version__, "unit_id": self.config.unit.id, "uptime_s": round(uptime_s, 1),
+            "cameras": cameras, "gps": self.gnss.status(), "hotlists": self.hotlists.status(),
+            "disk_free_mb": disk_free_mb, "cpu_temp_c": cpu_temperature(), "capture": self.recorder.stats.as_dict(),
+            "writer_longest_job_ms": round(self.writer.longest_job_s * 1000, 1),
+        }
+
+
+def cpu_temperature() -> float | None:
+    try:
+        return int(Path("/sys/class/thermal/thermal_zone0/temp").read_text().strip()) / 1000
+    except (OSError, ValueError):
+        return None

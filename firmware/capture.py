@@ -1,0 +1,238 @@
+"""From recogniser output to committed evidence: per-camera recognition loop and the read recorder.
+
+`CameraPipeline` turns frames into tracks (consensus) and tracks into reads. `ReadRecorder` tags a
+read with GPS, matches it against the hotlists, writes its images, commits it through the single
+writer, and only then alerts. Nothing here knows where frames, fixes or lists come from.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Protocol
+
+import cv2
+import numpy as np
+
+from firmware.alerts.alerter import Alerter, alert_for
+from firmware.clock import Clock
+from firmware.consensus import ConsensusTracker, Track, vote
+from firmware.frames.worker import CameraWorker
+from firmware.records import Frame, Hit, PlateCandidate, Position, Read
+from firmware.storage.db import Writer
+from firmware.storage.reads import image_paths, save_read, write_jpeg
+
+log = logging.getLogger(__name__)
+
+
+class Recognizer(Protocol):
+    def recognize(self, image_bgr: np.ndarray) -> list[PlateCandidate]: ...
+
+
+class PositionProvider(Protocol):
+    def position_at(self, mono_ns: int) -> Position: ...
+
+
+class HotlistMatcher(Protocol):
+    def match(self, plate: str, state: str | None = None) -> list[Hit]: ...
+
+
+def normalize_plate(text: str) -> str:
+    """NCIC convention: upper case, letters and digits only."""
+    return "".join(ch for ch in text.upper() if ch.isascii() and ch.isalnum())
+
+
+def crop_with_margin(image: np.ndarray, box: tuple[int, int, int, int], margin: float = 0.25) -> np.ndarray:
+    x, y, w, h = box
+    mx, my = int(w * margin), int(h * margin)
+    height, width = image.shape[:2]
+    x0, y0 = max(0, x - mx), max(0, y - my)
+    x1, y1 = min(width, x + w + mx), min(height, y + h + my)
+    return image[y0:y1, x0:x1]
+
+
+def scaled(image: np.ndarray, max_width: int) -> np.ndarray:
+    height, width = image.shape[:2]
+    if width <= max_width:
+        return image
+    return cv2.resize(image, (max_width, int(height * max_width / width)), interpolation=cv2.INTER_AREA)
+
+
+@dataclass
+class CaptureStats:
+    frames: int = 0
+    reads: int = 0
+    hits: int = 0
+    store_failures: int = 0
+    images_skipped: int = 0
+    stage_ms: dict = field(default_factory=lambda: {"recognize": 0.0, "record": 0.0})
+
+    def as_dict(self) -> dict:
+        return {"frames": self.frames, "reads": self.reads, "hits": self.hits, "store_failures": self.store_failures,
+                "images_skipped": self.images_skipped,
+                "stage_ms_total": {k: round(v, 1) for k, v in self.stage_ms.items()}}
+
+
+class ReadRecorder:
+    def __init__(self, *, unit_id: str, data_dir: Path, writer: Writer, clock: Clock, gnss: PositionProvider,
+                 hotlists: HotlistMatcher, alerter: Alerter, storage_config, min_free_mb: int,
+                 on_event: Callable[[str, str, dict], None], on_read: Callable[[Read], None] | None = None):
+        self.unit_id = unit_id
+        self.data_dir = Path(data_dir)
+        self.writer = writer
+        self.clock = clock
+        self.gnss = gnss
+        self.hotlists = hotlists
+        self.alerter = alerter
+        self.storage = storage_config
+        self.min_free_mb = min_free_mb
+        self.on_event = on_event
+        self.on_read = on_read
+        self.stats = CaptureStats()
+        self._lock = threading.Lock()
+        self._disk_low = False
+
+    def _disk_ok(self) -> bool:
+        try:
+            free_mb = shutil.disk_usage(self.data_dir).free / 2**20
+        except OSError:
+            return False
+        low = free_mb < self.min_free_mb
+        if low != self._disk_low:
+            self._disk_low = low
+            kind = "malfunction" if low else "back_in_service"
+            self.on_event(kind, "disk", {"free_mb": round(free_mb), "min_free_mb": self.min_free_mb})
+        return not low
+
+    def record_track(self, track: Track, camera_id: str) -> Read | None:
+        started = time.perf_counter()
+        voted = vote([s.candidate for s in track.sightings])
+        best = track.best
+        frame: Frame = best.payload
+        plate = normalize_plate(voted.text)
+        if not plate:
+            return None
+        read_id = str(uuid.uuid4())
+        read = Read(
+            id=read_id, unit_id=self.unit_id, camera_id=camera_id, plate=plate, plate_raw=voted.text,
+            state=best.candidate.state, confidence=voted.confidence, char_confidences=voted.char_confidences,
+            frames=len(track.sightings), box=best.candidate.box, captured_at=frame.utc,
+            first_seen_at=frame.utc if track.first is best else _utc_of(track.first, frame),
+            clock_source=frame.clock_source, frame_seq=frame.seq, capture_mono_ns=frame.mono_ns,
+            position=self.gnss.position_at(frame.mono_ns),
+        )
+        read = replace(read, hits=tuple(self.hotlists.match(plate, read.state)))
+        read = self._write_images(read, frame, best.candidate.box)
+        try:
+            self.writer.call(lambda conn: save_read(conn, read, self.clock.utc()))
+        except Exception as exc:
+            self.stats.store_failures += 1
+            log.error("read not stored", extra={"event": "read.store_failed", "read_id": read.id, "error": str(exc)})
+            self.on_event("malfunction", "storage", {"reason": str(exc)})
+            return None
+        with self._lock:
+            self.stats.reads += 1
+            self.stats.hits += 1 if read.hits else 0
+            self.stats.stage_ms["record"] += (time.perf_counter() - started) * 1000
+        log.info("read stored", extra={"event": "read.stored", "read_id": read.id, "camera": camera_id,
+                                       "confidence": read.confidence, "frames": read.frames,
+                                       "position": read.position.method, "hit": bool(read.hits)})
+        alert = alert_for(read, list(read.hits))
+        if alert is not None:
+            self.alerter.alert(alert)
+        if self.on_read:
+            self.on_read(read)
+        return read
+
+    def _write_images(self, read: Read, frame: Frame, box) -> Read:
+        if not self._disk_ok():
+            self.stats.images_skipped += 1
+            return read
+        crop_rel, overview_rel = image_paths(read.id, read.captured_at)
+        try:
+            write_jpeg(self.data_dir, crop_rel, crop_with_margin(frame.image, box), self.storage.jpeg_quality)
+            if self.storage.store_overview:
+                write_jpeg(self.data_dir, overview_rel,
+                           scaled(frame.image, self.storage.overview_max_width), self.storage.jpeg_quality)
+            else:
+                overview_rel = None
+        except OSError as exc:
+            self.stats.images_skipped += 1
+            self.on_event("malfunction", "disk", {"reason": f"image write failed: {exc}"})
+            return read
+        return replace(read, crop_path=crop_rel, overview_path=overview_rel)
+
+
+def _utc_of(sighting, best_frame: Frame):
+    """UTC of a sighting whose frame was released: derived from the best frame and monotonic offsets."""
+    from datetime import timedelta
+
+    return best_frame.utc - timedelta(microseconds=(best_frame.mono_ns - sighting.mono_ns) / 1000)
+
+
+class CameraPipeline:
+    """Recognition loop for one camera: its own recogniser instance (interpreters are not thread-safe)."""
+
+    def __init__(self, camera: CameraWorker, recognizer: Recognizer, tracker: ConsensusTracker,
+                 recorder: ReadRecorder, clock: Clock):
+        self.camera = camera
+        self.recognizer = recognizer
+        self.tracker = tracker
+        self.recorder = recorder
+        self.clock = clock
+        self.frames = 0
+        self.recognize_ms = 0.0
+        self.errors = 0
+        self.done = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"recognize-{camera.camera_id}", daemon=True)
+        self._last_seq = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 30) -> None:
+        """Stop after the camera stopped: drains queued frames, then flushes pending tracks into reads."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _emit(self, tracks: list[Track]) -> None:
+        for track in tracks:
+            try:
+                self.recorder.record_track(track, self.camera.camera_id)
+            except Exception:
+                self.errors += 1
+                log.exception("read recording failed", extra={"event": "read.record_error"})
+
+    def _run(self) -> None:
+        try:
+            while True:
+                item = self.camera.queue.get(timeout=0.2)
+                if item is None:
+                    break
+                if item is False:
+                    if self._stop.is_set() and not len(self.camera.queue):
+                        break
+                    self._emit(self.tracker.tick(self._last_seq, self.clock.monotonic_ns()))
+                    continue
+                frame: Frame = item
+                started = time.perf_counter()
+                try:
+                    candidates = self.recognizer.recognize(frame.image)
+                except Exception:
+                    self.errors += 1
+                    log.exception("recognition failed", extra={"event": "recognize.error", "seq": frame.seq})
+                    candidates = []
+                self.recognize_ms += (time.perf_counter() - started) * 1000
+                self.frames += 1
+                self.recorder.stats.frames += 1
+                self._last_seq = frame.seq
+                self._emit(self.tracker.update(frame.seq, frame.mono_ns, candidates, payload=frame))
+        finally:
+            self._emit(self.tracker.flush())
+            self.done.set()

@@ -1,0 +1,117 @@
+"""Scan files: a read, its hits, its images and its outbox entries, committed together.
+
+A read is committed before it is alerted or queued for sync; the images are written (and
+fsynced) first, so a committed row never points at an image that a power cut lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from firmware.clock import iso_utc
+from firmware.records import Hit, Read
+from firmware.storage import outbox
+
+SCHEMA = 1
+
+
+def image_paths(read_id: str, captured_at: datetime) -> tuple[str, str]:
+    day = captured_at.strftime("%Y/%m/%d")
+    return f"images/{day}/{read_id}-crop.jpg", f"images/{day}/{read_id}-overview.jpg"
+
+
+def write_jpeg(data_dir: Path, rel_path: str, image: np.ndarray, quality: int) -> int:
+    """Encode and durably write one JPEG; returns its size. Raises OSError (disk full, read-only)."""
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise OSError("JPEG encoding failed")
+    target = Path(data_dir) / rel_path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(buf.tobytes())
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, target)
+    return len(buf)
+
+
+def read_row(read: Read, created_at: datetime) -> dict:
+    row = {
+        "id": read.id, "unit_id": read.unit_id, "camera_id": read.camera_id, "plate": read.plate,
+        "plate_raw": read.plate_raw, "state": read.state, "confidence": read.confidence,
+        "char_confidences": json.dumps(list(read.char_confidences)), "frames": read.frames,
+        "box": json.dumps(list(read.box)), "captured_at": iso_utc(read.captured_at),
+        "first_seen_at": iso_utc(read.first_seen_at), "clock_source": read.clock_source,
+        "frame_seq": read.frame_seq, "crop_path": read.crop_path, "overview_path": read.overview_path,
+        "hit": 1 if read.hits else 0, "created_at": iso_utc(created_at),
+    }
+    row.update(read.position.as_row())
+    return row
+
+
+def read_payload(row: dict) -> dict:
+    """What the agency receives for a read: every column, decoded JSON fields, a schema version."""
+    payload = dict(row)
+    payload["char_confidences"] = json.loads(row["char_confidences"])
+    payload["box"] = json.loads(row["box"])
+    payload["schema"] = SCHEMA
+    return payload
+
+
+def hit_row(read_id: str, hit: Hit, created_at: datetime, historical: bool = False) -> dict:
+    return {
+        "id": str(uuid.uuid4()), "read_id": read_id, "list_name": hit.list_name, "list_version": hit.list_version,
+        "list_age_s": hit.list_age_s, "entry_plate": hit.entry_plate, "entry_state": hit.entry_state,
+        "category": hit.category, "priority": hit.priority, "match": hit.match,
+        "positions": json.dumps(list(hit.positions)), "possible": int(hit.possible), "alert": hit.alert,
+        "historical": int(historical), "created_at": iso_utc(created_at),
+    }
+
+
+def _insert(conn: sqlite3.Connection, table: str, row: dict) -> None:
+    cols = ", ".join(row)
+    marks = ", ".join(f":{c}" for c in row)
+    conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", row)
+
+
+def save_read(conn: sqlite3.Connection, read: Read, at: datetime) -> list[str]:
+    """Insert the read, its hits and their outbox entries (inside the caller's transaction). Returns hit ids."""
+    row = read_row(read, at)
+    _insert(conn, "reads", row)
+    hit_ids = []
+    for hit in read.hits:
+        hrow = hit_row(read.id, hit, at)
+        _insert(conn, "hits", hrow)
+        hit_ids.append(hrow["id"])
+        outbox.enqueue(conn, "hit", hrow["id"], {
+            "schema": SCHEMA, **{k: v for k, v in hrow.items() if k != "positions"},
+            "positions": list(hit.positions), "annotations": hit.annotations,
+            "plate": read.plate, "state": read.state, "captured_at": row["captured_at"],
+            "lat": row["lat"], "lon": row["lon"], "unit_id": read.unit_id, "camera_id": read.camera_id,
+        }, at)
+    outbox.enqueue(conn, "read", read.id, read_payload(row), at)
+    for role, path in (("crop", read.crop_path), ("overview", read.overview_path)):
+        if path:
+            outbox.enqueue(conn, "image", f"{read.id}:{role}",
+                           {"schema": SCHEMA, "read_id": read.id, "role": role, "path": path}, at)
+    return hit_ids
+
+
+def record_event(conn: sqlite3.Connection, kind: str, source: str, detail: dict, at: datetime) -> str:
+    """Malfunctions, service restorations, security and data-loss events: stored and queued for sync."""
+    event_id = str(uuid.uuid4())
+    conn.execute("INSERT INTO events (id, at, kind, source, detail) VALUES (?, ?, ?, ?, ?)",
+                 (event_id, iso_utc(at), kind, source, json.dumps(detail, default=str)))
+    outbox.enqueue(conn, "event", event_id,
+                   {"schema": SCHEMA, "id": event_id, "at": iso_utc(at), "kind": kind, "source": source,
+                    "detail": detail}, at)
+    return event_id
