@@ -40,6 +40,7 @@ class Seams:
     recognizer_factory: Callable[[], Recognizer] | None = None
     alert_sinks: list[AlertSink] = field(default_factory=list)
     on_read: Callable[[Read], None] | None = None
+    gps_wait_s: float = 0.0   # wait this long for a first fix before cameras start (demo, HIL)
 
 
 class Unit:
@@ -79,6 +80,8 @@ class Unit:
         self.gnss = GnssService(cfg.gps, self.clock, on_event=self.record_event)
         self.gnss.start()
         self._started("gnss", self.gnss.stop)
+        if self.seams.gps_wait_s > 0:
+            self.gnss.wait_for_fix(self.seams.gps_wait_s)
 
         from firmware.hotlist.service import HotlistService
 

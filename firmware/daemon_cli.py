@@ -1,0 +1,60 @@
+"""`alpr-unit run` (the capture daemon) and `alpr-unit demo` (the same daemon on bundled input)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from pathlib import Path
+
+from firmware.cli import EXIT_OK, add_common, load_unit_config
+from firmware.logs import setup_logging
+
+
+def register(sub) -> None:
+    run = sub.add_parser("run", help="run the capture daemon until SIGTERM/SIGINT")
+    add_common(run, json_flag=False)
+    run.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+    run.add_argument("--until-sources-end", action="store_true",
+                     help="stop when every (finite) frame source has ended and been processed")
+    run.set_defaults(func=_run)
+
+    demo = sub.add_parser("demo", help="run the daemon on the bundled sample clip, GPS route and hotlist")
+    demo.add_argument("--data-dir", type=Path, default=Path("demo-data"), help="where the demo stores its data")
+    demo.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+    demo.add_argument("--fps", type=float, default=10.0, help="replay rate of the clip")
+    demo.add_argument("--json", action="store_true", help="print the summary as JSON")
+    demo.set_defaults(func=_demo)
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+
+def _run(args) -> int:
+    from firmware.app import Unit
+
+    config = load_unit_config(args)
+    setup_logging(config.logging.level, config.logging.format)
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    unit = Unit(config)
+    unit.start()
+    try:
+        unit.run(stop, max_seconds=args.seconds, until_sources_end=args.until_sources_end)
+    finally:
+        unit.stop()
+    return EXIT_OK
+
+
+def _demo(args) -> int:
+    from firmware.demo import run_demo
+
+    setup_logging("WARNING", "text")
+    summary = run_demo(args.data_dir.resolve(), args.seconds, args.fps)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print("summary: " + ", ".join(f"{k}={v}" for k, v in summary.items()))
+    return EXIT_OK
