@@ -1,5 +1,6 @@
 """GNSS receiver settings."""
 
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -22,7 +23,20 @@ class GnssConfig(Section):
     max_extrapolation_s: float = Field(
         2.0, ge=0, le=10, description="Dead-reckon from the last fix with speed and course at most this long"
     )
+    max_interpolation_gap_s: float = Field(
+        5.0, gt=0, le=60, description="Interpolate only between fixes at most this far apart"
+    )
     stale_after_s: float = Field(10.0, gt=0, le=3600, description="A fix older than this is reported stale")
     clock_offset_warn_s: float = Field(
         1.0, gt=0, le=3600, description="Health warning when system clock and GPS time differ by more"
+    )
+    min_valid_date: date = Field(
+        date(2025, 1, 1), description="Live receivers: dates before this (week rollover, 1980 cold start) are "
+        "rejected and counted; replayed files accept any date from 1990"
+    )
+    silence_timeout_s: float = Field(
+        5.0, ge=1, le=300, description="No valid sentence for this long counts as the receiver lost"
+    )
+    reconnect_backoff_max_s: float = Field(
+        30.0, ge=0.5, le=600, description="Longest wait between attempts to reopen the port or gpsd"
     )

@@ -1,0 +1,48 @@
+"""NMEA decoding throughput (sentences/s): framing, checksums, pynmea2 and epoch assembly.
+
+A 1 Hz receiver with every sentence on emits ~20-60 sentences/s; the figure says how much of a
+Pi core the decoder takes. Default input is the shipped demo route, so it runs anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import Counter
+from importlib import resources
+from pathlib import Path
+
+from firmware.gnss.sources import NmeaStream
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--file", type=Path, default=None, help="NMEA capture (default: the demo route)")
+    parser.add_argument("--repeat", type=int, default=5, help="passes over the file")
+    parser.add_argument("--chunk", type=int, default=512, help="bytes per read, as from a serial port")
+
+
+def run(args: argparse.Namespace) -> dict:
+    if args.file is not None:
+        data = Path(args.file).read_bytes()
+        name = str(args.file)
+    else:
+        data = (resources.files("firmware") / "assets" / "demo-route.nmea").read_bytes()
+        name = "demo-route.nmea"
+    from datetime import date
+
+    counters: Counter = Counter()
+    epochs = 0
+    start = time.perf_counter()
+    for _ in range(max(1, args.repeat)):
+        stream = NmeaStream(counters, date(1990, 1, 1), date(2099, 12, 31))
+        for i in range(0, len(data), args.chunk):
+            epochs += len(stream.feed(data[i:i + args.chunk], i))
+        epochs += len(stream.flush())
+    elapsed = time.perf_counter() - start
+    return {
+        "bench": "gps", "file": name, "bytes": len(data) * max(1, args.repeat),
+        "sentences": counters["sentences"], "epochs": epochs, "seconds": round(elapsed, 3),
+        "sentences_per_s": round(counters["sentences"] / elapsed, 1) if elapsed else None,
+        "epochs_per_s": round(epochs / elapsed, 1) if elapsed else None,
+        "rejected": {k: v for k, v in counters.items() if k not in ("sentences", "epochs", "fixes")},
+    }
