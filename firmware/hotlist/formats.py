@@ -1,0 +1,229 @@
+"""Hotlist file formats: delimited and fixed-width without a header (a column map), CSV with a header,
+and NCIC `CODE/value` records. Parsing is a generator of rows or per-line errors, so one bad line is
+reported with its number and never aborts a load, and a 2,000,000-line file is never held in memory.
+
+Format SPEC strings (CLI `--format`, or a name from `hotlist.formats` in the unit config):
+  csv [delim=,]                         header row names the columns
+  delimited delim=; cols=plate,state    no header; delim is one of ; , : tab
+  fixed cols=plate:1:8,state:9:2        no header; name:start:length, start counted from 1
+  ncic [delim=.]                        fields written CODE/value (LIC/ABC123.LIS/CA.MKE/SV ...)
+Column names: plate (PlateNumber, LIC, tag), state (PlateState, LIS), category (Category),
+effective (EffectiveDate), expiry (ExpiryDate, EXP); `-` skips a column; anything else (NIC, ORI,
+OCA, MKE, VMA, VCO, LIT, VIN...) is kept as an annotation shown with a hit.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Iterable, Iterator
+
+from firmware.hotlist.match import entry_problem, normalise_entry
+
+ALIASES = {
+    "plate": "plate", "platenumber": "plate", "plate_number": "plate", "lic": "plate", "tag": "plate",
+    "license": "plate", "licenseplate": "plate",
+    "state": "state", "platestate": "state", "plate_state": "state", "lis": "state",
+    "category": "category", "hotlistcategory": "category",
+    "effective": "effective", "effectivedate": "effective", "effective_date": "effective",
+    "expiry": "expiry", "expirydate": "expiry", "expiry_date": "expiry", "expires": "expiry", "exp": "expiry",
+    "-": "-", "_": "-", "": "-",
+}
+DELIMITERS = {";": ";", ",": ",", ":": ":", "tab": "\t", "\\t": "\t", "\t": "\t", ".": ".", "|": "|"}
+
+
+class FormatError(ValueError):
+    """The SPEC itself is wrong (exit 2), as opposed to a bad line in the file."""
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    kind: str                                      # csv | delimited | fixed | ncic
+    delimiter: str = ";"
+    columns: tuple[str, ...] = ("plate", "state")  # delimited: in file order
+    fields: tuple[tuple[str, int, int], ...] = ()  # fixed: (name, start0, length)
+
+
+@dataclass
+class Row:
+    line: int
+    plate: str
+    state: str | None
+    category: str | None
+    effective: datetime | None
+    expiry: datetime | None
+    annotations: dict | None
+
+
+@dataclass
+class BadRow:
+    line: int
+    reason: str
+    junk: bool = False
+
+
+def column_name(name: str) -> str:
+    key = name.strip()
+    alias = ALIASES.get(key.lower())
+    if alias:
+        return alias
+    return key.upper() if len(key) == 3 and key.isalpha() else key
+
+
+def parse_spec(spec: str) -> FormatSpec:
+    words = spec.split()
+    if not words or words[0] not in ("csv", "delimited", "fixed", "ncic"):
+        raise FormatError(f"format must start with csv, delimited, fixed or ncic: {spec!r}")
+    kind, opts = words[0], {}
+    for word in words[1:]:
+        key, sep, value = word.partition("=")
+        if not sep or key not in ("delim", "cols"):
+            raise FormatError(f"unknown format option {word!r} (delim=..., cols=...)")
+        opts[key] = value
+    delim = opts.get("delim", {"csv": ",", "ncic": "."}.get(kind, ";"))
+    if delim not in DELIMITERS:
+        raise FormatError(f"delimiter must be one of ; , : tab . |, not {delim!r}")
+    delim = DELIMITERS[delim]
+    if kind == "fixed":
+        fields = []
+        for item in opts.get("cols", "").split(","):
+            try:
+                name, start, length = item.split(":")
+                start_i, length_i = int(start), int(length)
+            except ValueError:
+                raise FormatError(f"fixed column must be name:start:length, not {item!r}") from None
+            if start_i < 1 or length_i < 1:
+                raise FormatError(f"fixed column {item!r}: start and length count from 1")
+            fields.append((column_name(name), start_i - 1, length_i))
+        if "plate" not in [f[0] for f in fields]:
+            raise FormatError("fixed format needs a plate column")
+        return FormatSpec(kind, delim, fields=tuple(fields))
+    if kind == "delimited":
+        cols = tuple(column_name(c) for c in opts.get("cols", "plate,state").split(","))
+        if "plate" not in cols:
+            raise FormatError("delimited format needs a plate column")
+        return FormatSpec(kind, delim, columns=cols)
+    return FormatSpec(kind, delim)
+
+
+def guess_spec(first_line: str) -> FormatSpec:
+    """No --format: NCIC records, a CSV header, or Cloudrunner-style `PLATE;STATE` rows."""
+    if "LIC/" in first_line.upper():
+        return FormatSpec("ncic", ".")
+    for delim in ("\t", ";", ",", ":", "|"):
+        if delim in first_line:
+            break
+    else:
+        delim = ";"
+    cells = [column_name(c) for c in first_line.strip().split(delim)]
+    if "plate" in cells:
+        return FormatSpec("csv", delim)
+    return FormatSpec("delimited", delim, columns=("plate", "state"))
+
+
+def parse_date(text: str, end_of_day: bool) -> datetime:
+    """ISO dates/times (UTC unless an offset is given), YYYYMMDD or MM/DD/YYYY. A bare expiry date
+    is valid through that whole day (UTC)."""
+    text = text.strip()
+    for fmt in ("%Y-%m-%d", "%Y%m%d", "%m/%d/%Y"):
+        try:
+            day = datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
+        except ValueError:
+            continue
+        return day + timedelta(days=1) if end_of_day else day
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+def _row(line: int, values: dict[str, str]) -> Row | BadRow:
+    raw_plate = values.pop("plate", None)
+    if raw_plate is None:
+        return BadRow(line, "no plate column on this line")
+    problem = entry_problem(raw_plate)
+    if problem:
+        return BadRow(line, "junk plate (NONE/UNK/empty)" if problem == "junk" else problem, problem == "junk")
+    state = (values.pop("state", "") or "").strip().upper() or None
+    if state is not None and (len(state) > 3 or not state.isalnum()):
+        return BadRow(line, "state must be 1-3 letters or digits")
+    category = (values.pop("category", "") or "").strip() or None
+    dates = {}
+    for key, end in (("effective", False), ("expiry", True)):
+        text = (values.pop(key, "") or "").strip()
+        if text:
+            try:
+                dates[key] = parse_date(text, end)
+            except ValueError:
+                return BadRow(line, f"{key} date not understood")
+    values.pop("-", None)
+    notes = {k: v.strip() for k, v in values.items() if v and v.strip()}
+    return Row(line, normalise_entry(raw_plate), state, category, dates.get("effective"), dates.get("expiry"),
+               notes or None)
+
+
+def _zip_columns(columns: tuple[str, ...], cells: list[str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for name, cell in zip(columns, cells):
+        if name != "-":
+            values[name] = cell
+    return values
+
+
+def parse_lines(lines: Iterable[str], spec: FormatSpec | None) -> Iterator[Row | BadRow]:
+    """Rows of a file's lines (text, newline kept or not). Blank and `#` lines are skipped silently."""
+    numbered = ((n, l.rstrip("\r\n")) for n, l in enumerate(lines, start=1))
+    numbered = ((n, l) for n, l in numbered if l.strip() and not l.lstrip().startswith("#"))
+    if spec is None:
+        first = next(numbered, None)
+        if first is None:
+            return
+        spec = guess_spec(first[1])
+        numbered = _chain(first, numbered)
+    if spec.kind == "csv":
+        header = next(numbered, None)
+        if header is None:
+            return
+        columns = tuple(column_name(c) for c in next(csv.reader([header[1]], delimiter=spec.delimiter)))
+        if "plate" not in columns:
+            yield BadRow(header[0], "CSV header names no plate column (plate, PlateNumber or LIC)")
+            return
+        spec = FormatSpec("csv", spec.delimiter, columns=columns)
+    for n, line in numbered:
+        if spec.kind == "fixed":
+            values = {name: line[start:start + length] for name, start, length in spec.fields if name != "-"}
+            if len(line) < spec.fields[0][1] + 1:
+                yield BadRow(n, "line shorter than the fixed-width layout")
+                continue
+        elif spec.kind == "ncic":
+            values = {}
+            for part in line.split(spec.delimiter):
+                code, sep, value = part.partition("/")
+                if sep and code.strip():
+                    values[column_name(code)] = value
+        else:
+            cells = next(csv.reader([line], delimiter=spec.delimiter)) if '"' in line else line.split(spec.delimiter)
+            if len(cells) > len(spec.columns) and any(c.strip() for c in cells[len(spec.columns):]):
+                yield BadRow(n, f"{len(cells)} fields, the layout has {len(spec.columns)}")
+                continue
+            values = _zip_columns(spec.columns, cells)
+        yield _row(n, values)
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
+
+
+def text_lines(data: bytes | io.BufferedIOBase) -> Iterator[str]:
+    """Decode UTF-8 (with or without BOM), falling back to Latin-1 line by line for legacy exports."""
+    stream = io.BytesIO(data) if isinstance(data, bytes) else data
+    first = True
+    for raw in stream:
+        if first and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        first = False
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            yield raw.decode("latin-1")

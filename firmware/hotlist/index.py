@@ -1,0 +1,156 @@
+"""A compact, immutable, sorted index of one hotlist version: millions of plates in tens of megabytes.
+
+A Python dict of 2,000,000 str keys costs ~200 MB and its build dominates load time; here each entry
+is a fixed-width bytes row in numpy arrays (plate, canonical key, state, category code, row id, and
+validity dates only when the list has any), sorted by the canonical (look-alikes collapsed) key. A read
+needs one binary search to reach every entry that is equal up to OCR confusion; `match.explain` then
+decides and explains each candidate, so the index can never disagree with the written rules.
+Instances are never mutated after build: the service swaps whole indexes, so a match never sees half
+a list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from firmware.hotlist.match import CANON, CANONICAL_ALPHABET, MAX_PLATE_LEN, Match, MatchOptions, explain
+
+_PLATE_DT = f"S{MAX_PLATE_LEN}"
+_STATE_DT = "S3"
+_NEVER = np.iinfo(np.int64).max
+_CHUNK = 65_536
+
+
+@dataclass(frozen=True)
+class Candidate:
+    plate: str
+    state: str | None
+    category: str | None
+    row_id: int
+    match: Match
+
+
+class IndexBuilder:
+    """Collects entries in small Python batches turned into numpy chunks, so peak memory stays low."""
+
+    def __init__(self) -> None:
+        self._chunks: list[tuple] = []
+        self._batch: tuple[list, ...] = ([], [], [], [], [], [])
+        self._wild: list[tuple] = []
+        self._categories: dict[str | None, int] = {None: 0}
+        self._dated = False
+        self.count = 0
+
+    def add(self, plate: str, state: str | None, row_id: int, category: str | None = None,
+            effective_s: int | None = None, expires_s: int | None = None) -> None:
+        code = self._categories.setdefault(category, len(self._categories))
+        if effective_s is not None or expires_s is not None:
+            self._dated = True
+        eff = 0 if effective_s is None else effective_s
+        exp = _NEVER if expires_s is None else expires_s
+        self.count += 1
+        if "*" in plate:
+            self._wild.append((plate, state or None, category, row_id, eff, exp))
+            return
+        b = self._batch
+        b[0].append(plate)
+        b[1].append(state or "")
+        b[2].append(row_id)
+        b[3].append(code)
+        b[4].append(eff)
+        b[5].append(exp)
+        if len(b[0]) >= _CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        plates, states, ids, codes, effs, exps = self._batch
+        if not plates:
+            return
+        arr = np.array(plates, dtype=_PLATE_DT)
+        canon = np.array([p.translate(CANON) for p in plates], dtype=_PLATE_DT)
+        self._chunks.append((arr, canon, np.array(states, dtype=_STATE_DT), np.array(ids, dtype=np.int64),
+                             np.array(codes, dtype=np.uint16), np.array(effs, dtype=np.int64),
+                             np.array(exps, dtype=np.int64)))
+        self._batch = ([], [], [], [], [], [])
+
+    def build(self) -> "ListIndex":
+        self._flush()
+        if self._chunks:
+            cols = [np.concatenate([c[i] for c in self._chunks]) for i in range(7)]
+        else:
+            cols = [np.empty(0, dtype=d) for d in (_PLATE_DT, _PLATE_DT, _STATE_DT, np.int64, np.uint16,
+                                                    np.int64, np.int64)]
+        self._chunks = []
+        order = np.argsort(cols[1], kind="stable")
+        cols = [c[order] for c in cols]
+        del order
+        if not self._dated:
+            cols[5] = cols[6] = None
+        names = [None] * len(self._categories)
+        for name, code in self._categories.items():
+            names[code] = name
+        return ListIndex(*cols, categories=names, wildcards=tuple(self._wild))
+
+
+class ListIndex:
+    def __init__(self, plates, canon, states, row_ids, cat_codes, effective, expires, *,
+                 categories: list[str | None], wildcards: tuple = ()):
+        self._plates, self._canon, self._states = plates, canon, states
+        self._ids, self._codes, self._eff, self._exp = row_ids, cat_codes, effective, expires
+        self._categories = categories
+        self._wild = wildcards
+        self._n = len(plates)
+
+    def __len__(self) -> int:
+        return self._n + len(self._wild)
+
+    @property
+    def nbytes(self) -> int:
+        arrays = (self._plates, self._canon, self._states, self._ids, self._codes, self._eff, self._exp)
+        return sum(a.nbytes for a in arrays if a is not None)
+
+    def _valid(self, i: int, now_s: int) -> bool:
+        return self._eff is None or self._eff[i] <= now_s < self._exp[i]
+
+    def _collect(self, key: bytes, i: int, read: str, read_state: str | None, now_s: int,
+                 options: MatchOptions, out: dict) -> None:
+        canon, n = self._canon, self._n
+        while i < n and canon[i] == key:
+            if i not in out and self._valid(i, now_s):
+                plate = self._plates[i].decode()
+                state = self._states[i].decode() or None
+                m = explain(plate, state, read, read_state, options)
+                if m is not None:
+                    out[i] = Candidate(plate, state, self._categories[self._codes[i]], int(self._ids[i]), m)
+            i += 1
+
+    def lookup(self, read: str, read_state: str | None, now_s: int,
+               options: MatchOptions = MatchOptions()) -> list[Candidate]:
+        """Every entry the (normalised) read hits, explained. `now_s`: epoch seconds, for validity dates."""
+        found: dict[int, Candidate] = {}
+        size = len(read)
+        if self._n and 0 < size <= MAX_PLATE_LEN:
+            key = read.translate(CANON).encode()
+            self._collect(key, int(self._canon.searchsorted(key)), read, read_state, now_s, options, found)
+        if options.length_difference and self._n and size:
+            keys = set()
+            canon_read = read.translate(CANON)
+            if 2 <= size <= MAX_PLATE_LEN + 1:          # the read has one character too many
+                keys.update(canon_read[:i] + canon_read[i + 1:] for i in range(size))
+            if size < MAX_PLATE_LEN:                    # the read lost one character
+                keys.update(canon_read[:i] + c + canon_read[i:] for i in range(size + 1) for c in CANONICAL_ALPHABET)
+            arr = np.array(sorted(keys), dtype=_PLATE_DT)
+            lo = self._canon.searchsorted(arr, "left")
+            hi = self._canon.searchsorted(arr, "right")
+            for j in np.nonzero(hi > lo)[0]:
+                self._collect(bytes(arr[j]), int(lo[j]), read, read_state, now_s, options, found)
+        out = list(found.values())
+        if options.wildcards and size:
+            for plate, state, category, row_id, eff, exp in self._wild:
+                if eff <= now_s < exp:
+                    m = explain(plate, state, read, read_state, options)
+                    if m is not None:
+                        out.append(Candidate(plate, state, category, row_id, m))
+        return out

@@ -1,0 +1,359 @@
+"""Hotlists in SQLite: versioned loads, manual entries, and past-read ("historical") matching.
+
+Every function runs inside the caller's transaction (the daemon's Writer job, or `transaction()` in
+the CLI), so a list's entries and its version number change together: a reader either sees the old
+version or the new one, never half a list. Every change is audited with who, when and why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from firmware.clock import iso_utc
+from firmware.hotlist.formats import BadRow, FormatSpec, parse_lines, parse_spec, text_lines
+from firmware.hotlist.index import IndexBuilder, ListIndex
+from firmware.hotlist.match import MatchOptions, entry_problem, normalise_entry
+from firmware.retention.audit import append_audit
+from firmware.storage import outbox
+
+log = logging.getLogger(__name__)
+MODES = ("replace", "add", "remove")
+SOURCES = ("ncic", "agency", "manual")
+ALERTS = ("audible", "visual", "silent")
+MAX_REPORTED_ERRORS = 1000
+_BATCH = 20_000
+
+
+class HotlistError(ValueError):
+    """A request that cannot be honoured as asked (missing reason, unknown entry...): usage, exit 2."""
+
+
+@dataclass
+class ImportReport:
+    list_name: str
+    mode: str
+    version: int = 0
+    sha256: str = ""
+    file_name: str | None = None
+    lines: int = 0
+    accepted: int = 0
+    removed: int = 0
+    junk: int = 0
+    bad: int = 0
+    entries: int = 0
+    historical_hits: int = 0
+    duration_s: float = 0.0
+    errors: list[dict] = field(default_factory=list)   # {"line", "reason"}, the first MAX_REPORTED_ERRORS
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _epoch(text: str | None) -> int | None:
+    return None if text is None else int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+
+
+def _sha256(source: Path | bytes) -> str:
+    if isinstance(source, bytes):
+        return hashlib.sha256(source).hexdigest()
+    digest = hashlib.sha256()
+    with open(source, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def ensure_list(conn: sqlite3.Connection, name: str, *, at: datetime, source: str = "agency",
+                category: str | None = None, priority: int = 50, alert: str = "audible",
+                update: bool = True) -> sqlite3.Row:
+    if source not in SOURCES:
+        raise HotlistError(f"list source must be one of {', '.join(SOURCES)}")
+    if alert not in ALERTS:
+        raise HotlistError(f"alert must be one of {', '.join(ALERTS)}")
+    if not 0 <= priority <= 100:
+        raise HotlistError("priority runs from 0 (highest) to 100")
+    if not name or len(name) > 64:
+        raise HotlistError("list name must be 1-64 characters")
+    row = conn.execute("SELECT * FROM hotlists WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        conn.execute("INSERT INTO hotlists (name, source, category, priority, alert, created_at) VALUES (?,?,?,?,?,?)",
+                     (name, source, category, priority, alert, iso_utc(at)))
+    elif update:
+        conn.execute("UPDATE hotlists SET source=?, category=?, priority=?, alert=? WHERE id=?",
+                     (source, category, priority, alert, row["id"]))
+    return conn.execute("SELECT * FROM hotlists WHERE name = ?", (name,)).fetchone()
+
+
+def _new_version(conn, list_row, *, mode: str, at: datetime, sha256: str | None, file_name: str | None,
+                 report: dict) -> tuple[int, int]:
+    version = list_row["version"] + 1
+    entries = conn.execute("SELECT count(*) FROM hotlist_entries WHERE list_id = ?", (list_row["id"],)).fetchone()[0]
+    conn.execute("UPDATE hotlists SET version = ? WHERE id = ?", (version, list_row["id"]))
+    conn.execute("INSERT INTO hotlist_versions (list_id, version, mode, sha256, file_name, loaded_at, entries, report)"
+                 " VALUES (?,?,?,?,?,?,?,?)", (list_row["id"], version, mode, sha256, file_name, iso_utc(at), entries,
+                                               json.dumps(report, default=str)))
+    return version, entries
+
+
+def import_hotlist(conn: sqlite3.Connection, source: Path | bytes, *, name: str, fmt: str | None = None,
+                   mode: str = "replace", list_source: str = "agency", category: str | None = None,
+                   priority: int = 50, alert: str = "audible", at: datetime, unit_id: str, user: str | None = None,
+                   options: MatchOptions | None = None, formats: dict[str, str] | None = None,
+                   historical: bool = True) -> ImportReport:
+    """Load a file as a new version of list `name`. Bad lines are reported by number, never fatal.
+
+    mode: replace (the file is the whole list), add or remove (incremental). `fmt`: a SPEC string or
+    a name in `formats`; None guesses from the first line. Reads still on the unit are checked
+    against the new entries and hits raised as historical (replace and add).
+    """
+    started = time.perf_counter()
+    if mode not in MODES:
+        raise HotlistError(f"mode must be one of {', '.join(MODES)}")
+    spec: FormatSpec | None = None
+    if fmt:
+        spec = parse_spec((formats or {}).get(fmt, fmt))
+    list_row = ensure_list(conn, name, at=at, source=list_source, category=category, priority=priority,
+                           alert=alert, update=mode == "replace")
+    list_id = list_row["id"]
+    report = ImportReport(name, mode, sha256=_sha256(source),
+                          file_name=None if isinstance(source, bytes) else Path(source).name)
+    id_before = conn.execute("SELECT coalesce(max(id), 0) FROM hotlist_entries").fetchone()[0]
+    if mode == "replace":
+        conn.execute("DELETE FROM hotlist_entries WHERE list_id = ?", (list_id,))
+    changes_before = conn.total_changes
+    batch: list[tuple] = []
+
+    def flush() -> None:
+        if mode == "remove":
+            conn.executemany("DELETE FROM hotlist_entries WHERE list_id=?1 AND plate=?2 AND (?3 IS NULL OR state IS ?3)",
+                             [(list_id, p, s) for p, s, *_ in batch])
+        else:
+            if mode == "add":
+                conn.executemany("DELETE FROM hotlist_entries WHERE list_id=? AND plate=? AND state IS ?",
+                                 [(list_id, p, s) for p, s, *_ in batch])
+            conn.executemany("INSERT INTO hotlist_entries (list_id, plate, state, category, effective_at, expires_at,"
+                             " annotations) VALUES (?,?,?,?,?,?,?)", [(list_id, *r) for r in batch])
+        batch.clear()
+
+    stream = open(source, "rb") if not isinstance(source, bytes) else None
+    try:
+        for row in parse_lines(text_lines(stream or source), spec):
+            report.lines = row.line
+            if isinstance(row, BadRow):
+                if row.junk:
+                    report.junk += 1
+                else:
+                    report.bad += 1
+                if len(report.errors) < MAX_REPORTED_ERRORS:
+                    report.errors.append({"line": row.line, "reason": row.reason})
+                continue
+            report.accepted += 1
+            batch.append((row.plate, row.state, row.category,
+                          iso_utc(row.effective) if row.effective else None,
+                          iso_utc(row.expiry) if row.expiry else None,
+                          json.dumps(row.annotations, separators=(",", ":")) if row.annotations else None))
+            if len(batch) >= _BATCH:
+                flush()
+        if batch:
+            flush()
+    finally:
+        if stream:
+            stream.close()
+    if mode == "remove":
+        report.removed = conn.total_changes - changes_before
+    summary = {k: v for k, v in report.as_dict().items() if k != "errors"}
+    report.version, report.entries = _new_version(conn, list_row, mode=mode, at=at, sha256=report.sha256,
+                                                  file_name=report.file_name, report=summary)
+    append_audit(conn, unit_id=unit_id, event="hotlist.import", at=at, user=user, detail={
+        "list": name, "mode": mode, "version": report.version, "sha256": report.sha256, "file": report.file_name,
+        "accepted": report.accepted, "bad": report.bad, "junk": report.junk, "removed": report.removed,
+        "entries": report.entries})
+    if historical and mode != "remove":
+        fresh = load_index(conn, list_id, id_above=id_before)
+        list_row = conn.execute("SELECT * FROM hotlists WHERE id = ?", (list_id,)).fetchone()
+        report.historical_hits = check_past_reads(conn, list_row, fresh, options or MatchOptions(), at=at)
+    report.duration_s = round(time.perf_counter() - started, 3)
+    log.info("hotlist imported", extra={"event": "hotlist.import", "list": name, "mode": mode,
+                                        "version": report.version, "accepted": report.accepted, "bad": report.bad,
+                                        "junk": report.junk, "entries": report.entries,
+                                        "duration_s": report.duration_s})
+    return report
+
+
+def load_index(conn: sqlite3.Connection, list_id: int, *, id_above: int | None = None) -> ListIndex:
+    """Build the compact index of a list's entries (or only those with id > id_above), in chunks."""
+    builder = IndexBuilder()
+    cur = conn.execute("SELECT id, plate, state, category, effective_at, expires_at FROM hotlist_entries"
+                       " WHERE list_id = ? AND id > ?", (list_id, id_above or 0))
+    while True:
+        rows = cur.fetchmany(50_000)
+        if not rows:
+            break
+        for row_id, plate, state, category, eff, exp in rows:
+            builder.add(plate, state, row_id, category, _epoch(eff), _epoch(exp))
+    return builder.build()
+
+
+def list_rows(conn: sqlite3.Connection) -> list[dict]:
+    """Every list with its current version's hash, load time and size."""
+    rows = conn.execute(
+        "SELECT l.*, v.sha256, v.loaded_at, v.entries, v.mode FROM hotlists l LEFT JOIN hotlist_versions v"
+        " ON v.list_id = l.id AND v.version = l.version ORDER BY l.priority, l.name").fetchall()
+    return [dict(r) for r in rows]
+
+
+def _hit_payload(hit_id: str, read_id: str, list_row, cand, at: datetime, age_s: float) -> dict:
+    m = cand.match
+    return {"schema": 1, "id": hit_id, "read_id": read_id, "list_name": list_row["name"],
+            "list_version": list_row["version"], "list_age_s": age_s, "entry_plate": cand.plate,
+            "entry_state": cand.state, "category": cand.category or list_row["category"],
+            "priority": list_row["priority"], "match": m.kind, "positions": list(m.positions),
+            "possible": m.possible, "alert": list_row["alert"], "historical": True, "created_at": iso_utc(at)}
+
+
+def check_past_reads(conn: sqlite3.Connection, list_row, index: ListIndex, options: MatchOptions, *,
+                     at: datetime) -> int:
+    """Match every read still on the unit against `index`; new hits are stored historical and queued."""
+    if not len(index):
+        return 0
+    now_s = int(at.timestamp())
+    found = 0
+    for read_id, plate, state in conn.execute("SELECT id, plate, state FROM reads").fetchall():
+        for cand in index.lookup(plate, state, now_s, options):
+            dup = conn.execute("SELECT 1 FROM hits WHERE read_id=? AND list_name=? AND entry_plate=?"
+                               " AND entry_state IS ?", (read_id, list_row["name"], cand.plate, cand.state)).fetchone()
+            if dup:
+                continue
+            hit_id = str(uuid.uuid4())
+            payload = _hit_payload(hit_id, read_id, list_row, cand, at, 0.0)
+            conn.execute(
+                "INSERT INTO hits (id, read_id, list_name, list_version, list_age_s, entry_plate, entry_state, category,"
+                " priority, match, positions, possible, alert, historical, created_at) VALUES"
+                " (?,?,?,?,?,?,?,?,?,?,?,?,?,1,?)",
+                (hit_id, read_id, list_row["name"], list_row["version"], 0.0, cand.plate, cand.state,
+                 payload["category"], list_row["priority"], cand.match.kind, json.dumps(payload["positions"]),
+                 int(cand.match.possible), list_row["alert"], payload["created_at"]))
+            conn.execute("UPDATE reads SET hit = 1 WHERE id = ?", (read_id,))
+            outbox.enqueue(conn, "hit", hit_id, payload, at)
+            found += 1
+    if found:
+        log.info("historical hits raised", extra={"event": "hotlist.historical", "list": list_row["name"],
+                                                  "hits": found})
+    return found
+
+
+# ---- manual entries ---------------------------------------------------------------------------------
+
+def add_manual(conn: sqlite3.Connection, *, plate: str, state: str | None, reason: str, user: str, at: datetime,
+               unit_id: str, days: int = 30, max_days: int = 30, category: str | None = None,
+               list_name: str = "manual", priority: int = 10, alert: str = "audible",
+               options: MatchOptions | None = None) -> dict:
+    """An officer's or administrator's entry: reason and who required, expires after `days` (<= max_days)."""
+    if not (reason or "").strip():
+        raise HotlistError("a manual entry needs a reason")
+    if not (user or "").strip():
+        raise HotlistError("a manual entry needs the name of who adds it")
+    if not 1 <= days <= max_days:
+        raise HotlistError(f"a manual entry lives 1 to {max_days} days")
+    problem = entry_problem(plate)
+    if problem:
+        raise HotlistError(f"plate refused: {'junk plate (NONE/UNK/empty)' if problem == 'junk' else problem}")
+    plate = normalise_entry(plate)
+    state = (state or "").strip().upper() or None
+    list_row = ensure_list(conn, list_name, at=at, source="manual", priority=priority, alert=alert, update=False)
+    if list_row["source"] != "manual":
+        raise HotlistError(f"list {list_name!r} is not a manual list")
+    expires = at + timedelta(days=days)
+    cur = conn.execute(
+        "INSERT INTO hotlist_entries (list_id, plate, state, category, expires_at, reason, added_by, added_at)"
+        " VALUES (?,?,?,?,?,?,?,?)", (list_row["id"], plate, state, category, iso_utc(expires), reason.strip(),
+                                      user, iso_utc(at)))
+    entry_id = cur.lastrowid
+    version, _ = _new_version(conn, list_row, mode="manual-add", at=at, sha256=None, file_name=None,
+                              report={"entry_id": entry_id})
+    append_audit(conn, unit_id=unit_id, event="hotlist.manual.add", at=at, user=user, purpose=reason.strip(), detail={
+        "list": list_name, "entry_id": entry_id, "plate": plate, "state": state, "category": category,
+        "expires_at": iso_utc(expires), "version": version})
+    builder = IndexBuilder()
+    builder.add(plate, state, entry_id, category, None, int(expires.timestamp()))
+    list_row = conn.execute("SELECT * FROM hotlists WHERE id = ?", (list_row["id"],)).fetchone()
+    hits = check_past_reads(conn, list_row, builder.build(), options or MatchOptions(), at=at)
+    return {"id": entry_id, "list": list_name, "plate": plate, "state": state, "category": category,
+            "reason": reason.strip(), "added_by": user, "added_at": iso_utc(at), "expires_at": iso_utc(expires),
+            "version": version, "historical_hits": hits}
+
+
+def _manual_entry(conn, entry_id: int) -> sqlite3.Row:
+    row = conn.execute("SELECT e.*, l.name AS list_name, l.source FROM hotlist_entries e JOIN hotlists l"
+                       " ON l.id = e.list_id WHERE e.id = ?", (entry_id,)).fetchone()
+    if row is None or row["source"] != "manual":
+        raise HotlistError(f"no manual entry with id {entry_id}")
+    return row
+
+
+def extend_manual(conn: sqlite3.Connection, entry_id: int, *, days: int, justification: str, user: str,
+                  at: datetime, unit_id: str, max_days: int = 30) -> dict:
+    """A new expiry `days` from now; refused without a justification."""
+    if not (justification or "").strip():
+        raise HotlistError("extending a manual entry needs a justification")
+    if not (user or "").strip():
+        raise HotlistError("extending a manual entry needs the name of who extends it")
+    if not 1 <= days <= max_days:
+        raise HotlistError(f"an extension lasts 1 to {max_days} days")
+    row = _manual_entry(conn, entry_id)
+    expires = at + timedelta(days=days)
+    conn.execute("UPDATE hotlist_entries SET expires_at = ? WHERE id = ?", (iso_utc(expires), entry_id))
+    list_row = conn.execute("SELECT * FROM hotlists WHERE id = ?", (row["list_id"],)).fetchone()
+    version, _ = _new_version(conn, list_row, mode="manual-extend", at=at, sha256=None, file_name=None,
+                              report={"entry_id": entry_id})
+    append_audit(conn, unit_id=unit_id, event="hotlist.manual.extend", at=at, user=user,
+                 purpose=justification.strip(), detail={
+                     "list": row["list_name"], "entry_id": entry_id, "plate": row["plate"],
+                     "previous_expiry": row["expires_at"], "expires_at": iso_utc(expires), "version": version})
+    return {"id": entry_id, "expires_at": iso_utc(expires), "previous_expiry": row["expires_at"], "version": version}
+
+
+def remove_manual(conn: sqlite3.Connection, entry_id: int, *, reason: str, user: str, at: datetime,
+                  unit_id: str) -> dict:
+    if not (reason or "").strip():
+        raise HotlistError("removing a manual entry needs a reason")
+    if not (user or "").strip():
+        raise HotlistError("removing a manual entry needs the name of who removes it")
+    row = _manual_entry(conn, entry_id)
+    conn.execute("DELETE FROM hotlist_entries WHERE id = ?", (entry_id,))
+    list_row = conn.execute("SELECT * FROM hotlists WHERE id = ?", (row["list_id"],)).fetchone()
+    version, _ = _new_version(conn, list_row, mode="manual-remove", at=at, sha256=None, file_name=None,
+                              report={"entry_id": entry_id})
+    append_audit(conn, unit_id=unit_id, event="hotlist.manual.remove", at=at, user=user, purpose=reason.strip(),
+                 detail={"list": row["list_name"], "entry_id": entry_id, "plate": row["plate"],
+                         "state": row["state"], "added_by": row["added_by"], "version": version})
+    return {"id": entry_id, "removed": True, "version": version}
+
+
+def manual_entries(conn: sqlite3.Connection, *, at: datetime, include_expired: bool = False) -> list[dict]:
+    rows = conn.execute("SELECT e.id, l.name AS list, e.plate, e.state, e.category, e.reason, e.added_by, e.added_at,"
+                        " e.expires_at FROM hotlist_entries e JOIN hotlists l ON l.id = e.list_id"
+                        " WHERE l.source = 'manual' ORDER BY e.id").fetchall()
+    now = iso_utc(at)
+    out = [dict(r) | {"expired": r["expires_at"] is not None and r["expires_at"] <= now} for r in rows]
+    return out if include_expired else [r for r in out if not r["expired"]]
+
+
+def entry_annotations(conn: sqlite3.Connection, row_id: int) -> dict:
+    row = conn.execute("SELECT annotations, reason, added_by, added_at, expires_at, effective_at FROM hotlist_entries"
+                       " WHERE id = ?", (row_id,)).fetchone()
+    if row is None:
+        return {}
+    notes = json.loads(row["annotations"]) if row["annotations"] else {}
+    for key in ("reason", "added_by", "added_at", "expires_at", "effective_at"):
+        if row[key]:
+            notes[key] = row[key]
+    return notes
