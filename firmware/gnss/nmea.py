@@ -199,17 +199,17 @@ def decode(sentence: str, counters: Counter | None = None) -> Obs | None:
     f = lambda name: _field(msg, name)  # noqa: E731
     try:
         if kind == "GGA":
-            return _gga(kind, talker, f)
+            return _gga(kind, talker, f, counters)
         if kind == "RMC":
             return _rmc(kind, talker, f, counters)
         if kind == "GNS":
-            return _gns(kind, talker, f)
+            return _gns(kind, talker, f, counters)
         if kind == "GLL":
             status = f("status")
             mode = f("faa_mode")
             valid = status == "A" and mode != "N" if status else None
             return _with_position(Obs(kind, talker, tod_us=parse_tod(f("timestamp")), valid=valid,
-                                      tod_text=f("timestamp")), f)
+                                      tod_text=f("timestamp")), f, counters)
         if kind == "VTG":
             speed = _float(f("spd_over_grnd_kmph"), 0, 2000)
             speed = speed / 3.6 if speed is not None else None
@@ -229,34 +229,39 @@ def decode(sentence: str, counters: Counter | None = None) -> Obs | None:
             if day and month and year:
                 try:
                     the_date = date(year, month, day)
-                except ValueError:
+                except (ValueError, OverflowError):
                     the_date = None
             if the_date is None and (f("day") or f("year")):
                 counters["bad_date"] += 1
             return Obs(kind, talker, tod_us=parse_tod(f("timestamp")), date=the_date, tod_text=f("timestamp"))
         if kind == "GST":
             return Obs(kind, talker, tod_us=parse_tod(f("timestamp")), tod_text=f("timestamp"))
-    except (ValueError, IndexError, TypeError):
+    except (ValueError, IndexError, TypeError, OverflowError):
         counters["unparseable"] += 1
         return None
     return None
 
 
-def _with_position(obs: Obs, f) -> Obs:
+def _with_position(obs: Obs, f, counters: Counter) -> Obs:
     lat = parse_coord(f("lat"), f("lat_dir"), True)
     lon = parse_coord(f("lon"), f("lon_dir"), False)
     if lat is None or lon is None:
+        if f("lat") or f("lon"):
+            counters["bad_position"] += 1
+        return obs
+    if lat == 0.0 and lon == 0.0:  # "null island": a receiver's placeholder, never a place
+        counters["bad_position"] += 1
         return obs
     return Obs(**{**obs.__dict__, "lat": lat, "lon": lon})
 
 
-def _gga(kind: str, talker: str, f) -> Obs:
+def _gga(kind: str, talker: str, f, counters: Counter) -> Obs:
     quality = _int(f("gps_qual"))
     alt = _float(f("altitude"), -1000, 100_000)
     obs = Obs(kind, talker, tod_us=parse_tod(f("timestamp")), tod_text=f("timestamp"),
               valid=(quality > 0) if quality is not None else None, quality=quality,
               sats=_int(f("num_sats")), hdop=_float(f("horizontal_dil"), 0, 99.99), alt_m=alt)
-    return _with_position(obs, f)
+    return _with_position(obs, f, counters)
 
 
 def _rmc(kind: str, talker: str, f, counters: Counter) -> Obs:
@@ -274,14 +279,14 @@ def _rmc(kind: str, talker: str, f, counters: Counter) -> Obs:
               valid=valid, quality=_MODE_QUALITY.get(mode) if valid else None,
               speed_mps=knots * KNOTS_TO_MPS if knots is not None else None,
               track_deg=_float(f("true_course"), 0, 360))
-    return _with_position(obs, f)
+    return _with_position(obs, f, counters)
 
 
-def _gns(kind: str, talker: str, f) -> Obs:
+def _gns(kind: str, talker: str, f, counters: Counter) -> Obs:
     modes = f("mode_indicator")
     valid = any(c not in "N" for c in modes) if modes else None
     best = next((c for c in modes if c in "RFDAPE"), "")
     obs = Obs(kind, talker, tod_us=parse_tod(f("timestamp")), tod_text=f("timestamp"), valid=valid,
               quality=_MODE_QUALITY.get(best) if valid else None, sats=_int(f("num_sats")),
               hdop=_float(f("hdop"), 0, 99.99), alt_m=_float(f("altitude"), -1000, 100_000))
-    return _with_position(obs, f)
+    return _with_position(obs, f, counters)
