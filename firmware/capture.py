@@ -228,9 +228,11 @@ class CameraPipeline:
                     self.errors += 1
                     log.exception("recognition failed", extra={"event": "recognize.error", "seq": frame.seq})
                     candidates = []
-                self.recognize_ms += (time.perf_counter() - started) * 1000
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                self.recognize_ms += elapsed_ms
                 self.frames += 1
                 self.recorder.stats.frames += 1
+                self.recorder.stats.stage_ms["recognize"] += elapsed_ms
                 self._last_seq = frame.seq
                 self._emit(self.tracker.update(frame.seq, frame.mono_ns, candidates, payload=frame))
         finally:

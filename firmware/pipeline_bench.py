@@ -1,0 +1,82 @@
+"""Whole capture pipeline on the demo clip: decode, recognise, vote, record (frames/s, ms per stage)."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+
+from firmware.frames.sources import IMAGE_SUFFIXES
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--frames", type=Path, default=None, help="folder of frames (default: render the demo clip)")
+    parser.add_argument("--threads", type=int, default=1, help="interpreter threads")
+
+
+def run(args) -> dict:
+    from firmware.alerts.alerter import Alerter
+    from firmware.capture import ReadRecorder
+    from firmware.clock import SystemClock
+    from firmware.config import ConsensusConfig, StorageConfig
+    from firmware.consensus import ConsensusTracker
+    from firmware.demo import render_clip
+    from firmware.hotlist.config import HotlistConfig
+    from firmware.hotlist.service import HotlistService
+    from firmware.recognition.config import RecognitionConfig
+    from firmware.recognition.pipeline import Recognizer
+    from firmware.records import Frame, Position
+    from firmware.storage.db import Writer, open_database
+
+    class NoGps:
+        def position_at(self, mono_ns):
+            return Position()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_dir = Path(tmp)
+        folder = args.frames
+        if folder is None:
+            folder = tmp_dir / "clip"
+            render_clip(folder)
+        files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        clock = SystemClock()
+        writer = Writer(open_database(tmp_dir / "data")).start()
+        hotlists = HotlistService(HotlistConfig(), tmp_dir / "data", clock, "bench")
+        hotlists.start()
+        recorder = ReadRecorder(unit_id="bench", data_dir=tmp_dir / "data", writer=writer, clock=clock, gnss=NoGps(),
+                                hotlists=hotlists, alerter=Alerter([]), storage_config=StorageConfig(), min_free_mb=0,
+                                on_event=lambda *a: None)
+        recognizer = Recognizer.from_config(RecognitionConfig(threads=args.threads))
+        tracker = ConsensusTracker(**ConsensusConfig().model_dump())
+        decode, recognize, vote_ms, record = [], [], [], []
+        started = time.perf_counter()
+        for seq, path in enumerate(files):
+            t0 = time.perf_counter()
+            image = cv2.imread(str(path))
+            t1 = time.perf_counter()
+            candidates = recognizer.recognize(image)
+            t2 = time.perf_counter()
+            frame = Frame("bench", seq, image, clock.monotonic_ns(), clock.utc(), "system")
+            done = tracker.update(seq, frame.mono_ns, candidates, payload=frame)
+            t3 = time.perf_counter()
+            for track in done:
+                recorder.record_track(track, "bench")
+            t4 = time.perf_counter()
+            decode.append(t1 - t0), recognize.append(t2 - t1), vote_ms.append(t3 - t2), record.append(t4 - t3)
+        for track in tracker.flush():
+            recorder.record_track(track, "bench")
+        total = time.perf_counter() - started
+        hotlists.stop()
+        writer.stop()
+
+    def median_ms(values):
+        return round(statistics.median(values) * 1000, 2) if values else None
+
+    return {"bench": "pipeline", "frames": len(files), "fps": round(len(files) / total, 2),
+            "reads": recorder.stats.reads, "threads": args.threads,
+            "ms_median": {"decode": median_ms(decode), "recognize": median_ms(recognize),
+                          "consensus": median_ms(vote_ms), "record": median_ms(record)},
+            "record_ms_max": round(max(record) * 1000, 2) if record else None}
