@@ -1,10 +1,11 @@
 """Retention and audit settings; the legal ceiling (90 days) cannot be configured away."""
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from firmware.configbase import Section
 
 LEGAL_MAX_DAYS = 90
+DEFAULT_PROHIBITED = ("traffic enforcement", "crash investigation", "commercial")
 
 
 class RetentionConfig(Section):
@@ -16,6 +17,19 @@ class RetentionConfig(Section):
         1096.0, ge=1, le=3650, description="Audit entries are purged only after sync and this many days"
     )
     hold_days: int = Field(365, ge=1, le=365, description="Lifetime of a preservation hold from its last request")
+    purge_batch_size: int = Field(
+        500, ge=1, le=20000, description="Reads examined per writer job; shrinks when a job runs past purge_max_job_s"
+    )
+    purge_max_job_s: float = Field(
+        0.05, gt=0, le=5, description="Target longest writer job of a purge (seconds): bounds the stall capture sees"
+    )
+    vacuum_pages_per_step: int = Field(
+        2000, ge=16, le=1_000_000, description="Free pages returned to the filesystem per incremental_vacuum job"
+    )
+    orphan_image_min_age_days: float = Field(
+        2.0, ge=1, le=LEGAL_MAX_DAYS,
+        description="Image files with no read row, in day folders at least this old, are deleted by purge",
+    )
     purposes: list[str] = Field(
         default_factory=lambda: [
             "stolen vehicle",
@@ -28,6 +42,24 @@ class RetentionConfig(Section):
         description="Purposes a user may state when querying stored data",
     )
     prohibited_purposes: list[str] = Field(
-        default_factory=lambda: ["traffic enforcement", "crash investigation", "commercial"],
+        default_factory=lambda: list(DEFAULT_PROHIBITED),
         description="Purposes that are always refused (and the refusal audited)",
     )
+
+    @field_validator("purposes", "prohibited_purposes")
+    @classmethod
+    def _normalise(cls, values: list[str]) -> list[str]:
+        cleaned = [" ".join(v.lower().split()) for v in values]
+        if any(not v for v in cleaned):
+            raise ValueError("purposes must not be empty strings")
+        return cleaned
+
+    @model_validator(mode="after")
+    def _no_prohibited_purpose_allowed(self) -> "RetentionConfig":
+        clash = sorted(set(self.purposes) & set(self.prohibited_purposes))
+        if clash:
+            raise ValueError(f"purposes also listed as prohibited: {', '.join(clash)}")
+        for base in DEFAULT_PROHIBITED:
+            if base not in self.prohibited_purposes:
+                raise ValueError(f"{base!r} is prohibited by policy and cannot be removed from prohibited_purposes")
+        return self

@@ -1,0 +1,147 @@
+"""Purge N synthetic reads through the writer while capture keeps writing; report the longest stall.
+
+Builds a scratch data dir with N reads spread over `--days` days (most synced, some unsynced,
+some with hits, a few with image files), then runs the daemon's purge (RetentionService through the
+single Writer) while a capture simulator submits one small insert every `--capture-interval-ms`
+and times how long each waited. The figure that matters is `capture_max_wait_s`: the longest
+time a new read could not be committed because purge held the writer.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from firmware.clock import ManualClock, iso_utc
+from firmware.retention.config import RetentionConfig
+from firmware.storage.db import DB_NAME, Writer, open_database
+
+_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
+
+
+def read_row(rid: str, plate: str, captured: datetime, camera: str = "front", unit: str = "unit-0001",
+             crop: str | None = None, overview: str | None = None) -> dict:
+    t = iso_utc(captured)
+    return {"id": rid, "unit_id": unit, "camera_id": camera, "plate": plate, "plate_raw": plate, "state": "NC",
+            "confidence": 0.93, "char_confidences": json.dumps([0.93] * len(plate)), "frames": 3,
+            "box": "[10,20,120,40]", "captured_at": t, "first_seen_at": t, "clock_source": "gps", "frame_seq": 1,
+            "lat": 35.99, "lon": -78.9, "position_method": "fix", "crop_path": crop, "overview_path": overview,
+            "hit": 0, "created_at": t}
+
+
+READ_COLUMNS = tuple(read_row("x", "X", datetime.now(timezone.utc)))
+INSERT_READ = f"INSERT INTO reads ({', '.join(READ_COLUMNS)}) VALUES ({', '.join(':' + c for c in READ_COLUMNS)})"
+INSERT_OUTBOX = ("INSERT INTO outbox (record_id, kind, priority, payload, created_at, acked_at)"
+                 " VALUES (?, ?, ?, ?, ?, ?)")
+
+
+def populate(conn, n: int, now: datetime, days: float, images: int, data_dir: Path, seed: int = 1,
+             unsynced_fraction: float = 0.05, hit_fraction: float = 0.01, chunk: int = 20000) -> None:
+    """Insert n reads (with outbox rows, some hits, `images` reads with files) in big transactions."""
+    rng = random.Random(seed)
+    span = days * 86400
+    image_every = max(1, n // images) if images else 0
+    for start in range(0, n, chunk):
+        reads, boxes, hits = [], [], []
+        for i in range(start, min(n, start + chunk)):
+            rid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            captured = now - timedelta(seconds=rng.random() * span)
+            plate = "".join(rng.choice(_LETTERS) for _ in range(7))
+            crop = overview = None
+            if image_every and i % image_every == 0:
+                day = captured.strftime("%Y/%m/%d")
+                (data_dir / "images" / day).mkdir(parents=True, exist_ok=True)
+                crop, overview = f"images/{day}/{rid}-crop.jpg", f"images/{day}/{rid}-overview.jpg"
+                (data_dir / crop).write_bytes(b"\xff\xd8" + plate.encode() + b"\x00" * 2000)
+                (data_dir / overview).write_bytes(b"\xff\xd8" + b"\x00" * 8000)
+            row = read_row(rid, plate, captured, camera=rng.choice(("front", "rear")), crop=crop, overview=overview)
+            reads.append(row)
+            acked = None if rng.random() < unsynced_fraction else iso_utc(captured + timedelta(minutes=5))
+            payload = json.dumps({"schema": 1, **row}).encode()
+            boxes.append((rid, "read", 3, payload, row["created_at"], acked))
+            if crop:
+                for role, path in (("crop", crop), ("overview", overview)):
+                    ref = json.dumps({"schema": 1, "read_id": rid, "role": role, "path": path}).encode()
+                    boxes.append((f"{rid}:{role}", "image", 4, ref, row["created_at"], acked))
+            if rng.random() < hit_fraction:
+                hid = str(uuid.uuid4())
+                hits.append((hid, rid, "ncic", plate, "stolen", "exact", row["created_at"]))
+                boxes.append((hid, "hit", 0, b'{"schema":1}', row["created_at"], acked))
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(INSERT_READ, reads)
+        conn.executemany(INSERT_OUTBOX, boxes)
+        conn.executemany("INSERT INTO hits (id, read_id, list_name, entry_plate, category, match, created_at)"
+                         " VALUES (?, ?, ?, ?, ?, ?, ?)", hits)
+        conn.execute("COMMIT")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--reads", type=int, default=100_000, help="synthetic reads to store before purging")
+    parser.add_argument("--days", type=float, default=120.0, help="capture times spread over this many days")
+    parser.add_argument("--images", type=int, default=2000, help="reads that also get image files")
+    parser.add_argument("--capture-interval-ms", type=float, default=20.0, help="simulated capture write rate")
+    parser.add_argument("--batch", type=int, default=500, help="retention.purge_batch_size")
+    parser.add_argument("--max-job-ms", type=float, default=50.0, help="retention.purge_max_job_s, in ms")
+    parser.add_argument("--dir", type=Path, default=None, help="scratch dir (default: a temporary one, removed)")
+
+
+def run(args) -> dict:
+    scratch = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="purge-bench-"))
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    try:
+        conn = open_database(scratch)
+        t0 = time.perf_counter()
+        populate(conn, args.reads, now, args.days, args.images, scratch)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        build_s = time.perf_counter() - t0
+        db_before = (scratch / DB_NAME).stat().st_size
+        config = RetentionConfig(purge_batch_size=args.batch, purge_max_job_s=args.max_job_ms / 1000)
+        writer = Writer(conn).start()
+        from firmware.retention.service import RetentionService
+
+        service = RetentionService(config, scratch, writer, "unit-0001", ManualClock(now))
+        waits: list[float] = []
+        stop = threading.Event()
+        rng = random.Random(2)
+
+        def capture() -> None:
+            while not stop.wait(args.capture_interval_ms / 1000):
+                row = read_row(str(uuid.uuid4()), "CAP" + str(rng.randrange(10000)), now)
+                submitted = time.perf_counter()
+                writer.call(lambda c: c.execute(INSERT_READ, row))
+                waits.append(time.perf_counter() - submitted)
+
+        capturer = threading.Thread(target=capture, name="capture-sim", daemon=True)
+        capturer.start()
+        t1 = time.perf_counter()
+        report = service.purge_now()
+        purge_s = time.perf_counter() - t1
+        stop.set()
+        capturer.join()
+        writer.stop()
+        waits.sort()
+        return {
+            "bench": "purge", "reads": args.reads, "days": args.days, "build_s": round(build_s, 1),
+            "purge_s": round(purge_s, 2), "reads_purged": report["reads"]["purged"],
+            "reads_kept": report["reads"]["kept"], "lost_unsynced": report["lost_unsynced"],
+            "purged_per_s": round(report["reads"]["purged"] / purge_s) if purge_s else None,
+            "writer_jobs": report["jobs"], "longest_purge_job_s": report["longest_job_s"],
+            "capture_writes": len(waits),
+            "capture_max_wait_s": round(waits[-1], 4) if waits else None,
+            "capture_p99_wait_s": round(waits[int(len(waits) * 0.99)], 4) if waits else None,
+            "capture_median_wait_s": round(statistics.median(waits), 4) if waits else None,
+            "writer_longest_job_s": round(writer.longest_job_s, 4),
+            "db_bytes_before": db_before, "db_bytes_after": report["space"]["db_bytes_after"],
+            "wal_bytes_after": report["space"]["wal_bytes_after"], "images_deleted": report["images_deleted"],
+        }
+    finally:
+        if not args.dir:
+            shutil.rmtree(scratch, ignore_errors=True)

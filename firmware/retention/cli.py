@@ -1,0 +1,242 @@
+"""`alpr-unit purge | hold | audit | maintenance | report | query`: retention, preservation and audit.
+
+Every command opens the unit's database itself (it is its own writer) and audits what it changes.
+Exit codes: 0 ok, 1 a check failed or a query was refused, 2 bad usage, 3 storage failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime, timedelta, timezone
+
+from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common, emit, load_unit_config
+from firmware.clock import SystemClock, iso_utc
+
+USER_HELP = "who is doing this (recorded in the audit log)"
+
+
+def parse_when(text: str, end_of_day: bool = False) -> datetime:
+    """YYYY-MM-DD (UTC; with end_of_day, the next midnight) or ISO-8601 with a zone (Z)."""
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+            return day + timedelta(days=1) if end_of_day else day
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date or ISO time: {text!r}") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give a time zone (e.g. Z for UTC): {text!r}")
+    return value.astimezone(timezone.utc)
+
+
+def _open(args):
+    from firmware.storage.db import open_database
+
+    config = load_unit_config(args)
+    return config, open_database(config.unit.data_dir)
+
+
+def _out(obj: dict, args) -> None:
+    emit(obj, as_json=args.json)
+
+
+def cmd_purge(args) -> int:
+    from firmware.retention.purge import Purger
+    from firmware.storage.db import transaction
+
+    config, conn = _open(args)
+
+    def checkpoint():
+        return tuple(conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())
+
+    purger = Purger(config.retention, config.unit.data_dir, config.unit.id, SystemClock(),
+                    run_job=lambda fn: transaction(conn, fn), checkpoint=checkpoint)
+    _out(purger.run(dry_run=args.dry_run), args)
+    return EXIT_OK
+
+
+def cmd_hold(args) -> int:
+    from firmware.retention import holds
+    from firmware.storage.db import transaction
+
+    config, conn = _open(args)
+    now, unit = SystemClock().utc(), config.unit.id
+    days = config.retention.hold_days
+    try:
+        if args.hold_command == "add":
+            form = {"kind": args.kind, "unit_id": args.unit or unit, "camera_id": args.camera, "plate": args.plate,
+                    "start_at": args.start, "end_at": args.end, "case_number": args.case,
+                    "requesting_officer": args.officer, "agency": args.agency, "statement_ref": args.statement,
+                    "parties": args.parties, "source": "cli"}
+            hold_id = transaction(conn, lambda c: holds.add_hold(c, form, at=now, unit_id=unit, user=args.user,
+                                                                 days=days))
+            _out({"event": "hold_add", **holds.hold_dict(conn.execute(
+                "SELECT * FROM holds WHERE id = ?", (hold_id,)).fetchone(), now)}, args)
+        elif args.hold_command == "renew":
+            row = transaction(conn, lambda c: holds.renew_hold(c, args.id, at=now, unit_id=unit, user=args.user,
+                                                               statement_ref=args.statement, days=days))
+            _out({"event": "hold_renew", **row}, args)
+        elif args.hold_command == "release":
+            row = transaction(conn, lambda c: holds.release_hold(c, args.id, at=now, unit_id=unit, user=args.user,
+                                                                 reason=args.reason))
+            _out({"event": "hold_release", **row}, args)
+        else:
+            for row in holds.list_holds(conn, now, args.status):
+                _out({"event": "hold", **row}, args)
+    except holds.HoldError as exc:
+        print(f"hold: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def cmd_audit_verify(args) -> int:
+    from firmware.retention.audit import verify_chain
+
+    _, conn = _open(args)
+    result = verify_chain(conn)
+    _out({"event": "audit_verify", **result}, args)
+    return EXIT_OK if result["ok"] else EXIT_FAILED
+
+
+def cmd_maintenance(args) -> int:
+    from firmware.retention import maintenance
+    from firmware.storage.db import transaction
+
+    config, conn = _open(args)
+    now = SystemClock().utc()
+    if args.maint_command == "add":
+        try:
+            entry_id = transaction(conn, lambda c: maintenance.add_maintenance(
+                c, kind=args.kind, technician=args.technician, description=args.description,
+                at=args.at or now, recorded_at=now, unit_id=config.unit.id, component=args.component,
+                out_of_service=args.out_of_service))
+        except maintenance.MaintenanceError as exc:
+            print(f"maintenance: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        _out({"event": "maintenance_add", "id": entry_id}, args)
+        return EXIT_OK
+    lo = iso_utc(args.start) if args.start else None
+    hi = iso_utc(args.end) if args.end else None
+    for entry in maintenance.maintenance_entries(conn, lo, hi):
+        _out({"event": "maintenance", **entry}, args)
+    return EXIT_OK
+
+
+def cmd_report(args) -> int:
+    from firmware.retention.report import build_report, report_csv
+
+    _, conn = _open(args)
+    report = build_report(conn, args.start, args.end, SystemClock().utc())
+    if args.format == "csv":
+        sys.stdout.write(report_csv(report))
+    else:
+        emit(report, as_json=True)
+    return EXIT_OK
+
+
+def cmd_query(args) -> int:
+    from firmware.retention.query import query_reads
+    from firmware.storage.db import transaction
+
+    config, conn = _open(args)
+    result = transaction(conn, lambda c: query_reads(
+        c, config=config.retention, unit_id=config.unit.id, at=SystemClock().utc(), user=args.user,
+        purpose=args.purpose, plate=args.plate, start=args.start, end=args.end, camera_id=args.camera,
+        case_number=args.case, limit=args.limit))
+    if not result["allowed"]:
+        print(f"query refused ({result['reason']}): purpose {result['purpose']!r}; allowed purposes:"
+              f" {', '.join(config.retention.purposes)}; this refusal is audited", file=sys.stderr)
+        if args.json:
+            emit({"event": "query_refused", **{k: v for k, v in result.items() if k != "reads"}})
+        return EXIT_FAILED
+    for read in result["reads"]:
+        _out({"event": "read", **read}, args)
+    if args.json:
+        emit({"event": "query", "results": len(result["reads"]), "audit_id": result["audit_id"]})
+    return EXIT_OK
+
+
+def _when(end_of_day: bool = False):
+    return lambda text: parse_when(text, end_of_day)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("purge", help="apply the retention rule now: delete what must go, report what stays and why")
+    add_common(p)
+    p.add_argument("--dry-run", action="store_true", help="decide and count, delete nothing")
+    p.set_defaults(func=cmd_purge)
+
+    hold = sub.add_parser("hold", help="preservation holds (the Data Retention Request Log)")
+    hs = hold.add_subparsers(dest="hold_command", required=True)
+    add = hs.add_parser("add", help="record a preservation request (form ALPR-1) or search warrant")
+    add_common(add)
+    add.add_argument("--kind", choices=["preservation", "warrant"], default="preservation")
+    add.add_argument("--plate", help="the plate to preserve (required for a preservation request)")
+    add.add_argument("--camera", help="camera id (default: every camera of the unit)")
+    add.add_argument("--unit", help="unit id (default: this unit)")
+    add.add_argument("--from", dest="start", required=True, type=_when(), help="start of the period held (UTC)")
+    add.add_argument("--to", dest="end", required=True, type=_when(True), help="end of the period held (UTC)")
+    add.add_argument("--case", required=True, help="case number")
+    add.add_argument("--officer", required=True, help="requesting officer")
+    add.add_argument("--agency", required=True, help="requesting agency")
+    add.add_argument("--statement", required=True, help="reference of the sworn statement / form / warrant")
+    add.add_argument("--parties", help="the case and identity of the parties (reference)")
+    add.add_argument("--user", required=True, help=USER_HELP)
+    renew = hs.add_parser("renew", help="a new request for the same data: one more year from now")
+    add_common(renew)
+    renew.add_argument("id")
+    renew.add_argument("--statement", help="reference of the new request")
+    renew.add_argument("--user", required=True, help=USER_HELP)
+    release = hs.add_parser("release", help="the data is no longer needed")
+    add_common(release)
+    release.add_argument("id")
+    release.add_argument("--reason")
+    release.add_argument("--user", required=True, help=USER_HELP)
+    lst = hs.add_parser("list", help="the Data Retention Request Log")
+    add_common(lst)
+    lst.add_argument("--status", choices=["active", "expired", "released"])
+    hold.set_defaults(func=cmd_hold)
+
+    audit = sub.add_parser("audit", help="the hash-chained audit log")
+    aus = audit.add_subparsers(dest="audit_command", required=True)
+    verify = aus.add_parser("verify", help="detect edited, inserted, deleted or reordered entries (exit 1)")
+    add_common(verify)
+    verify.set_defaults(func=cmd_audit_verify)
+
+    maint = sub.add_parser("maintenance", help="maintenance and calibration log (kept for the life of the unit)")
+    ms = maint.add_subparsers(dest="maint_command", required=True)
+    madd = ms.add_parser("add", help="record maintenance work")
+    add_common(madd)
+    madd.add_argument("--kind", required=True, choices=["repair", "calibration", "software_update", "inspection",
+                                                        "out_of_service", "back_in_service", "other"])
+    madd.add_argument("--technician", required=True)
+    madd.add_argument("--description", required=True)
+    madd.add_argument("--component", default="unit", help="unit, camera:front, gps, disk, ...")
+    madd.add_argument("--at", type=_when(), help="when the work was done (default now)")
+    madd.add_argument("--out-of-service", action="store_true", help="the work took the part out of service")
+    mlist = ms.add_parser("list", help="maintenance records and recorded malfunctions")
+    add_common(mlist)
+    mlist.add_argument("--from", dest="start", type=_when())
+    mlist.add_argument("--to", dest="end", type=_when(True))
+    maint.set_defaults(func=cmd_maintenance)
+
+    rep = sub.add_parser("report", help="use and effectiveness report for a period")
+    add_common(rep, json_flag=False)
+    rep.add_argument("--from", dest="start", required=True, type=_when())
+    rep.add_argument("--to", dest="end", required=True, type=_when(True), help="inclusive when a date")
+    rep.add_argument("--format", choices=["json", "csv"], default="json")
+    rep.set_defaults(func=cmd_report)
+
+    q = sub.add_parser("query", help="search stored reads; states user and purpose, always audited")
+    add_common(q)
+    q.add_argument("--user", required=True, help=USER_HELP)
+    q.add_argument("--purpose", required=True, help="one of retention.purposes in the config")
+    q.add_argument("--plate", help="plate, * and ? wildcards allowed")
+    q.add_argument("--from", dest="start", type=_when())
+    q.add_argument("--to", dest="end", type=_when(True))
+    q.add_argument("--camera")
+    q.add_argument("--case", help="case or incident number (recorded with the query)")
+    q.add_argument("--limit", type=int, default=1000)
+    q.set_defaults(func=cmd_query)
