@@ -37,24 +37,27 @@ def fetch_pending(conn: sqlite3.Connection, limit: int, kinds: tuple[str, ...] |
                   exclude: set[int] | frozenset = frozenset()) -> list[sqlite3.Row]:
     """The next unacknowledged rows in send order (priority, then age), skipping `exclude` (already in flight).
 
-    `kinds` restricts to those kinds (the byte budget is spent: only exempt kinds go).
+    `kinds` restricts to those kinds (the byte budget is spent: only exempt kinds go). The first query
+    reads only the (acked_at, priority, seq) index, so a large in-flight window costs little.
     """
-    if limit <= 0:
+    if limit <= 0 or (kinds is not None and not kinds):
         return []
     want = limit + len(exclude)
     if kinds is None:
-        rows = conn.execute(
-            "SELECT seq, record_id, kind, priority, payload, created_at, attempts FROM outbox"
-            " WHERE acked_at IS NULL ORDER BY priority, seq LIMIT ?", (want,)).fetchall()
+        seqs = conn.execute("SELECT seq FROM outbox WHERE acked_at IS NULL ORDER BY priority, seq LIMIT ?",
+                            (want,)).fetchall()
     else:
-        if not kinds:
-            return []
         marks = ",".join("?" * len(kinds))
-        rows = conn.execute(
-            "SELECT seq, record_id, kind, priority, payload, created_at, attempts FROM outbox"
-            f" WHERE acked_at IS NULL AND kind IN ({marks}) ORDER BY priority, seq LIMIT ?",
-            (*kinds, want)).fetchall()
-    return [r for r in rows if r["seq"] not in exclude][:limit]
+        seqs = conn.execute(f"SELECT seq FROM outbox WHERE acked_at IS NULL AND kind IN ({marks})"
+                            " ORDER BY priority, seq LIMIT ?", (*kinds, want)).fetchall()
+    chosen = [r[0] for r in seqs if r[0] not in exclude][:limit]
+    if not chosen:
+        return []
+    rows = conn.execute(
+        "SELECT seq, record_id, kind, priority, payload, created_at, attempts FROM outbox"
+        f" WHERE seq IN ({','.join('?' * len(chosen))}) AND acked_at IS NULL ORDER BY priority, seq",
+        chosen).fetchall()
+    return rows
 
 
 def mark_attempted(conn: sqlite3.Connection, seqs: list[int], at: datetime) -> None:

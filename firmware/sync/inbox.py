@@ -1,0 +1,305 @@
+"""Applies verified downlink messages: hotlists (chunked), the user roster, preservation holds, config.
+
+Messages arrive on paho's network thread and are queued (bounded; drops counted) to one worker, which
+verifies them (firmware.sync.downlink) and applies each in a single writer transaction together with
+its audit entry and the stream's new sequence number. A rejection is recorded as a `security` event
+and audited. Nothing received is executed; config changes are stored for a technician to apply.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from firmware.clock import Clock, iso_utc
+from firmware.retention.audit import append_audit
+from firmware.storage.db import Writer
+from firmware.sync.config import SyncConfig
+from firmware.sync.downlink import HotlistManifest, Rejected, Verified, assemble, load_public_key, verify
+from firmware.sync.messages import parse_downlink_topic
+
+log = logging.getLogger(__name__)
+DOWNLINK_USER = "agency-downlink"
+PROTECTED_CONFIG = {("unit", "id"), ("unit", "data_dir"), ("sync", "downlink_public_key"), ("sync", "ca_file"),
+                    ("sync", "cert_file"), ("sync", "key_file")}
+SECURITY_EVENTS_PER_MIN = 120
+
+
+def record_event(conn, kind: str, source: str, detail: dict, at) -> None:
+    """The lead's events helper (stored and queued for sync)."""
+    from firmware.storage.reads import record_event as _record
+
+    _record(conn, kind, source, detail, at)
+
+
+def deep_merge(base: dict, overlay: dict) -> dict:
+    out = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _paths(overlay: dict, prefix: tuple = ()) -> list[tuple]:
+    found = []
+    for key, value in overlay.items():
+        found.append(prefix + (key,))
+        if isinstance(value, dict):
+            found.extend(_paths(value, prefix + (key,)))
+    return found
+
+
+def validate_config_overlay(overlay: dict, base: dict) -> dict:
+    """The overlay applied to the current config must still be a valid unit config. Returns the result."""
+    from pydantic import ValidationError
+
+    from firmware.config import UnitConfig
+
+    touched = set(_paths(overlay))
+    protected = sorted(".".join(p) for p in touched & PROTECTED_CONFIG)
+    if protected:
+        raise Rejected("protected_config", f"cannot be changed over the downlink: {', '.join(protected)}")
+    try:
+        return UnitConfig.model_validate(deep_merge(base, overlay)).model_dump(mode="json")
+    except ValidationError as exc:
+        raise Rejected("invalid", "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                                            for e in exc.errors()[:5])) from None
+
+
+class DownlinkInbox:
+    def __init__(self, config: SyncConfig, writer: Writer, unit_id: str, clock: Clock,
+                 on_event: Callable[[str, str, dict], None] | None = None,
+                 base_config: Callable[[], dict] | None = None, max_queue: int = 256):
+        self.config = config
+        self.writer = writer
+        self.unit_id = unit_id
+        self.clock = clock
+        self.on_event = on_event
+        self.base_config = base_config
+        self.key_error: str | None = None
+        try:
+            self.key = load_public_key(config.downlink_public_key)
+        except (OSError, ValueError) as exc:
+            self.key, self.key_error = None, str(exc)
+            log.error("downlink key unusable", extra={"event": "sync.downlink_key_error", "error": str(exc)})
+        self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
+        self._manifests: dict[str, tuple[Verified, str]] = {}       # hotlist name -> newest pending manifest
+        self._chunks: dict[tuple[str, int], dict[int, bytes]] = {}  # (name, seq) -> index -> bytes
+        self._chunk_bytes = 0
+        self._window_start, self._window_count, self._suppressed = 0.0, 0, 0
+        self.accepted = 0
+        self.rejected = 0
+        self.duplicates = 0
+        self.dropped = 0
+
+    # --- network thread ---------------------------------------------------------------------------
+    def submit(self, topic: str, payload: bytes, retained: bool = False) -> None:
+        try:
+            self._queue.put_nowait((topic, payload))
+        except queue.Full:
+            self.dropped += 1
+            log.warning("downlink queue full; message dropped", extra={"event": "sync.downlink_drop"})
+
+    # --- worker -----------------------------------------------------------------------------------
+    def run(self, stop_event: threading.Event) -> None:
+        while not stop_event.is_set():
+            try:
+                topic, payload = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                self.handle(topic, payload)
+            except Exception:  # noqa: BLE001 - one bad message must not stop the downlink
+                log.exception("downlink handler failed", extra={"event": "sync.downlink_error"})
+
+    def handle(self, topic: str, payload: bytes) -> str:
+        """Process one message synchronously; returns accepted | rejected | duplicate | pending."""
+        parsed = parse_downlink_topic(topic, self.config.agency)
+        if parsed is None:
+            return self._reject(topic, payload, Rejected("wrong_topic", "not a downlink topic"))
+        if parsed.kind == "hotlist" and len(parsed.rest) == 3:
+            return self._chunk(topic, parsed.rest, payload)
+        try:
+            verified = verify(payload, self.key, topic=parsed, agency=self.config.agency, unit_id=self.unit_id,
+                              now=self.clock.utc(), max_age_s=self.config.downlink_max_age_s,
+                              last=self._last_seq)
+        except Rejected as exc:
+            return self._reject(topic, payload, exc)
+        if verified.duplicate:
+            self.duplicates += 1
+            return "duplicate"
+        if verified.kind == "hotlist":
+            manifest: HotlistManifest = verified.data
+            if manifest.size > self.config.downlink_max_bytes:
+                return self._reject(topic, payload, Rejected("too_large", f"hotlist of {manifest.size} bytes"))
+            self._manifests[manifest.name] = (verified, topic)
+            return self._try_hotlist(manifest.name)
+        return self._apply(topic, verified, None)
+
+    def _chunk(self, topic: str, rest: tuple[str, ...], payload: bytes) -> str:
+        name, seq_text, index_text = rest
+        if not (seq_text.isdigit() and index_text.isdigit()):
+            return self._reject(topic, payload, Rejected("wrong_topic", "chunk topic needs numeric seq/index"))
+        key = (name, int(seq_text))
+        if self._chunk_bytes + len(payload) > 2 * self.config.downlink_max_bytes:
+            self._chunks.clear()
+            self._chunk_bytes = 0
+        self._chunks.setdefault(key, {})[int(index_text)] = payload
+        self._chunk_bytes += len(payload)
+        return self._try_hotlist(name) if name in self._manifests else "pending"
+
+    def _try_hotlist(self, name: str) -> str:
+        verified, topic = self._manifests[name]
+        manifest: HotlistManifest = verified.data
+        chunks = self._chunks.get((name, verified.seq), {})
+        try:
+            content = assemble(manifest, chunks)
+        except Rejected as exc:
+            if exc.reason == "incomplete":
+                return "pending"
+            del self._manifests[name]
+            self._drop_chunks(name, verified.seq)
+            return self._reject(topic, b"", exc, stream=verified.stream, seq=verified.seq)
+        del self._manifests[name]
+        self._drop_chunks(name, verified.seq)
+        return self._apply(topic, verified, content)
+
+    def _drop_chunks(self, name: str, seq: int) -> None:
+        for key in [k for k in self._chunks if k[0] == name and k[1] <= seq]:
+            self._chunk_bytes -= sum(len(b) for b in self._chunks.pop(key).values())
+
+    def _last_seq(self, stream: str) -> tuple[int, str] | None:
+        row = self.writer.call(lambda c: c.execute("SELECT seq, digest FROM sync_downlink_state WHERE stream = ?",
+                                                   (stream,)).fetchone())
+        return (row[0], row[1]) if row else None
+
+    def _apply(self, topic: str, v: Verified, content: bytes | None) -> str:
+        at = self.clock.utc()
+
+        def job(conn) -> dict:
+            row = conn.execute("SELECT seq FROM sync_downlink_state WHERE stream = ?", (v.stream,)).fetchone()
+            if row is not None and v.seq <= row[0]:
+                raise Rejected("replay", f"seq {v.seq} not after {row[0]} on {v.stream}")
+            summary = self._apply_kind(conn, v, content, at)
+            conn.execute("INSERT INTO sync_downlink_state (stream, seq, digest, accepted_at) VALUES (?, ?, ?, ?)"
+                         " ON CONFLICT(stream) DO UPDATE SET seq = excluded.seq, digest = excluded.digest,"
+                         " accepted_at = excluded.accepted_at", (v.stream, v.seq, v.digest, iso_utc(at)))
+            append_audit(conn, unit_id=self.unit_id, event="downlink_accepted", at=at, user=DOWNLINK_USER,
+                         purpose="downlink", detail={"kind": v.kind, "stream": v.stream, "seq": v.seq,
+                                                     "topic": topic, "issued_at": iso_utc(v.issued_at),
+                                                     "summary": summary})
+            return summary
+
+        try:
+            summary = self.writer.call(job)
+        except Rejected as exc:
+            return self._reject(topic, b"", exc, stream=v.stream, seq=v.seq)
+        except Exception as exc:  # noqa: BLE001 - content the subsystem refused (bad hotlist rows, bad hold)
+            return self._reject(topic, b"", Rejected("invalid", f"{type(exc).__name__}: {exc}"),
+                                stream=v.stream, seq=v.seq)
+        self.accepted += 1
+        log.info("downlink message applied", extra={"event": "sync.downlink_accepted", "kind": v.kind,
+                                                    "stream": v.stream, "seq": v.seq})
+        if self.on_event:
+            self.on_event("info", "sync.downlink", {"accepted": v.kind, "stream": v.stream, "seq": v.seq})
+        return "accepted"
+
+    def _apply_kind(self, conn, v: Verified, content: bytes | None, at) -> dict:
+        data = v.data
+        if v.kind == "hotlist":
+            from firmware.hotlist.store import import_hotlist
+
+            report = import_hotlist(conn, content, name=data.name, fmt=data.format, mode=data.mode,
+                                    list_source=data.list_source, category=data.category, priority=data.priority,
+                                    alert=data.alert, at=at, unit_id=self.unit_id, user=DOWNLINK_USER)
+            return {"name": data.name, "sha256": data.sha256, "report": report.as_dict()}
+        if v.kind == "roster":
+            return self._apply_roster(conn, data, v.seq, at)
+        if v.kind == "hold":
+            from firmware.retention import holds
+
+            if data.action == "add":
+                if not data.hold:
+                    raise Rejected("invalid", "add needs a hold")
+                hold_id = holds.add_hold(conn, {**data.hold, "source": "downlink"}, at=at, unit_id=self.unit_id,
+                                         user=DOWNLINK_USER)
+                return {"action": "add", "id": hold_id}
+            if not data.id:
+                raise Rejected("invalid", f"{data.action} needs an id")
+            if data.action == "renew":
+                holds.renew_hold(conn, data.id, at=at, unit_id=self.unit_id, user=DOWNLINK_USER,
+                                 statement_ref=data.statement_ref)
+            else:
+                holds.release_hold(conn, data.id, at=at, unit_id=self.unit_id, user=DOWNLINK_USER,
+                                   reason=data.reason)
+            return {"action": data.action, "id": data.id}
+        if v.kind == "config":
+            base = self.base_config() if self.base_config else {}
+            validate_config_overlay(data.overlay, base)
+            conn.execute("UPDATE config_changes SET status = 'superseded' WHERE status = 'pending'")
+            conn.execute("INSERT INTO config_changes (seq, received_at, issued_at, overlay) VALUES (?, ?, ?, ?)",
+                         (v.seq, iso_utc(at), iso_utc(v.issued_at), json.dumps(data.overlay, sort_keys=True)))
+            return {"keys": sorted(".".join(p) for p in _paths(data.overlay))}
+        raise Rejected("wrong_topic", v.kind)
+
+    def _apply_roster(self, conn, roster, seq: int, at) -> dict:
+        stamp = iso_utc(at)
+        ids = [u.id for u in roster.users]
+        if len(set(ids)) != len(ids):
+            raise Rejected("invalid", "user ids repeat")
+        for u in roster.users:
+            conn.execute(
+                "INSERT INTO roster (user_id, name, roles, credential, active, roster_seq, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(user_id) DO UPDATE SET name = excluded.name,"
+                " roles = excluded.roles, credential = excluded.credential, active = excluded.active,"
+                " roster_seq = excluded.roster_seq, updated_at = excluded.updated_at",
+                (u.id, u.name, json.dumps(u.roles), u.credential, int(u.active), seq, stamp))
+        # users absent from the new roster are deactivated, never deleted (the audit trail names them)
+        gone = conn.execute("UPDATE roster SET active = 0, roster_seq = ?, updated_at = ? WHERE roster_seq < ?"
+                            " AND active = 1", (seq, stamp, seq)).rowcount
+        return {"users": len(ids), "deactivated": gone}
+
+    def _reject(self, topic: str, payload: bytes, exc: Rejected, stream: str | None = None,
+                seq: int | None = None) -> str:
+        self.rejected += 1
+        detail: dict[str, Any] = {"reason": exc.reason, "detail": exc.detail[:500], "topic": topic[:256],
+                                  "bytes": len(payload)}
+        if stream is not None:
+            detail.update(stream=stream, seq=seq)
+        log.warning("downlink message rejected", extra={"event": "sync.downlink_rejected", "reason": exc.reason,
+                                                        "topic": topic[:256]})
+        now = time.monotonic()
+        if now - self._window_start > 60:
+            self._window_start, self._window_count = now, 0
+        self._window_count += 1
+        if self._window_count > SECURITY_EVENTS_PER_MIN:
+            self._suppressed += 1  # a flood from the broker must not fill the disk; counted in the next record
+            return "rejected"
+        if self._suppressed:
+            detail["suppressed_before"], self._suppressed = self._suppressed, 0
+        at = self.clock.utc()
+
+        def job(conn) -> None:
+            record_event(conn, "security", "sync.downlink", detail, at)
+            append_audit(conn, unit_id=self.unit_id, event="downlink_rejected", at=at, user=DOWNLINK_USER,
+                         purpose="downlink", detail=detail)
+
+        try:
+            self.writer.call(job)
+        except Exception:  # noqa: BLE001
+            log.exception("could not record a rejected downlink message", extra={"event": "sync.downlink_error"})
+        if self.on_event:
+            self.on_event("security", "sync.downlink", detail)
+        return "rejected"
+
+    def status(self) -> dict:
+        return {"accepted": self.accepted, "rejected": self.rejected, "duplicates": self.duplicates,
+                "dropped": self.dropped, "pending_hotlists": sorted(self._manifests),
+                "key": "configured" if self.key else ("error: " + self.key_error if self.key_error else "none")}

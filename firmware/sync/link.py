@@ -1,0 +1,171 @@
+"""One MQTT connection to the agency's broker, kept up with jittered exponential backoff.
+
+paho-mqtt does the protocol; this adapter chooses the options the issue asks for (MQTT 5 or 3.1.1,
+mutual TLS or username/password, persistent session, retained status with a Last Will) and runs its
+own network loop so reconnection delays can be jittered across a fleet.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import ssl
+import threading
+from typing import Callable
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from firmware import __version__
+from firmware.clock import Clock, iso_utc
+from firmware.sync.config import SyncConfig
+from firmware.sync.messages import SCHEMA, backoff_delay, downlink_filters, uplink_topic
+
+log = logging.getLogger(__name__)
+
+
+class MqttLink:
+    def __init__(self, config: SyncConfig, unit_id: str, clock: Clock,
+                 on_message: Callable[[str, bytes, bool], None] | None = None,
+                 on_puback: Callable[[int, bool], None] | None = None,
+                 rng: random.Random | None = None):
+        self.config = config
+        self.unit_id = unit_id
+        self.clock = clock
+        self._on_message_cb = on_message
+        self._on_puback_cb = on_puback
+        self._rng = rng or random.Random()
+        self.connected = threading.Event()
+        self.receive_maximum = 65535
+        self.connects = 0
+        self.connect_failures = 0
+        self.last_error: str | None = None
+        self.last_connected_at: str | None = None
+        self._attempt = 0
+        self._thread: bool | None = None
+        self.status_topic = uplink_topic(config.agency, unit_id, "status")
+        self.client = self._build()
+
+    # --- construction -------------------------------------------------------------------------
+    def _status_payload(self, state: str) -> bytes:
+        return json.dumps({"schema": SCHEMA, "id": f"{self.unit_id}:status:{iso_utc(self.clock.utc())}",
+                           "unit": self.unit_id, "state": state, "at": iso_utc(self.clock.utc()),
+                           "version": __version__}, separators=(",", ":")).encode()
+
+    def _build(self) -> mqtt.Client:
+        cfg = self.config
+        v5 = cfg.protocol == "5"
+        client_id = cfg.client_id or f"alpr-{self.unit_id}"
+        kwargs = {"callback_api_version": mqtt.CallbackAPIVersion.VERSION2, "client_id": client_id,
+                  "protocol": mqtt.MQTTv5 if v5 else mqtt.MQTTv311}
+        if not v5:
+            kwargs["clean_session"] = False
+        client = mqtt.Client(**kwargs)
+        client.max_inflight_messages_set(max(1, cfg.inflight))
+        client.max_queued_messages_set(0)
+        client.connect_timeout = cfg.connect_timeout_s
+        if cfg.tls:
+            client.tls_set(ca_certs=str(cfg.ca_file) if cfg.ca_file else None,
+                           certfile=str(cfg.cert_file) if cfg.cert_file else None,
+                           keyfile=str(cfg.key_file) if cfg.key_file else None,
+                           cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        if cfg.username is not None:
+            client.username_pw_set(cfg.username, cfg.password)
+        will_props = None
+        if v5:
+            will_props = Properties(PacketTypes.WILLMESSAGE)
+            will_props.ContentType = "application/json"
+        client.will_set(self.status_topic, self._status_payload("offline"), qos=1, retain=True,
+                        properties=will_props)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        return client
+
+    # --- paho callbacks (network thread) --------------------------------------------------------
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            self.last_error = f"connack: {reason_code}"
+            log.warning("broker refused connection", extra={"event": "sync.connect_refused",
+                                                            "reason": str(reason_code)})
+            return
+        recv_max = getattr(properties, "ReceiveMaximum", None) if properties is not None else None
+        self.receive_maximum = int(recv_max) if recv_max else 65535
+        self.connects += 1
+        self._attempt = 0
+        self.last_connected_at = iso_utc(self.clock.utc())
+        session = bool(getattr(flags, "session_present", False))
+        log.info("connected to broker", extra={"event": "sync.connected", "host": self.config.host,
+                                               "session_present": session,
+                                               "receive_maximum": self.receive_maximum})
+        client.publish(self.status_topic, self._status_payload("online"), qos=1, retain=True)
+        if self.config.downlink:
+            client.subscribe([(f, 1) for f in downlink_filters(self.config.agency, self.unit_id)])
+        self.connected.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        was = self.connected.is_set()
+        self.connected.clear()
+        self._next_delay()
+        if was:
+            log.info("disconnected from broker", extra={"event": "sync.disconnected", "reason": str(reason_code)})
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        if self._on_puback_cb is not None:
+            ok = not (reason_code is not None and getattr(reason_code, "is_failure", False))
+            self._on_puback_cb(mid, ok)
+
+    def _on_message(self, client, userdata, message) -> None:
+        if self._on_message_cb is not None:
+            self._on_message_cb(message.topic, bytes(message.payload), bool(message.retain))
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    def _next_delay(self) -> None:
+        """paho waits `min_delay` before its next attempt; we set it to our jittered backoff each time."""
+        self._attempt += 1
+        delay = backoff_delay(self._attempt, self.config.reconnect_min_s, self.config.reconnect_max_s, self._rng)
+        self.client.reconnect_delay_set(min_delay=delay, max_delay=delay)
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        self.connect_failures += 1
+        self.last_error = "cannot connect"
+        self._next_delay()
+        log.warning("cannot reach broker", extra={"event": "sync.connect_failed", "attempt": self._attempt})
+
+    def start(self) -> None:
+        """Connect in the background (paho's network thread); reconnects forever until stop()."""
+        cfg = self.config
+        self._attempt = 0
+        self.client.on_connect_fail = self._on_connect_fail
+        self._next_delay()
+        if cfg.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = cfg.session_expiry_s
+            props.ReceiveMaximum = 1024
+            self.client.connect_async(cfg.host, cfg.port, cfg.keepalive_s, clean_start=False, properties=props)
+        else:
+            self.client.connect_async(cfg.host, cfg.port, cfg.keepalive_s)
+        self.client.loop_start()
+        self._thread = True
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Publish `offline` (retained), disconnect cleanly (so no Last Will), stop the network thread."""
+        if not self._thread:
+            return
+        if self.connected.is_set():
+            try:
+                info = self.client.publish(self.status_topic, self._status_payload("offline"), qos=1, retain=True)
+                info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError) as exc:
+                log.warning("offline status not sent", extra={"event": "sync.offline_failed", "error": str(exc)})
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.connected.clear()
+        self._thread = None
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False,
+                properties: Properties | None = None) -> mqtt.MQTTMessageInfo:
+        return self.client.publish(topic, payload, qos=qos, retain=retain, properties=properties)

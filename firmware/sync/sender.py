@@ -1,0 +1,263 @@
+"""Drains the outbox to the broker: priority order, a bounded in-flight window, acked only on PUBACK.
+
+A row is marked synced only after the broker acknowledged it (QoS 1 PUBACK), through the daemon's
+single writer. Anything not yet acknowledged when the process dies is simply still pending and is
+sent again after restart: receivers de-duplicate on the message id, so resending is always safe.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from firmware.clock import Clock, iso_utc
+from firmware.storage import outbox
+from firmware.storage.db import DB_NAME, Writer, connect
+from firmware.sync.config import SyncConfig
+from firmware.sync.link import MqttLink
+from firmware.sync.messages import encode_image, sendable_kinds, uplink_topic
+
+log = logging.getLogger(__name__)
+ACK_FLUSH_S = 0.05
+ACK_FLUSH_MAX = 1000
+
+
+@dataclass
+class _InFlight:
+    mid: int
+    sent_ns: int
+    size: int
+    kind: str
+
+
+@dataclass
+class Prepared:
+    """A row turned into what goes on the wire, or the reason it cannot go."""
+
+    topic: str | None
+    payload: bytes | None
+    skip_reason: str | None = None
+    skip_kind: str = "info"
+
+
+def prepare(row, data_dir: Path, agency: str, unit_id: str, max_bytes: int) -> Prepared:
+    """Pure-ish: outbox row -> topic and payload (images are read from disk at send time)."""
+    kind = row["kind"]
+    if kind == "image":
+        ref = json.loads(row["payload"])
+        path = Path(data_dir) / ref["path"]
+        try:
+            jpeg = path.read_bytes()
+        except FileNotFoundError:
+            return Prepared(None, None, "image file gone (purged before it was sent)", "info")
+        except OSError as exc:
+            return Prepared(None, None, f"image unreadable: {exc.strerror}", "data_loss")
+        payload = encode_image(row["record_id"], ref["read_id"], ref["role"], jpeg, unit_id)
+    else:
+        payload = bytes(row["payload"])
+    if len(payload) > max_bytes:
+        return Prepared(None, None, f"payload {len(payload)} bytes exceeds max_payload_bytes {max_bytes}",
+                        "data_loss")
+    return Prepared(uplink_topic(agency, unit_id, kind), payload)
+
+
+class OutboxSender:
+    def __init__(self, config: SyncConfig, data_dir: Path, writer: Writer, link: MqttLink, unit_id: str,
+                 clock: Clock, record_event: Callable | None = None):
+        self.config = config
+        self.data_dir = Path(data_dir)
+        self.writer = writer
+        self.link = link
+        self.unit_id = unit_id
+        self.clock = clock
+        self._record_event = record_event
+        self._acks: collections.deque = collections.deque()   # (mid, ok) from the network thread
+        self._wake = threading.Event()
+        self._inflight: dict[int, _InFlight] = {}             # seq -> in flight (sender thread only)
+        self._by_mid: dict[int, int] = {}                     # mid -> seq (sender thread only)
+        self._committing: set[int] = set()                    # acked, ack not yet committed
+        self._lock = threading.Lock()
+        self._pending_acks: list[tuple[int, int]] = []        # (seq, size)
+        self._skips: list[tuple[int, str, str, str]] = []     # (seq, record_id, reason, event kind)
+        self._last_flush = 0.0
+        self._day, self._used_today = None, 0
+        self.sent = 0
+        self.acked = 0
+        self.rejected = 0
+        self.resent = 0
+        self.skipped = 0
+        self.bytes_acked = 0
+        self.last_ack_at: str | None = None
+
+    # --- network thread -------------------------------------------------------------------------
+    def on_puback(self, mid: int, ok: bool) -> None:
+        self._acks.append((mid, ok))
+        self._wake.set()
+
+    def notify(self) -> None:
+        """Something was queued: look at the outbox now rather than at the next idle poll."""
+        self._wake.set()
+
+    # --- sender thread --------------------------------------------------------------------------
+    def run(self, stop_event: threading.Event) -> None:
+        conn = connect(self.data_dir / DB_NAME, readonly=True)
+        try:
+            self._load_budget(conn)
+            while not stop_event.is_set():
+                self._take_acks()
+                self._flush(force=False)
+                if not self.link.connected.is_set():
+                    self._wake.wait(0.1)
+                    self._wake.clear()
+                    continue
+                self._expire()
+                window = max(1, min(self.config.inflight, self.link.receive_maximum))
+                room = window - len(self._inflight)
+                if room < max(1, window // 4):
+                    self._wake.wait(0.05)
+                    self._wake.clear()
+                    continue
+                self._roll_day()
+                kinds = sendable_kinds(self._used_today, self.config.daily_byte_budget,
+                                       tuple(self.config.budget_exempt))
+                with self._lock:
+                    exclude = set(self._inflight) | self._committing
+                rows = outbox.fetch_pending(conn, min(room, 256), kinds, exclude)
+                if not rows:
+                    self._flush(force=True)
+                    self._wake.wait(0.2)
+                    self._wake.clear()
+                    continue
+                self._send(rows)
+            self._take_acks()
+            self._flush(force=True, wait=True)
+        finally:
+            conn.close()
+
+    def _send(self, rows) -> None:
+        v5 = self.config.protocol == "5"
+        attempted = []
+        for row in rows:
+            seq, kind = row["seq"], row["kind"]
+            prepared = prepare(row, self.data_dir, self.config.agency, self.unit_id, self.config.max_payload_bytes)
+            if prepared.payload is None:
+                self._skip(seq, row["record_id"], prepared.skip_reason, prepared.skip_kind)
+                continue
+            props = None
+            if v5:
+                props = Properties(PacketTypes.PUBLISH)
+                props.ContentType = "image/x-alpr-frame" if kind == "image" else "application/json"
+                props.UserProperty = [("id", row["record_id"]), ("kind", kind)]
+            try:
+                info = self.link.publish(prepared.topic, prepared.payload, qos=1, properties=props)
+            except (ValueError, RuntimeError) as exc:
+                log.warning("publish refused locally", extra={"event": "sync.publish_error", "error": str(exc),
+                                                              "kind": kind})
+                break
+            self._inflight[seq] = _InFlight(info.mid, self.clock.monotonic_ns(), len(prepared.payload), kind)
+            self._by_mid[info.mid] = seq
+            attempted.append(seq)
+            if row["attempts"]:
+                self.resent += 1
+            self.sent += 1
+        if attempted:
+            now = self.clock.utc()
+            self.writer.submit(lambda c, s=attempted: outbox.mark_attempted(c, s, now))
+
+    def _skip(self, seq: int, record_id: str, reason: str, event_kind: str) -> None:
+        log.info("outbox record skipped", extra={"event": "sync.skip", "record_id": record_id, "reason": reason})
+        self.skipped += 1
+        with self._lock:
+            self._committing.add(seq)
+        self._skips.append((seq, record_id, reason, event_kind))
+
+    def _take_acks(self) -> None:
+        while self._acks:
+            mid, ok = self._acks.popleft()
+            seq = self._by_mid.pop(mid, None)
+            if seq is None:
+                continue  # a superseded copy (resent after a timeout) was acknowledged too
+            flight = self._inflight.pop(seq, None)
+            if flight is None:
+                continue
+            if not ok:
+                self.rejected += 1
+                log.warning("broker rejected a message", extra={"event": "sync.puback_error", "kind": flight.kind})
+                continue  # stays pending; it is fetched again
+            with self._lock:
+                self._committing.add(seq)
+            self._pending_acks.append((seq, flight.size))
+            self.acked += 1
+            self.bytes_acked += flight.size
+
+    def _expire(self) -> None:
+        limit_ns = int(self.config.resend_after_s * 1e9)
+        now = self.clock.monotonic_ns()
+        for seq, flight in list(self._inflight.items()):
+            if now - flight.sent_ns > limit_ns:
+                self._inflight.pop(seq)
+                self._by_mid.pop(flight.mid, None)
+
+    def _flush(self, force: bool, wait: bool = False) -> None:
+        now_s = time.monotonic()
+        if not self._pending_acks and not self._skips:
+            return
+        if not force and len(self._pending_acks) < ACK_FLUSH_MAX and now_s - self._last_flush < ACK_FLUSH_S:
+            return
+        self._last_flush = now_s
+        acks, self._pending_acks = self._pending_acks, []
+        skips, self._skips = self._skips, []
+        at = self.clock.utc()
+        day = at.strftime("%Y-%m-%d")
+        size = sum(s for _, s in acks)
+        seqs = [s for s, _ in acks] + [s for s, *_ in skips]
+        self._used_today += size
+        record_event = self._record_event
+
+        def job(conn):
+            outbox.mark_acked(conn, seqs, at)
+            if size:
+                conn.execute("INSERT INTO sync_budget (day, bytes) VALUES (?, ?)"
+                             " ON CONFLICT(day) DO UPDATE SET bytes = bytes + excluded.bytes", (day, size))
+            for _, record_id, reason, kind in skips:
+                if record_event is not None:
+                    record_event(conn, kind, "sync", {"record_id": record_id, "reason": reason}, at)
+
+        def done(_future, seqs=seqs):
+            with self._lock:
+                self._committing.difference_update(seqs)
+            self._wake.set()
+
+        if acks:
+            self.last_ack_at = iso_utc(at)
+        future = self.writer.submit(job)
+        future.add_done_callback(done)
+        if wait:
+            try:
+                future.result(timeout=30)
+            except Exception as exc:  # noqa: BLE001 - logged; rows stay pending and are resent
+                log.error("acks not recorded", extra={"event": "sync.ack_write_failed", "error": str(exc)})
+
+    def _load_budget(self, conn) -> None:
+        self._day = self.clock.utc().strftime("%Y-%m-%d")
+        row = conn.execute("SELECT bytes FROM sync_budget WHERE day = ?", (self._day,)).fetchone()
+        self._used_today = row[0] if row else 0
+
+    def _roll_day(self) -> None:
+        day = self.clock.utc().strftime("%Y-%m-%d")
+        if day != self._day:
+            self._day, self._used_today = day, 0
+
+    def status(self) -> dict:
+        return {"in_flight": len(self._inflight), "sent": self.sent, "acked": self.acked, "resent": self.resent,
+                "rejected": self.rejected, "skipped": self.skipped, "bytes_acked": self.bytes_acked,
+                "bytes_today": self._used_today, "last_ack_at": self.last_ack_at}
