@@ -122,8 +122,8 @@ def main() -> int:
     args = parser.parse_args()
     text = render()
     if args.check:
-        current = args.out.read_text(encoding="ascii") if args.out.exists() else ""
-        if current != text:
+        current = args.out.read_bytes() if args.out.exists() else b""
+        if current != text.encode("ascii"):
             print(f"{args.out} is out of date: run scripts/make-demo-route.py", file=sys.stderr)
             return 1
         return 0

@@ -1,0 +1,136 @@
+"""The serial source on a real pty: NMEA at a receiver's pace, then an unplug and a replug.
+
+A USB receiver that is pulled and pushed back reappears under the same device name; here the
+name is a symlink that is removed with the old pty and re-pointed at a fresh one.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import pty
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from firmware.clock import SystemClock
+from firmware.gnss.config import GnssConfig
+from firmware.gnss.service import GnssService
+
+DEMO = Path(__file__).resolve().parents[1] / "firmware" / "assets" / "demo-route.nmea"
+RATE_HZ = 4  # a 4 Hz receiver: the test needs a few epochs either side of the unplug, not minutes
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs ptys")
+
+
+def nmea(body: str) -> bytes:
+    value = 0
+    for ch in body.encode():
+        value ^= ch
+    return f"${body}*{value:02X}\r\n".encode()
+
+
+def epochs():
+    """The demo route's epochs, re-timed to RATE_HZ, forever."""
+    bodies = [l[1:l.index("*")] for l in DEMO.read_text().splitlines() if l.startswith("$")]
+    groups = [bodies[i:i + 4] for i in range(0, len(bodies), 4)]
+    n = 0
+    while True:
+        for group in groups:
+            seconds = 16 * 3600 + n / RATE_HZ
+            tod = f"{int(seconds // 3600):02d}{int(seconds % 3600 // 60):02d}{seconds % 60:05.2f}"
+            out = b""
+            for body in group:
+                fields = body.split(",")
+                if fields[0] in ("GPRMC", "GPGGA"):
+                    fields[1] = tod
+                out += nmea(",".join(fields))
+            yield out
+            n += 1
+
+
+class Receiver:
+    """A pty whose master side is written like a receiver would, reachable through `link`."""
+
+    def __init__(self, link: Path, feed):
+        self.link = link
+        self.master, slave = pty.openpty()
+        self.name = os.ttyname(slave)
+        os.close(slave)
+        os.set_blocking(self.master, False)
+        if link.is_symlink():
+            link.unlink()
+        link.symlink_to(self.name)
+        self.stop = threading.Event()
+        self.sent = 0
+        self.thread = threading.Thread(target=self._run, args=(feed,), daemon=True)
+        self.thread.start()
+
+    def _run(self, feed):
+        while not self.stop.wait(1.0 / RATE_HZ):
+            try:
+                os.write(self.master, next(feed))
+                self.sent += 1
+            except OSError as exc:  # nobody reading: the pty buffer is full or the reader is away
+                if exc.errno not in (errno.EAGAIN, errno.EIO):
+                    raise
+
+    def unplug(self):
+        if self.stop.is_set():
+            return
+        self.stop.set()
+        self.thread.join()
+        os.close(self.master)
+        self.link.unlink()
+
+
+def wait_until(predicate, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_serial_source_reads_pty_survives_unplug_and_recovers(tmp_path):
+    link = tmp_path / "ttyGPS0"
+    feed = epochs()
+    receiver = Receiver(link, feed)
+    events = []
+    config = GnssConfig(source="serial", port=str(link), baud="auto", silence_timeout_s=1.0,
+                        reconnect_backoff_max_s=1.0, min_valid_date="2025-01-01")
+    service = GnssService(config, SystemClock(), lambda *e: events.append((time.monotonic(), *e)))
+    service.start()
+    try:
+        assert service.wait_for_fix(10.0), f"no fix from the pty: {service.status()}"
+        assert wait_until(lambda: service.counters["epochs_received"] >= 6, 5)
+        status = service.status()
+        assert status["connected"] and status["baud"] == 9600 and status["mode"] == 3
+        p = service.position_at(time.monotonic_ns())
+        assert p.method in ("fix", "extrapolated", "interpolated") and p.fix_age_s < 1.0
+        assert abs(p.lat - 44.056) < 0.02
+
+        receiver.unplug()
+        unplugged_at = time.monotonic()
+        assert wait_until(lambda: any(e[1] == "malfunction" for e in events), 5), events
+        assert service.counters["disconnects"] >= 1
+        received_while_away = service.counters["epochs_received"]
+        time.sleep(1.5)
+        assert service.counters["open_failures"] >= 1  # it keeps trying the vanished port
+        assert service.position_at(time.monotonic_ns()).fix_age_s > 1.0
+
+        receiver = Receiver(link, feed)
+        assert wait_until(lambda: any(e[1] == "back_in_service" for e in events), 10), events
+        assert wait_until(lambda: service.counters["epochs_received"] >= received_while_away + 4, 5)
+        p = service.position_at(time.monotonic_ns())
+        assert p.method in ("fix", "extrapolated", "interpolated") and p.fix_age_s < 1.0
+        back = next(e for e in events if e[1] == "back_in_service")
+        assert back[0] > unplugged_at and back[2] == "gps"
+        assert service.status()["connected"]
+    finally:
+        service.stop()
+        receiver.unplug()
+    assert service.counters["opens"] >= 2
