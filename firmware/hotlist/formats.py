@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Iterator
 
-from firmware.hotlist.match import entry_problem, normalise_entry
+from firmware.hotlist.match import JUNK_PLATES, MAX_PLATE_LEN, entry_problem, normalise_entry
 
 ALIASES = {
     "plate": "plate", "platenumber": "plate", "plate_number": "plate", "lic": "plate", "tag": "plate",
@@ -46,7 +46,7 @@ class FormatSpec:
     fields: tuple[tuple[str, int, int], ...] = ()  # fixed: (name, start0, length)
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     line: int
     plate: str
@@ -137,37 +137,62 @@ def parse_date(text: str, end_of_day: bool) -> datetime:
     return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
-def _row(line: int, values: dict[str, str]) -> Row | BadRow:
-    raw_plate = values.pop("plate", None)
+_CORE = ("plate", "state", "category", "effective", "expiry")
+
+
+def _row(line: int, raw_plate: str | None, raw_state: str | None, raw_category: str | None,
+         raw_effective: str | None, raw_expiry: str | None, notes: dict | None) -> Row | BadRow:
     if raw_plate is None:
         return BadRow(line, "no plate column on this line")
-    problem = entry_problem(raw_plate)
-    if problem:
-        return BadRow(line, "junk plate (NONE/UNK/empty)" if problem == "junk" else problem, problem == "junk")
-    state = (values.pop("state", "") or "").strip().upper() or None
-    if state is not None and (len(state) > 3 or not state.isalnum()):
+    plate = raw_plate.strip().upper()
+    # Fast path (nearly every row of a real list): already letters and digits only.
+    if not (plate.isalnum() and plate.isascii()) or plate in JUNK_PLATES or len(plate) > MAX_PLATE_LEN:
+        problem = entry_problem(raw_plate)
+        if problem:
+            return BadRow(line, "junk plate (NONE/UNK/empty)" if problem == "junk" else problem, problem == "junk")
+        plate = normalise_entry(raw_plate)
+    state = raw_state.strip().upper() if raw_state else None
+    if state and (len(state) > 3 or not state.isalnum()):
         return BadRow(line, "state must be 1-3 letters or digits")
-    category = (values.pop("category", "") or "").strip() or None
-    dates = {}
-    for key, end in (("effective", False), ("expiry", True)):
-        text = (values.pop(key, "") or "").strip()
-        if text:
-            try:
-                dates[key] = parse_date(text, end)
-            except ValueError:
-                return BadRow(line, f"{key} date not understood")
+    category = raw_category.strip() if raw_category else None
+    effective = expiry = None
+    try:
+        if raw_effective and raw_effective.strip():
+            effective = parse_date(raw_effective, False)
+    except ValueError:
+        return BadRow(line, "effective date not understood")
+    try:
+        if raw_expiry and raw_expiry.strip():
+            expiry = parse_date(raw_expiry, True)
+    except ValueError:
+        return BadRow(line, "expiry date not understood")
+    return Row(line, plate, state or None, category or None, effective, expiry, notes or None)
+
+
+def _from_values(line: int, values: dict[str, str]) -> Row | BadRow:
+    core = [values.pop(k, None) for k in _CORE]
     values.pop("-", None)
     notes = {k: v.strip() for k, v in values.items() if v and v.strip()}
-    return Row(line, normalise_entry(raw_plate), state, category, dates.get("effective"), dates.get("expiry"),
-               notes or None)
+    return _row(line, *core, notes)
 
 
-def _zip_columns(columns: tuple[str, ...], cells: list[str]) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for name, cell in zip(columns, cells):
-        if name != "-":
-            values[name] = cell
-    return values
+def _delimited_rows(numbered, spec: FormatSpec) -> Iterator[Row | BadRow]:
+    cols = spec.columns
+    width = len(cols)
+    where = [cols.index(k) if k in cols else None for k in _CORE]
+    extra = [(i, name) for i, name in enumerate(cols) if name not in _CORE and name != "-"]
+    delim = spec.delimiter
+    for n, line in numbered:
+        cells = next(csv.reader([line], delimiter=delim)) if '"' in line else line.split(delim)
+        size = len(cells)
+        if size > width and any(c.strip() for c in cells[width:]):
+            yield BadRow(n, f"{size} fields, the layout has {width}")
+            continue
+        core = [cells[i] if i is not None and i < size else None for i in where]
+        notes = None
+        if extra:
+            notes = {name: cells[i].strip() for i, name in extra if i < size and cells[i].strip()}
+        yield _row(n, *core, notes)
 
 
 def parse_lines(lines: Iterable[str], spec: FormatSpec | None) -> Iterator[Row | BadRow]:
@@ -189,25 +214,22 @@ def parse_lines(lines: Iterable[str], spec: FormatSpec | None) -> Iterator[Row |
             yield BadRow(header[0], "CSV header names no plate column (plate, PlateNumber or LIC)")
             return
         spec = FormatSpec("csv", spec.delimiter, columns=columns)
+    if spec.kind in ("csv", "delimited"):
+        yield from _delimited_rows(numbered, spec)
+        return
     for n, line in numbered:
         if spec.kind == "fixed":
-            values = {name: line[start:start + length] for name, start, length in spec.fields if name != "-"}
-            if len(line) < spec.fields[0][1] + 1:
+            if len(line) <= next(start for name, start, _ in spec.fields if name == "plate"):
                 yield BadRow(n, "line shorter than the fixed-width layout")
                 continue
-        elif spec.kind == "ncic":
+            values = {name: line[start:start + length] for name, start, length in spec.fields if name != "-"}
+        else:  # ncic
             values = {}
             for part in line.split(spec.delimiter):
                 code, sep, value = part.partition("/")
                 if sep and code.strip():
                     values[column_name(code)] = value
-        else:
-            cells = next(csv.reader([line], delimiter=spec.delimiter)) if '"' in line else line.split(spec.delimiter)
-            if len(cells) > len(spec.columns) and any(c.strip() for c in cells[len(spec.columns):]):
-                yield BadRow(n, f"{len(cells)} fields, the layout has {len(spec.columns)}")
-                continue
-            values = _zip_columns(spec.columns, cells)
-        yield _row(n, values)
+        yield _from_values(n, values)
 
 
 def _chain(first, rest):

@@ -64,6 +64,35 @@ class IndexBuilder:
         if len(b[0]) >= _CHUNK:
             self._flush()
 
+    def add_rows(self, rows: list[tuple]) -> None:
+        """Many (row_id, plate, state, category, effective_s, expires_s) at once: the fast path of a load."""
+        if not rows:
+            return
+        ids, plates, states, cats, effs, exps = zip(*rows)
+        if any("*" in p for p in plates):
+            for row_id, plate, state, category, eff, exp in rows:
+                self.add(plate, state, row_id, category, eff, exp)
+            return
+        cmap = self._categories
+        codes = [cmap[c] if c in cmap else cmap.setdefault(c, len(cmap)) for c in cats]
+        n = len(rows)
+        if effs.count(None) == n and exps.count(None) == n:
+            effs, exps = [0] * n, [_NEVER] * n
+        else:
+            self._dated = True
+            effs = [0 if e is None else e for e in effs]
+            exps = [_NEVER if e is None else e for e in exps]
+        b = self._batch
+        b[0].extend(plates)
+        b[1].extend(s or "" for s in states)
+        b[2].extend(ids)
+        b[3].extend(codes)
+        b[4].extend(effs)
+        b[5].extend(exps)
+        self.count += n
+        if len(b[0]) >= _CHUNK:
+            self._flush()
+
     def _flush(self) -> None:
         plates, states, ids, codes, effs, exps = self._batch
         if not plates:

@@ -127,6 +127,8 @@ def import_hotlist(conn: sqlite3.Connection, source: Path | bytes, *, name: str,
                           file_name=None if isinstance(source, bytes) else Path(source).name)
     id_before = conn.execute("SELECT coalesce(max(id), 0) FROM hotlist_entries").fetchone()[0]
     if mode == "replace":
+        # Maintaining the plate index row by row costs more than the rest of a 2M-row load; rebuild it once.
+        conn.execute("DROP INDEX IF EXISTS hotlist_entries_plate")
         conn.execute("DELETE FROM hotlist_entries WHERE list_id = ?", (list_id,))
     changes_before = conn.total_changes
     batch: list[tuple] = []
@@ -167,6 +169,8 @@ def import_hotlist(conn: sqlite3.Connection, source: Path | bytes, *, name: str,
     finally:
         if stream:
             stream.close()
+    if mode == "replace":
+        conn.execute("CREATE INDEX IF NOT EXISTS hotlist_entries_plate ON hotlist_entries(list_id, plate)")
     if mode == "remove":
         report.removed = conn.total_changes - changes_before
     summary = {k: v for k, v in report.as_dict().items() if k != "errors"}
@@ -176,7 +180,7 @@ def import_hotlist(conn: sqlite3.Connection, source: Path | bytes, *, name: str,
         "list": name, "mode": mode, "version": report.version, "sha256": report.sha256, "file": report.file_name,
         "accepted": report.accepted, "bad": report.bad, "junk": report.junk, "removed": report.removed,
         "entries": report.entries})
-    if historical and mode != "remove":
+    if historical and mode != "remove" and conn.execute("SELECT 1 FROM reads LIMIT 1").fetchone():
         fresh = load_index(conn, list_id, id_above=id_before)
         list_row = conn.execute("SELECT * FROM hotlists WHERE id = ?", (list_id,)).fetchone()
         report.historical_hits = check_past_reads(conn, list_row, fresh, options or MatchOptions(), at=at)
@@ -191,14 +195,17 @@ def import_hotlist(conn: sqlite3.Connection, source: Path | bytes, *, name: str,
 def load_index(conn: sqlite3.Connection, list_id: int, *, id_above: int | None = None) -> ListIndex:
     """Build the compact index of a list's entries (or only those with id > id_above), in chunks."""
     builder = IndexBuilder()
-    cur = conn.execute("SELECT id, plate, state, category, effective_at, expires_at FROM hotlist_entries"
-                       " WHERE list_id = ? AND id > ?", (list_id, id_above or 0))
+    cur = conn.cursor()
+    cur.row_factory = None               # plain tuples: sqlite3.Row costs ~1 us a row at this scale
+    cur.execute("SELECT id, plate, state, category, effective_at, expires_at FROM hotlist_entries"
+                " WHERE list_id = ? AND id > ?", (list_id, id_above or 0))
     while True:
-        rows = cur.fetchmany(50_000)
+        rows = cur.fetchmany(16_384)
         if not rows:
             break
-        for row_id, plate, state, category, eff, exp in rows:
-            builder.add(plate, state, row_id, category, _epoch(eff), _epoch(exp))
+        if any(r[4] is not None or r[5] is not None for r in rows):
+            rows = [(i, p, s, c, _epoch(e), _epoch(x)) for i, p, s, c, e, x in rows]
+        builder.add_rows(rows)
     return builder.build()
 
 
