@@ -207,8 +207,6 @@ class DownlinkInbox:
         self.accepted += 1
         log.info("downlink message applied", extra={"event": "sync.downlink_accepted", "kind": v.kind,
                                                     "stream": v.stream, "seq": v.seq})
-        if self.on_event:
-            self.on_event("info", "sync.downlink", {"accepted": v.kind, "stream": v.stream, "seq": v.seq})
         return "accepted"
 
     def _apply_kind(self, conn, v: Verified, content: bytes | None, at) -> dict:
@@ -285,9 +283,11 @@ class DownlinkInbox:
         if self._suppressed:
             detail["suppressed_before"], self._suppressed = self._suppressed, 0
         at = self.clock.utc()
+        on_event = self.on_event
 
         def job(conn) -> None:
-            record_event(conn, "security", "sync.downlink", detail, at)
+            if on_event is None:  # the daemon's recorder stores events itself; alone, we do
+                record_event(conn, "security", "sync.downlink", detail, at)
             append_audit(conn, unit_id=self.unit_id, event="downlink_rejected", at=at, user=DOWNLINK_USER,
                          purpose="downlink", detail=detail)
 
@@ -295,8 +295,8 @@ class DownlinkInbox:
             self.writer.call(job)
         except Exception:  # noqa: BLE001
             log.exception("could not record a rejected downlink message", extra={"event": "sync.downlink_error"})
-        if self.on_event:
-            self.on_event("security", "sync.downlink", detail)
+        if on_event is not None:
+            on_event("security", "sync.downlink", detail)
         return "rejected"
 
     def status(self) -> dict:
