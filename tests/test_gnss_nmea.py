@@ -220,3 +220,14 @@ def test_random_bytes_and_mutated_sentences_never_raise(chunks, read_size):
     for i in range(0, len(data), read_size):
         stream.feed(data[i:i + read_size], i)
     stream.flush()
+
+
+def test_long_binary_run_without_newlines_is_bounded_and_sentences_after_it_survive():
+    from firmware.gnss.nmea import MAX_LINE
+
+    framer = Framer()
+    blob = bytes(range(256)).replace(b"\n", b"") * (3 * MAX_LINE // 255)
+    got = framer.feed(blob)
+    assert got == [] and len(framer._tail) <= MAX_LINE
+    got = framer.feed(blob[:100] + nmea(GGA).encode() + b"\r\n")
+    assert got == [GGA]

@@ -134,3 +134,45 @@ def test_serial_source_reads_pty_survives_unplug_and_recovers(tmp_path):
         service.stop()
         receiver.unplug()
     assert service.counters["opens"] >= 2
+
+
+class MisclockedPort:
+    """Stands in for a receiver at `true_baud`: read at any other rate, its bytes are noise.
+
+    (A pty has no baud rate, so this is the one place a double replaces the real part.)"""
+
+    def __init__(self, true_baud: int, baud: int):
+        self.good = baud == true_baud
+        self.feed = epochs()
+        self.opened_at = baud
+
+    def read(self, n: int) -> bytes:
+        data = next(self.feed)
+        return data if self.good else bytes((b * 7 + 3) & 0xFF for b in data)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@pytest.mark.parametrize("true_baud", [4800, 9600, 38400, 115200])
+def test_baud_probe_finds_the_receiver_rate(true_baud):
+    from firmware.gnss.sources import BAUDS, probe_baud
+
+    tried = []
+
+    def opener(port, baud):
+        tried.append(baud)
+        return MisclockedPort(true_baud, baud)
+
+    assert probe_baud("/dev/null", BAUDS, 1.0, threading.Event(), opener) == true_baud
+    assert tried == list(BAUDS[:BAUDS.index(true_baud) + 1])
+
+
+def test_baud_probe_gives_up_on_noise():
+    from firmware.gnss.sources import BAUDS, probe_baud
+
+    assert probe_baud("/dev/null", BAUDS, 0.6, threading.Event(),
+                      lambda port, baud: MisclockedPort(0, baud)) is None

@@ -67,8 +67,10 @@ class Framer:
         lines = data.split(b"\n")
         self._tail = lines.pop()
         if len(self._tail) > MAX_LINE:  # binary stream without newlines: do not grow forever
-            self.counters["binary_bytes"] += len(self._tail)
-            self._tail = b""
+            cut = self._tail.rfind(b"$")
+            cut = cut if cut > 0 and len(self._tail) - cut < 200 else len(self._tail)
+            lines.append(self._tail[:cut])
+            self._tail = self._tail[cut:]
         out: list[str] = []
         for line in lines:
             out.extend(self.frame_line(line))
@@ -118,6 +120,11 @@ def _float(text: str, lo: float = float("-inf"), hi: float = float("inf")) -> fl
     if value != value or not lo <= value <= hi:
         return None
     return value
+
+
+def _sats(text: str) -> int | None:
+    value = _int(text)
+    return value if value is not None and 0 <= value <= 255 else None
 
 
 def parse_tod(text: str) -> int | None:
@@ -260,7 +267,7 @@ def _gga(kind: str, talker: str, f, counters: Counter) -> Obs:
     alt = _float(f("altitude"), -1000, 100_000)
     obs = Obs(kind, talker, tod_us=parse_tod(f("timestamp")), tod_text=f("timestamp"),
               valid=(quality > 0) if quality is not None else None, quality=quality,
-              sats=_int(f("num_sats")), hdop=_float(f("horizontal_dil"), 0, 99.99), alt_m=alt)
+              sats=_sats(f("num_sats")), hdop=_float(f("horizontal_dil"), 0, 99.99), alt_m=alt)
     return _with_position(obs, f, counters)
 
 
@@ -287,6 +294,6 @@ def _gns(kind: str, talker: str, f, counters: Counter) -> Obs:
     valid = any(c not in "N" for c in modes) if modes else None
     best = next((c for c in modes if c in "RFDAPE"), "")
     obs = Obs(kind, talker, tod_us=parse_tod(f("timestamp")), tod_text=f("timestamp"), valid=valid,
-              quality=_MODE_QUALITY.get(best) if valid else None, sats=_int(f("num_sats")),
+              quality=_MODE_QUALITY.get(best) if valid else None, sats=_sats(f("num_sats")),
               hdop=_float(f("hdop"), 0, 99.99), alt_m=_float(f("altitude"), -1000, 100_000))
     return _with_position(obs, f, counters)
