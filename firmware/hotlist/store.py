@@ -107,12 +107,14 @@ def import_hotlist(conn: sqlite3.Connection, source: Path | bytes, *, name: str,
                    mode: str = "replace", list_source: str = "agency", category: str | None = None,
                    priority: int = 50, alert: str = "audible", at: datetime, unit_id: str, user: str | None = None,
                    options: MatchOptions | None = None, formats: dict[str, str] | None = None,
-                   historical: bool = True) -> ImportReport:
+                   historical: bool = True, allow_empty: bool = False) -> ImportReport:
     """Load a file as a new version of list `name`. Bad lines are reported by number, never fatal.
 
     mode: replace (the file is the whole list), add or remove (incremental). `fmt`: a SPEC string or
     a name in `formats`; None guesses from the first line. Reads still on the unit are checked
-    against the new entries and hits raised as historical (replace and add).
+    against the new entries and hits raised as historical (replace and add). A replace load that
+    accepts nothing (a wrong format, a truncated download) is refused unless allow_empty: it would
+    silently disarm the list.
     """
     started = time.perf_counter()
     if mode not in MODES:
@@ -169,6 +171,9 @@ def import_hotlist(conn: sqlite3.Connection, source: Path | bytes, *, name: str,
     finally:
         if stream:
             stream.close()
+    if mode == "replace" and report.accepted == 0 and not allow_empty:
+        raise HotlistError(f"refusing to replace list {name!r} with an empty one ({report.bad} bad, "
+                           f"{report.junk} junk lines; first: {report.errors[:3]}); use allow_empty to clear it")
     if mode == "replace":
         conn.execute("CREATE INDEX IF NOT EXISTS hotlist_entries_plate ON hotlist_entries(list_id, plate)")
     if mode == "remove":
@@ -308,7 +313,7 @@ def _manual_entry(conn, entry_id: int) -> sqlite3.Row:
 
 def extend_manual(conn: sqlite3.Connection, entry_id: int, *, days: int, justification: str, user: str,
                   at: datetime, unit_id: str, max_days: int = 30) -> dict:
-    """A new expiry `days` from now; refused without a justification."""
+    """A new expiry `days` from now (<= max_days, later than the current one); needs a justification."""
     if not (justification or "").strip():
         raise HotlistError("extending a manual entry needs a justification")
     if not (user or "").strip():
@@ -317,6 +322,9 @@ def extend_manual(conn: sqlite3.Connection, entry_id: int, *, days: int, justifi
         raise HotlistError(f"an extension lasts 1 to {max_days} days")
     row = _manual_entry(conn, entry_id)
     expires = at + timedelta(days=days)
+    if row["expires_at"] is not None and iso_utc(expires) <= row["expires_at"]:
+        raise HotlistError(f"entry {entry_id} already runs until {row['expires_at']}: {days} days from now "
+                           "would not extend it")
     conn.execute("UPDATE hotlist_entries SET expires_at = ? WHERE id = ?", (iso_utc(expires), entry_id))
     list_row = conn.execute("SELECT * FROM hotlists WHERE id = ?", (row["list_id"],)).fetchone()
     version, _ = _new_version(conn, list_row, mode="manual-extend", at=at, sha256=None, file_name=None,
