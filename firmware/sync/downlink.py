@@ -46,7 +46,7 @@ class _Strict(BaseModel):
 
 class HotlistManifest(_Strict):
     name: str = Field(..., pattern=r"^[A-Za-z0-9._-]{1,64}$")
-    format: str | None = Field(None, max_length=32, pattern=r"^[A-Za-z0-9._-]+$")
+    format: str | None = Field(None, max_length=512)
     mode: Literal["replace", "add", "remove"] = "replace"
     list_source: Literal["ncic", "agency"] = "agency"
     category: str | None = Field(None, max_length=64)
