@@ -9,8 +9,10 @@ from __future__ import annotations
 import errno
 import os
 import pty
+import socket
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ import pytest
 from firmware.clock import SystemClock
 from firmware.gnss.config import GnssConfig
 from firmware.gnss.service import GnssService
+from firmware.gnss.timesync import SAMPLE, SOCK_MAGIC, unpack_sample
 
 DEMO = Path(__file__).resolve().parents[1] / "firmware" / "assets" / "demo-route.nmea"
 RATE_HZ = 4  # a 4 Hz receiver: the test needs a few epochs either side of the unplug, not minutes
@@ -97,11 +100,15 @@ def wait_until(predicate, timeout):
 
 def test_serial_source_reads_pty_survives_unplug_and_recovers(tmp_path):
     link = tmp_path / "ttyGPS0"
+    chronyd = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # stands where chronyd listens
+    chronyd.bind(str(tmp_path / "chrony.sock"))
+    chronyd.settimeout(5)
     feed = epochs()
     receiver = Receiver(link, feed)
     events = []
     config = GnssConfig(source="serial", port=str(link), baud="auto", silence_timeout_s=1.0,
-                        reconnect_backoff_max_s=1.0, min_valid_date="2025-01-01")
+                        reconnect_backoff_max_s=1.0, min_valid_date="2025-01-01",
+                        chrony_socket=tmp_path / "chrony.sock")
     service = GnssService(config, SystemClock(), lambda *e: events.append((time.monotonic(), *e)))
     service.start()
     try:
@@ -112,6 +119,12 @@ def test_serial_source_reads_pty_survives_unplug_and_recovers(tmp_path):
         p = service.position_at(time.monotonic_ns())
         assert p.method in ("fix", "extrapolated", "interpolated") and p.fix_age_s < 1.0
         assert abs(p.lat - 44.056) < 0.02
+        sample = chronyd.recv(1024)
+        system_s, offset_s, pulse, leap, magic = unpack_sample(sample)
+        assert magic == SOCK_MAGIC and pulse == 0 and leap == 0 and len(sample) == SAMPLE.size
+        assert abs(system_s - time.time()) < 5
+        gps_s = system_s + offset_s - datetime(2025, 6, 14, 16, tzinfo=timezone.utc).timestamp()
+        assert 0 <= gps_s < 600 and abs(gps_s * RATE_HZ - round(gps_s * RATE_HZ)) < 1e-3
 
         receiver.unplug()
         unplugged_at = time.monotonic()
@@ -133,7 +146,8 @@ def test_serial_source_reads_pty_survives_unplug_and_recovers(tmp_path):
     finally:
         service.stop()
         receiver.unplug()
-    assert service.counters["opens"] >= 2
+        chronyd.close()
+    assert service.counters["opens"] >= 2 and service.counters["chrony_samples"] >= 8
 
 
 class MisclockedPort:

@@ -4,7 +4,7 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from firmware.configbase import Section
 
@@ -40,3 +40,12 @@ class GnssConfig(Section):
     reconnect_backoff_max_s: float = Field(
         30.0, ge=0.5, le=600, description="Longest wait between attempts to reopen the port or gpsd"
     )
+    chrony_socket: Path | None = Field(
+        Path("/run/chrony.alpr-gnss.sock"), description="source=serial: send GPS time samples to chronyd's "
+        "SOCK refclock at this path when it exists (see device/chrony/alpr-gnss.conf); empty to disable"
+    )
+
+    @field_validator("chrony_socket", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value):
+        return None if value in ("", None) else value

@@ -19,6 +19,7 @@ from firmware.clock import Clock
 from firmware.gnss.config import GnssConfig
 from firmware.gnss.epoch import DEFAULT_MAX_DATE, Fix
 from firmware.gnss.sources import NmeaStream, run_file, run_gpsd, run_serial
+from firmware.gnss.timesync import ChronySock
 from firmware.gnss.track import Track, TrackRules
 from firmware.records import Position
 
@@ -48,6 +49,7 @@ class GnssService:
         self._had_position = False
         self._reported_down = False
         self._state: dict = {}
+        self._chrony = ChronySock(config.chrony_socket if config.source == "serial" else None)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -63,6 +65,7 @@ class GnssService:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        self._chrony.close()
 
     def wait_for_fix(self, timeout_s: float) -> bool:
         return self._have_fix.wait(timeout_s)
@@ -134,8 +137,11 @@ class GnssService:
     def _track_offset(self, fix: Fix) -> None:
         now_ns = self.clock.monotonic_ns()
         system_at_fix = self.clock.utc().timestamp() - (now_ns - fix.mono_ns) / 1e9
+        sample = fix.time.timestamp() - system_at_fix
+        if fix.has_position and self._chrony.send(system_at_fix, sample):
+            self.counters["chrony_samples"] += 1
         with self._lock:
-            self._offsets.append(fix.time.timestamp() - system_at_fix)
+            self._offsets.append(sample)
             self._offset_at_ns = now_ns
             offset = statistics.median(self._offsets)
         bad = abs(offset) > self.config.clock_offset_warn_s
