@@ -43,6 +43,34 @@ INSERT_OUTBOX = ("INSERT INTO outbox (record_id, kind, priority, payload, create
                  " VALUES (?, ?, ?, ?, ?, ?)")
 
 
+def store_read(conn, data_dir: Path, plate: str, captured: datetime, *, acked_at: datetime | None = None,
+               camera: str = "front", unit: str = "unit-0001", images: bool = True, hit: bool = False) -> str:
+    """One read as the pipeline stores it: row, outbox rows (read, images, hit), image files. For tests."""
+    rid = str(uuid.uuid4())
+    crop = overview = None
+    if images:
+        day = captured.strftime("%Y/%m/%d")
+        (data_dir / "images" / day).mkdir(parents=True, exist_ok=True)
+        crop, overview = f"images/{day}/{rid}-crop.jpg", f"images/{day}/{rid}-overview.jpg"
+        (data_dir / crop).write_bytes(b"\xff\xd8 fake jpeg " + plate.encode())
+        (data_dir / overview).write_bytes(b"\xff\xd8 fake jpeg overview")
+    row = read_row(rid, plate, captured, camera=camera, unit=unit, crop=crop, overview=overview)
+    acked = iso_utc(acked_at) if acked_at else None
+    conn.execute(INSERT_READ, row)
+    conn.execute(INSERT_OUTBOX, (rid, "read", 3, json.dumps({"schema": 1, **row}).encode(), row["created_at"], acked))
+    if images:
+        for role, path in (("crop", crop), ("overview", overview)):
+            ref = json.dumps({"schema": 1, "read_id": rid, "role": role, "path": path}).encode()
+            conn.execute(INSERT_OUTBOX, (f"{rid}:{role}", "image", 4, ref, row["created_at"], acked))
+    if hit:
+        hid = str(uuid.uuid4())
+        conn.execute("INSERT INTO hits (id, read_id, list_name, entry_plate, category, match, created_at)"
+                     " VALUES (?, ?, 'ncic', ?, 'stolen', 'exact', ?)", (hid, rid, plate, row["created_at"]))
+        conn.execute(INSERT_OUTBOX, (hid, "hit", 0, json.dumps({"schema": 1, "plate": plate}).encode(),
+                                     row["created_at"], acked))
+    return rid
+
+
 def populate(conn, n: int, now: datetime, days: float, images: int, data_dir: Path, seed: int = 1,
              unsynced_fraction: float = 0.05, hit_fraction: float = 0.01, chunk: int = 20000) -> None:
     """Insert n reads (with outbox rows, some hits, `images` reads with files) in big transactions."""

@@ -128,7 +128,7 @@ def decide_audit(at: datetime, acked: bool, now: datetime, policy: Policy) -> De
 
 
 def candidate_cutoff(now: datetime, policy: Policy) -> datetime:
-    """Reads captured at or after this instant are always kept: the purge never needs to look at them."""
+    """Reads captured after this instant are always kept: the purge never needs to look at them."""
     return now - policy.local_retention
 
 

@@ -80,7 +80,7 @@ class Purger:
                     dry_run: bool) -> dict:
         rows = conn.execute(
             "SELECT id, captured_at, plate, camera_id, unit_id, crop_path, overview_path FROM reads"
-            " WHERE captured_at < ? AND (captured_at, id) > (?, ?) ORDER BY captured_at, id LIMIT ?",
+            " WHERE captured_at <= ? AND (captured_at, id) > (?, ?) ORDER BY captured_at, id LIMIT ?",
             (cutoff, after[0], after[1], limit),
         ).fetchall()
         out = {"n": len(rows), "reasons": Counter(), "holds": Counter(), "files": [], "lost": [],
@@ -177,7 +177,7 @@ class Purger:
             elif took < self.config.purge_max_job_s / 4:
                 batch = min(self.config.purge_batch_size, batch * 2)
         young = self.run_job(lambda conn: conn.execute(
-            "SELECT count(*) FROM reads WHERE captured_at >= ?", (cutoff,)).fetchone()[0])
+            "SELECT count(*) FROM reads WHERE captured_at > ?", (cutoff,)).fetchone()[0])
         if young:
             reasons[KEEP_YOUNG] += young
         purged = sum(n for reason, n in reasons.items() if reason in ("synced_and_expired", "legal_max_age"))
