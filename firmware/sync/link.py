@@ -112,6 +112,11 @@ class MqttLink:
         self._next_delay()
         if was:
             log.info("disconnected from broker", extra={"event": "sync.disconnected", "reason": str(reason_code)})
+        else:  # closed before CONNACK: typically our client certificate or credentials were refused
+            self.connect_failures += 1
+            self.last_error = f"closed before CONNACK: {reason_code}"
+            log.warning("broker closed the connection before accepting it",
+                        extra={"event": "sync.connect_failed", "reason": str(reason_code)})
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         if self._on_puback_cb is not None:

@@ -187,6 +187,7 @@ class Collector:
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.last: dict[str, bytes] = {}
+        self.order: list[tuple[str, str]] = []
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         if pki is not None:
             self.client.tls_set(ca_certs=str(pki.ca), certfile=str(pki.collector_cert),
@@ -220,6 +221,7 @@ class Collector:
             self.bytes += len(payload)
             self.ids.setdefault(kind, set()).add(mid)
             self.last[kind] = payload
+            self.order.append((kind, mid))
             self.changed.notify_all()
 
     def unique(self, kind: str | None = None) -> int:

@@ -1,0 +1,253 @@
+"""Store-and-forward against a real mosquitto with mutual TLS and a real de-duplicating subscriber."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from firmware.clock import SystemClock
+from firmware.retention.audit import append_audit
+from firmware.storage import outbox
+from firmware.storage.db import DB_NAME, Writer, connect, open_database, transaction
+from firmware.sync.service import SyncService
+from firmware.sync.testbroker import Collector
+from tests.mosquitto import broker, pki, seed_reads, sync_config  # noqa: F401 - fixtures
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def expected_ids(read_ids):
+    ids = set(read_ids)
+    ids |= {f"{r}:{role}" for r in read_ids for role in ("crop", "overview")}
+    return ids
+
+
+def received_ids(collector, kinds=("read", "image")):
+    with collector.lock:
+        return set().union(*(collector.ids.get(k, set()) for k in kinds))
+
+
+def acked_record_ids(data_dir):
+    conn = connect(Path(data_dir) / DB_NAME, readonly=True)
+    try:
+        return {r[0] for r in conn.execute("SELECT record_id FROM outbox WHERE acked_at IS NOT NULL"
+                                           " AND kind IN ('read', 'image')")}
+    finally:
+        conn.close()
+
+
+def start_service(cfg, data_dir, conn, **kw):
+    writer = Writer(conn).start()
+    service = SyncService(cfg, data_dir, writer, "unit-0001", SystemClock(), **kw)
+    service.start()
+    return service, writer
+
+
+@pytest.mark.slow
+def test_10000_reads_with_images_arrive_exactly_once_through_5_broker_restarts(tmp_path, broker, pki):
+    data_dir = tmp_path / "data"
+    conn = open_database(data_dir)
+    read_ids = seed_reads(conn, data_dir, 10_000, hits_every=1000, image_bytes=1024)
+    want = expected_ids(read_ids)
+    collector = Collector(broker.port, pki).start()
+    service, writer = start_service(sync_config(broker, pki), data_dir, conn)
+    try:
+        restarts = 0
+        for fraction in (0.1, 0.25, 0.4, 0.55, 0.7):
+            assert collector.wait_for(lambda: collector.unique() >= fraction * len(want), 120), collector.unique()
+            broker.restart(down_s=0.5)
+            restarts += 1
+        assert collector.wait_for(lambda: received_ids(collector) >= want, 180), \
+            f"{len(want - received_ids(collector))} missing"
+        deadline = time.monotonic() + 30
+        while outbox.counts(conn) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        service.stop()
+        writer.stop()
+        collector.stop()
+    got = received_ids(collector)
+    assert restarts == 5
+    assert got == want                                   # every id, none missing, nothing foreign
+    assert collector.unique("hit") == 10                 # one hit every 1000 reads
+    assert outbox.counts(conn) == {}                     # everything acknowledged, nothing stuck in flight
+    status = service.status()
+    assert status["sender"]["acked"] >= len(want) + 10
+    duplicates = collector.received - collector.unique() - collector.unique("status") - collector.unique("health")
+    print(f"duplicates after 5 restarts: {duplicates}, connects: {status['connects']}")
+    assert status["connects"] >= 6
+
+
+def test_hits_and_audit_leave_before_reads_and_images(tmp_path, broker, pki):
+    data_dir = tmp_path / "data"
+    conn = open_database(data_dir)
+    seed_reads(conn, data_dir, 300)
+    seed_reads(conn, data_dir, 10, hits_every=1, start=datetime(2026, 2, 1, tzinfo=timezone.utc))
+    transaction(conn, lambda c: append_audit(c, unit_id="unit-0001", event="login", at=datetime.now(timezone.utc),
+                                              user="officer1"))
+    collector = Collector(broker.port, pki).start()
+    service, writer = start_service(sync_config(broker, pki, inflight=64), data_dir, conn)
+    try:
+        assert collector.wait_for(lambda: collector.unique() >= 310 * 3 + 11, 60)
+    finally:
+        service.stop()
+        writer.stop()
+        collector.stop()
+    kinds = [k for k, _ in collector.order if k not in ("status", "health")]
+    first_bulk = min(kinds.index("read"), kinds.index("image"))
+    assert set(kinds[:first_bulk]) == {"hit", "audit"} and first_bulk == 11
+    assert max(i for i, k in enumerate(kinds) if k == "read") < max(i for i, k in enumerate(kinds) if k == "image")
+
+
+def _unit_config(tmp_path, broker, pki, data_dir) -> Path:
+    path = tmp_path / "unit.toml"
+    path.write_text(f"""
+[unit]
+id = "unit-0001"
+data_dir = "{data_dir}"
+
+[sync]
+host = "127.0.0.1"
+port = {broker.port}
+agency = "agency"
+ca_file = "{pki.ca}"
+cert_file = "{pki.client_cert}"
+key_file = "{pki.client_key}"
+keepalive_s = 5
+reconnect_min_s = 0.1
+reconnect_max_s = 1.0
+inflight = 128
+health_interval_s = 3600
+
+[logging]
+level = "WARNING"
+""")
+    return path
+
+
+def _status(collector):
+    with collector.lock:
+        raw = collector.last.get("status")
+    return json.loads(raw)["state"] if raw else None
+
+
+@pytest.mark.slow
+def test_kill_9_mid_drain_then_restart_loses_nothing(tmp_path, broker, pki):
+    data_dir = tmp_path / "data"
+    conn = open_database(data_dir)
+    read_ids = seed_reads(conn, data_dir, 3000, image_bytes=1024)
+    conn.close()
+    want = expected_ids(read_ids)
+    config = _unit_config(tmp_path, broker, pki, data_dir)
+    collector = Collector(broker.port, pki).start()
+    cmd = [sys.executable, "-m", "firmware", "sync", "run", "--config", str(config)]
+    try:
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert collector.wait_for(lambda: collector.unique() >= 2500, 60), proc.stderr.read1(4000)
+        assert _status(collector) == "online"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        time.sleep(0.5)  # let the broker forward what it acknowledged
+        acked = acked_record_ids(data_dir)
+        got = received_ids(collector)
+        assert 0 < len(acked) < len(want)
+        assert acked <= got, f"{len(acked - got)} rows marked synced that never reached the subscriber"
+        # the broker publishes the Last Will: the unit is offline
+        assert collector.wait_for(lambda: _status(collector) == "offline", 15)
+        again = subprocess.run(cmd + ["--until-empty", "--timeout", "120", "--json"], cwd=REPO,
+                               capture_output=True, text=True, timeout=180)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert collector.wait_for(lambda: received_ids(collector) >= want, 30)
+        assert collector.wait_for(lambda: _status(collector) == "offline", 10)  # clean stop says so too
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        collector.stop()
+    assert received_ids(collector) == want
+    assert acked_record_ids(data_dir) == want
+    duplicates = sum(1 for k, _ in collector.order if k in ("read", "image")) - len(want)
+    assert duplicates <= 2 * 128, duplicates   # only what was in flight at the kill is sent twice
+
+
+def test_client_certificate_from_another_ca_is_refused(tmp_path, broker, pki):
+    conn = open_database(tmp_path / "data")
+    seed_reads(conn, tmp_path / "data", 5, images=False)
+    collector = Collector(broker.port, pki).start()
+    foreign = sync_config(broker, pki, cert_file=pki.foreign_cert, key_file=pki.foreign_key)
+    service, writer = start_service(foreign, tmp_path / "data", conn)
+    try:
+        time.sleep(3)
+        status = service.status()
+        assert not status["connected"] and status["connects"] == 0
+        assert status["connect_failures"] >= 1
+        assert collector.unique("read") == 0
+    finally:
+        service.stop()
+        writer.stop()
+    no_cert = sync_config(broker, pki, cert_file=None, key_file=None)
+    service, writer = start_service(no_cert, tmp_path / "data", conn)
+    try:
+        time.sleep(2)
+        assert service.status()["connects"] == 0
+    finally:
+        service.stop()
+        writer.stop()
+    # positive control: the unit's real certificate gets through
+    service, writer = start_service(sync_config(broker, pki), tmp_path / "data", conn)
+    try:
+        assert collector.wait_for(lambda: collector.unique("read") == 5, 20)
+    finally:
+        service.stop()
+        writer.stop()
+        collector.stop()
+    assert "certificate" in broker.log_tail(20000).lower() or "ssl" in broker.log_tail(20000).lower()
+
+
+def test_daily_budget_holds_back_reads_but_not_hits(tmp_path, broker, pki):
+    data_dir = tmp_path / "data"
+    conn = open_database(data_dir)
+    seed_reads(conn, data_dir, 20, hits_every=5)
+    today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    transaction(conn, lambda c: c.execute("INSERT INTO sync_budget (day, bytes) VALUES (?, 1000000)", (today,)))
+    collector = Collector(broker.port, pki).start()
+    service, writer = start_service(sync_config(broker, pki, daily_byte_budget=1_000_000), data_dir, conn)
+    try:
+        assert collector.wait_for(lambda: collector.unique("hit") == 4, 20)
+        time.sleep(1.5)
+        assert collector.unique("read") == 0 and collector.unique("image") == 0
+        assert service.status()["queued"] == {"read": 20, "image": 40}
+    finally:
+        service.stop()
+        writer.stop()
+        collector.stop()
+
+
+def test_mqtt_311_drains_and_a_clean_stop_leaves_status_offline(tmp_path, broker, pki):
+    data_dir = tmp_path / "data"
+    conn = open_database(data_dir)
+    ids = seed_reads(conn, data_dir, 50)
+    collector = Collector(broker.port, pki).start()
+    service, writer = start_service(sync_config(broker, pki, protocol="3.1.1"), data_dir, conn)
+    try:
+        assert collector.wait_for(lambda: received_ids(collector) >= expected_ids(ids), 30)
+        assert _status(collector) == "online"
+        cli = subprocess.run([sys.executable, "-m", "firmware", "sync", "status", "--json", "--data-dir",
+                              str(data_dir)], cwd=REPO, capture_output=True, text=True, timeout=60)
+        live = json.loads(cli.stdout)
+        assert cli.returncode == 0 and live["daemon_running"] is True and live["connected"] is True
+    finally:
+        service.stop()
+        writer.stop()
+    assert collector.wait_for(lambda: _status(collector) == "offline", 10)
+    collector.stop()
+    cli = subprocess.run([sys.executable, "-m", "firmware", "sync", "status", "--json", "--data-dir", str(data_dir)],
+                         cwd=REPO, capture_output=True, text=True, timeout=60)
+    after = json.loads(cli.stdout)
+    assert after["queued_total"] == 0 and after["last_ack_at"] and after["connected"] in (None, False)
