@@ -1,0 +1,220 @@
+"""Fine-tune the plate OCR (PP-OCRv6 small rec, head cut to blank+0-9A-Z) on rendered plates.
+
+Runs on the lent GPU box (torch + onnx + opencv; no internet) or, slowly, on a CPU. Input: the
+prepared ONNX from prepare_base.py (converted to torch with onnx2torch), the glyph atlas from
+make_atlas.py. Output: plate_ocr_ft.onnx (1x3x48x160 -> 1x20x37 probabilities) and the state dict.
+
+The crops imitate what the runtime hands the OCR: a plate at 30-260 px wide, tilted up to 30 degrees,
+cut either by the detector's quad (then rectified) or by its axis-aligned box, with the box off by a
+few per cent, then blur/noise/glare/JPEG/IR. BatchNorm statistics stay frozen (eval mode) and the
+backbone learns slowly, so what PP-OCR knew about real text is kept; the head learns plates.
+
+usage: python models/ocr/train_ocr.py --base BASE.onnx --atlas glyphs.npz --out DIR [--steps N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import types
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from firmware.synthetic.plate import (ALPHABET, degrade, load_glyph_atlas,  # noqa: E402
+                                      random_plate_text, render_plate)
+
+H, W = 48, 160
+
+
+def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    base = rng.integers(0, 256, 3).astype(np.float32)
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = base
+    img += rng.normal(0, rng.uniform(2, 30), (h, w, 1)).astype(np.float32)
+    for _ in range(int(rng.integers(0, 4))):  # bumper edges, lamps, bolts
+        c = tuple(int(v) for v in rng.integers(0, 256, 3))
+        p1 = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        p2 = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        cv2.rectangle(img, p1, p2, c, -1)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def sample(rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """One training crop (H x W BGR) and its label."""
+    text = random_plate_text(rng)
+    plate = render_plate(text, rng)
+    pw = int(rng.uniform(30, 260))
+    ph = max(8, int(pw * plate.shape[0] / plate.shape[1] * rng.uniform(0.85, 1.15)))
+    plate = cv2.resize(plate, (pw, ph), interpolation=cv2.INTER_AREA)
+    cw, ch = int(pw * 2.2) + 20, int(ph * 2.6) + 20
+    canvas = _background(rng, ch, cw)
+    # a random homography: rotation (roll) up to 15 deg, yaw/pitch foreshortening up to ~30 deg
+    src = np.array([[0, 0], [pw, 0], [pw, ph], [0, ph]], np.float32)
+    ang = np.deg2rad(rng.uniform(-15, 15) if rng.random() < 0.7 else rng.uniform(-30, 30))
+    rot = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]], np.float32)
+    pts = (src - src.mean(0)) @ rot.T
+    yaw = rng.uniform(0, 0.3)
+    side = rng.choice([-1, 1])
+    pts[[1, 2] if side > 0 else [0, 3], 1] *= 1 - yaw
+    pts[:, 0] *= 1 - yaw * rng.uniform(0.3, 1.0)
+    pts += np.array([cw / 2, ch / 2], np.float32) + rng.normal(0, 2, (4, 2)).astype(np.float32)
+    m = cv2.getPerspectiveTransform(src, pts.astype(np.float32))
+    warped = cv2.warpPerspective(plate, m, (cw, ch), flags=cv2.INTER_LINEAR)
+    mask = cv2.warpPerspective(np.full((ph, pw), 255, np.uint8), m, (cw, ch))
+    canvas[mask > 127] = warped[mask > 127]
+    canvas = degrade(canvas, rng, rng.uniform(0.3, 1.0))
+    quad = pts.astype(np.float32)
+    if rng.random() < 0.5:  # the detector's quad, a little off, rectified
+        scale = np.array([pw, ph], np.float32) * 0.04
+        q = quad + rng.normal(0, 1, (4, 2)).astype(np.float32) * scale
+        centre = q.mean(0)
+        q = centre + (q - centre) * rng.uniform(1.0, 1.12)
+        dst = np.array([[0, 0], [W - 1, 0], [W - 1, H - 1], [0, H - 1]], np.float32)
+        crop = cv2.warpPerspective(canvas, cv2.getPerspectiveTransform(q, dst), (W, H),
+                                   borderMode=cv2.BORDER_REPLICATE)
+    else:  # an axis-aligned box around it
+        x0, y0 = quad.min(0)
+        x1, y1 = quad.max(0)
+        bw, bh = x1 - x0, y1 - y0
+        x0 += rng.uniform(-0.08, 0.06) * bw
+        x1 += rng.uniform(-0.06, 0.08) * bw
+        y0 += rng.uniform(-0.1, 0.08) * bh
+        y1 += rng.uniform(-0.08, 0.1) * bh
+        x0, y0 = max(0, int(x0)), max(0, int(y0))
+        x1, y1 = min(cw, int(np.ceil(x1))), min(ch, int(np.ceil(y1)))
+        crop = canvas[y0:max(y0 + 2, y1), x0:max(x0 + 2, x1)]
+        crop = cv2.resize(crop, (W, H), interpolation=cv2.INTER_AREA if crop.shape[1] > W else cv2.INTER_LINEAR)
+    return crop, text
+
+
+def to_tensor_batch(crops: list[np.ndarray]) -> np.ndarray:
+    x = np.stack(crops).astype(np.float32) / 127.5 - 1.0
+    return x.transpose(0, 3, 1, 2)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--base", required=True, type=Path)
+    ap.add_argument("--atlas", type=Path)
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--minutes", type=float, default=6.0, help="stop training after this long")
+    ap.add_argument("--workers", type=int, default=14)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--val", type=int, default=2000, help="held-out synthetic crops to score at the end")
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    # onnx2torch imports torchvision for two ops this model lacks; a stub keeps a mismatched or
+    # absent torchvision from mattering.
+    tv = types.ModuleType("torchvision")
+    tv.ops = types.ModuleType("torchvision.ops")
+    tv.ops.roi_align = tv.ops.nms = None
+    sys.modules.setdefault("torchvision", tv)
+    sys.modules.setdefault("torchvision.ops", tv.ops)
+    import onnx
+    import onnx2torch
+    import torch
+
+    if args.atlas and args.atlas.exists():
+        print("atlas fonts:", load_glyph_atlas(args.atlas), flush=True)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    net = onnx2torch.convert(onnx.load(str(args.base))).to(device).eval()  # BN frozen
+
+    class Data(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            info = torch.utils.data.get_worker_info()
+            wid = info.id if info else 0
+            if args.atlas and args.atlas.exists():
+                load_glyph_atlas(args.atlas)
+            rng = np.random.default_rng(args.seed * 1000 + wid + int(time.time()) % 1000)
+            while True:
+                crops, labels = zip(*(sample(rng) for _ in range(args.batch)))
+                yield torch.from_numpy(to_tensor_batch(list(crops))), list(labels)
+
+    extra = {"prefetch_factor": 4, "persistent_workers": True} if args.workers else {}
+    loader = torch.utils.data.DataLoader(Data(), batch_size=None, num_workers=args.workers, **extra)
+    head = [p for n, p in net.named_parameters() if "linear_8" in n.replace(".", "_") or "linear" in n]
+    head_ids = {id(p) for p in head}
+    body = [p for p in net.parameters() if id(p) not in head_ids]
+    opt = torch.optim.AdamW([{"params": body, "lr": 2e-4}, {"params": head, "lr": 1e-3}], weight_decay=1e-4)
+    base_lrs = [2e-4, 1e-3]
+
+    def set_lr(frac: float) -> None:  # warm-up then cosine, over whichever budget (steps, time) ends first
+        f = frac / 0.05 if frac < 0.05 else 0.5 * (1 + np.cos(np.pi * min(1.0, (frac - 0.05) / 0.95)))
+        for group, lr in zip(opt.param_groups, base_lrs):
+            group["lr"] = lr * max(f, 0.02)
+    ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
+    t0 = time.time()
+    step = 0
+    log = []
+    for x, labels in loader:
+        x = x.to(device, non_blocking=True)
+        logits = net(x)  # (B, T, 37) pre-softmax
+        logp = logits.log_softmax(-1).permute(1, 0, 2)
+        targets = torch.tensor([ALPHABET.index(c) + 1 for s in labels for c in s], dtype=torch.long)
+        tl = torch.tensor([len(s) for s in labels], dtype=torch.long)
+        il = torch.full((x.shape[0],), logp.shape[0], dtype=torch.long)
+        loss = ctc(logp, targets, il, tl)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+        set_lr(max(step / args.steps, (time.time() - t0) / (args.minutes * 60)))
+        opt.step()
+        step += 1
+        if step % 100 == 0:
+            pred = logits.argmax(-1).cpu().numpy()
+            acc = np.mean([_greedy(p) == s for p, s in zip(pred, labels)])
+            rec = {"step": step, "loss": round(float(loss), 4), "batch_acc": float(acc), "s": round(time.time() - t0, 1)}
+            log.append(rec)
+            print(json.dumps(rec), flush=True)
+        if step >= args.steps or time.time() - t0 > args.minutes * 60:
+            break
+    torch.save(net.state_dict(), args.out / "plate_ocr_ft.pt")
+    # held-out synthetic check
+    rng = np.random.default_rng(12345)
+    val = [sample(rng) for _ in range(args.val)]
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(val), 250):  # noqa: B007
+            xb = torch.from_numpy(to_tensor_batch([c for c, _ in val[i:i + 250]])).to(device)
+            pred = net(xb).argmax(-1).cpu().numpy()
+            correct += sum(_greedy(p) == s for p, (_, s) in zip(pred, val[i:i + 250]))
+    summary = {"steps": step, "minutes": round((time.time() - t0) / 60, 2), "synthetic_val_acc": correct / len(val)}
+    print(json.dumps(summary), flush=True)
+    (args.out / "train_log.json").write_text(json.dumps({"log": log, "summary": summary}, indent=1))
+
+    class WithSoftmax(torch.nn.Module):
+        def __init__(self, body):
+            super().__init__()
+            self.body = body
+
+        def forward(self, x):
+            return torch.softmax(self.body(x), dim=-1)
+
+    export = WithSoftmax(net.cpu().eval())
+    try:
+        torch.onnx.export(export, torch.zeros(1, 3, H, W), str(args.out / "plate_ocr_ft.onnx"),
+                          input_names=["x"], output_names=["probs"], opset_version=17, dynamo=False)
+        print("exported onnx", flush=True)
+    except Exception as exc:  # the state dict is enough: export_onnx.py redoes this on a CPU
+        print("onnx export failed:", exc, flush=True)
+
+
+def _greedy(seq) -> str:
+    out, prev = [], 0
+    for k in seq:
+        if k != prev and k != 0:
+            out.append(ALPHABET[k - 1])
+        prev = k
+    return "".join(out)
+
+
+if __name__ == "__main__":
+    main()
