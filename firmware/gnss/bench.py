@@ -19,6 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--file", type=Path, default=None, help="NMEA capture (default: the demo route)")
     parser.add_argument("--repeat", type=int, default=5, help="passes over the file")
     parser.add_argument("--chunk", type=int, default=512, help="bytes per read, as from a serial port")
+    parser.add_argument("--min-year", type=int, default=1990, help="dates before this year are rejected")
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -34,15 +35,32 @@ def run(args: argparse.Namespace) -> dict:
     epochs = 0
     start = time.perf_counter()
     for _ in range(max(1, args.repeat)):
-        stream = NmeaStream(counters, date(1990, 1, 1), date(2099, 12, 31))
+        stream = NmeaStream(counters, date(args.min_year, 1, 1), date(2099, 12, 31))
         for i in range(0, len(data), args.chunk):
             epochs += len(stream.feed(data[i:i + args.chunk], i))
         epochs += len(stream.flush())
     elapsed = time.perf_counter() - start
+    lookup_us = _position_at_us()
     return {
         "bench": "gps", "file": name, "bytes": len(data) * max(1, args.repeat),
         "sentences": counters["sentences"], "epochs": epochs, "seconds": round(elapsed, 3),
         "sentences_per_s": round(counters["sentences"] / elapsed, 1) if elapsed else None,
         "epochs_per_s": round(epochs / elapsed, 1) if elapsed else None,
         "rejected": {k: v for k, v in counters.items() if k not in ("sentences", "epochs", "fixes")},
+        "position_at_us": lookup_us,
     }
+
+
+def _position_at_us(calls: int = 20_000) -> float:
+    """Mean cost of one position_at over a full track (600 fixes), the daemon's per-read call."""
+    from firmware.gnss.epoch import Fix
+    from firmware.gnss.track import Track, TrackRules
+
+    track = Track(TrackRules())
+    for i in range(600):
+        track.add(Fix(i * 1_000_000_000, None, 3, 44.0 + i * 1e-5, -121.0, 1100.0, 12.0, 90.0, 0.9, 10, 1,
+                      i * 1_000_000))
+    start = time.perf_counter()
+    for i in range(calls):
+        track.position_at((i % 620) * 970_000_000)
+    return round((time.perf_counter() - start) / calls * 1e6, 2)
