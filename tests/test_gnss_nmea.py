@@ -231,3 +231,22 @@ def test_long_binary_run_without_newlines_is_bounded_and_sentences_after_it_surv
     assert got == [] and len(framer._tail) <= MAX_LINE
     got = framer.feed(blob[:100] + nmea(GGA).encode() + b"\r\n")
     assert got == [GGA]
+
+
+def test_late_sentence_after_early_close_amends_the_whole_epoch():
+    asm = EpochAssembler(early_close=True)
+    out = []
+    for i, body in enumerate([GGA.replace("123519", "100000"), GSA,
+                              GGA.replace("123519", "100001"), GSA]):
+        out += asm.feed(decode(body), i)
+    # 100000 closed when 100001 began (GSA learned as the ender); 100001 closed early at its GSA
+    assert [f.tod_us for f in out] == [36_000_000_000, 36_001_000_000]
+    assert out[1].speed_mps is None
+    out = []
+    out += asm.feed(decode(RMC.replace("123519", "100001")), 10)  # late RMC of the closed epoch
+    out += asm.feed(decode(GGA.replace("123519", "100002")), 11)
+    assert len(out) == 1
+    amended = out[0]
+    assert amended.tod_us == 36_001_000_000 and amended.mono_ns == 2
+    assert amended.alt_m == 545.4 and amended.speed_mps is not None and amended.time is not None
+    assert asm.counters["amended_epochs"] == 1

@@ -77,6 +77,8 @@ class EpochAssembler:
         self._ender: tuple[str, str] | None = None
         self._prev_key: tuple[str, str] | None = None
         self._closed_tod: int | None = None
+        self._closed_obs: list[Obs] = []
+        self._closed_mono: int | None = None
 
     def feed(self, obs: Obs, mono_ns: int) -> list[Fix]:
         done: list[Fix] = []
@@ -108,11 +110,15 @@ class EpochAssembler:
     def _close(self) -> list[Fix]:
         obs, tod, mono = self._obs, self._tod, self._mono
         self._obs, self._tod, self._mono = [], None, None
-        self._closed_tod = tod
         if not obs or tod is None:
             if obs:
                 self.counters["untimed_sentences"] += len(obs)
             return []
+        if tod == self._closed_tod and self._closed_obs:
+            # sentences of an epoch that was closed early: re-assemble it whole, as first received
+            obs, mono = self._closed_obs + obs, self._closed_mono
+            self.counters["amended_epochs"] += 1
+        self._closed_tod, self._closed_obs, self._closed_mono = tod, obs, mono
         epoch_date = None
         for o in obs:
             d = self._plausible(o.date) if o.date is not None else None

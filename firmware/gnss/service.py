@@ -68,6 +68,8 @@ class GnssService:
         self._chrony.close()
 
     def wait_for_fix(self, timeout_s: float) -> bool:
+        if self.config.source == "none":
+            return False
         return self._have_fix.wait(timeout_s)
 
     def _run(self) -> None:
