@@ -149,7 +149,7 @@ def run_serial(port: str, baud: int | str, stream_factory: Callable[[], NmeaStre
         ser = None
         if chosen is not None:
             try:
-                ser = serial.Serial(port, chosen, timeout=0.2)
+                ser = serial.Serial(port, chosen, timeout=0.2, exclusive=True)
             except (OSError, serial.SerialException) as exc:
                 counters["open_failures"] += 1
                 link(False, f"cannot open {port}: {exc}")
