@@ -251,3 +251,56 @@ def test_mqtt_311_drains_and_a_clean_stop_leaves_status_offline(tmp_path, broker
                          cwd=REPO, capture_output=True, text=True, timeout=60)
     after = json.loads(cli.stdout)
     assert after["queued_total"] == 0 and after["last_ack_at"] and after["connected"] in (None, False)
+
+
+def test_health_reports_carry_the_daemon_facts_and_the_queue(tmp_path, broker, pki):
+    data_dir = tmp_path / "data"
+    conn = open_database(data_dir)
+    today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    seed_reads(conn, data_dir, 5)
+    transaction(conn, lambda c: c.execute("INSERT INTO sync_budget (day, bytes) VALUES (?, 10)", (today,)))
+    collector = Collector(broker.port, pki).start()
+    facts = {"cameras": [{"id": "front", "fps": 9.5}], "gps": {"mode": 3}, "hotlists": {"stolen": {"age_s": 60}},
+             "id": "must-not-win"}
+    cfg = sync_config(broker, pki, health_interval_s=1, daily_byte_budget=10)
+    service, writer = start_service(cfg, data_dir, conn, health=lambda: facts)
+    try:
+        assert collector.wait_for(lambda: collector.unique("health") >= 1, 15)
+    finally:
+        service.stop()
+        writer.stop()
+        collector.stop()
+    report = json.loads(collector.last["health"])
+    assert report["cameras"] == facts["cameras"] and report["gps"] == {"mode": 3}
+    assert report["hotlists"] == facts["hotlists"] and report["id"].startswith("unit-0001:health:")
+    assert report["queue"]["queued"] == {"read": 5, "image": 10} and report["version"]
+    assert report["disk"]["free_mb"] > 0 and report["schema"] == 1
+
+
+def test_an_image_purged_before_sending_is_skipped_with_an_event(tmp_path, broker, pki):
+    data_dir = tmp_path / "data"
+    conn = open_database(data_dir)
+    ids = seed_reads(conn, data_dir, 3)
+    crop = conn.execute("SELECT crop_path FROM reads WHERE id = ?", (ids[0],)).fetchone()[0]
+    (data_dir / crop).unlink()
+    collector = Collector(broker.port, pki).start()
+    service, writer = start_service(sync_config(broker, pki), data_dir, conn)
+    try:
+        assert collector.wait_for(lambda: collector.unique("image") == 5 and collector.unique("read") == 3, 20)
+        deadline = time.monotonic() + 10
+        while outbox.counts(conn).get("image") and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        service.stop()
+        writer.stop()
+        collector.stop()
+    assert f"{ids[0]}:crop" not in collector.ids["image"]
+    assert outbox.counts(conn).get("image") is None
+    detail = json.loads(conn.execute("SELECT detail FROM events WHERE source = 'sync'").fetchone()[0])
+    assert detail["record_id"] == f"{ids[0]}:crop" and "purged" in detail["reason"]
+
+
+def test_sync_run_without_a_host_is_a_usage_error(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "firmware", "sync", "run", "--data-dir", str(tmp_path)],
+                            cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "sync.host" in result.stderr

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common, emit, load_unit_config
 
-STATUS_FRESH_S = 10.0
+STATUS_FRESH_S = 15.0
 
 
 def register(sub) -> None:

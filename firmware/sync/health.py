@@ -48,4 +48,5 @@ def build_health(unit_id: str, at: datetime, data_dir: Path, queue: dict, sync: 
     }
     if extra:
         report.update(extra)
+        report.update(schema=SCHEMA, id=f"{unit_id}:health:{iso_utc(at)}", unit=unit_id, at=iso_utc(at))
     return report

@@ -97,6 +97,7 @@ class OutboxSender:
         self.skipped = 0
         self.bytes_acked = 0
         self.last_ack_at: str | None = None
+        self._seen_connects = 0
 
     # --- network thread -------------------------------------------------------------------------
     def on_puback(self, mid: int, ok: bool) -> None:
@@ -200,8 +201,14 @@ class OutboxSender:
             self.bytes_acked += flight.size
 
     def _expire(self) -> None:
-        limit_ns = int(self.config.resend_after_s * 1e9)
         now = self.clock.monotonic_ns()
+        if self.link.connects != self._seen_connects:
+            # a new connection: paho re-sends what was in flight; give those copies their full time
+            self._seen_connects = self.link.connects
+            for flight in self._inflight.values():
+                flight.sent_ns = now
+            return
+        limit_ns = int(self.config.resend_after_s * 1e9)
         for seq, flight in list(self._inflight.items()):
             if now - flight.sent_ns > limit_ns:
                 self._inflight.pop(seq)

@@ -26,7 +26,7 @@ from firmware.sync.sender import OutboxSender
 
 log = logging.getLogger(__name__)
 STATUS_FILE = "sync-status.json"
-STATUS_EVERY_S = 2.0
+STATUS_EVERY_S = 5.0  # the status file lives on the SD card: not too often
 
 
 class SyncService:
@@ -125,14 +125,13 @@ class SyncService:
             elapsed += STATUS_EVERY_S
             self._write_status_file()
             now = self.clock.monotonic_ns() / 1e9
-            if now >= next_health:
+            if now >= next_health and self._publish_health():
                 next_health = now + self.config.health_interval_s
-                self._publish_health()
 
-    def _publish_health(self) -> None:
+    def _publish_health(self) -> bool:
         if self.link is None or not self.link.connected.is_set():
             self.health_skipped += 1
-            return
+            return False
         try:
             extra = self.health() if self.health else None
         except Exception as exc:  # noqa: BLE001 - a failing probe must not stop the report
@@ -146,5 +145,7 @@ class SyncService:
             self.link.publish(uplink_topic(self.config.agency, self.unit_id, "health"),
                               json.dumps(report, default=str, separators=(",", ":")).encode(), qos=1)
             self.health_sent += 1
+            return True
         except (ValueError, RuntimeError) as exc:
             log.warning("health not published", extra={"event": "sync.health_error", "error": str(exc)})
+            return False
