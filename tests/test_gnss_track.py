@@ -124,3 +124,15 @@ def test_interpolated_positions_stay_between_neighbours(steps, at):
         assert p.fix_age_s >= 0
     if p.method != "none":
         assert p.fix_age_s is not None and p.fix_age_s >= -0.05
+
+
+def test_receiver_reporting_no_fix_makes_later_frames_stale_at_once():
+    track = Track(RULES)
+    track.add(fix(10, 44.0, -121.0))
+    track.add(fix(11, 44.0, -120.9999))
+    track.add(Fix(12 * S, None, 1))  # receiver: "no fix" (tunnel)
+    assert track.position_at(int(11.5 * S)).method == "extrapolated"  # before it said so
+    lost = track.position_at(int(12.5 * S))
+    assert lost.method == "stale" and lost.lat == 44.0 and lost.fix_age_s == pytest.approx(1.5)
+    track.add(fix(13, 44.0, -120.9997))  # fix regained
+    assert track.position_at(int(13.2 * S)).method == "extrapolated"

@@ -21,6 +21,7 @@ import pynmea2
 # '$' excluded from the body so a truncated sentence cannot swallow the next one.
 _SENTENCE = re.compile(rb"\$([A-Z0-9]{2,6}),?([\x20-\x23\x25-\x29\x2b-\x7e]*)\*([0-9A-Fa-f]{2})")
 _START = re.compile(rb"\$[A-Z0-9]{2,6},")
+_BINARY = re.compile(rb"[\x00-\x08\x0a-\x0c\x0e-\x1f\x7f-\xff]")
 USED_TYPES = frozenset({"GGA", "RMC", "VTG", "GSA", "GNS", "GLL", "ZDA", "GST"})
 KNOTS_TO_MPS = 0.514444444
 MAX_LINE = 4096
@@ -97,7 +98,7 @@ class Framer:
         starts = len(_START.findall(line))
         if starts > matched:  # a sentence began but never reached '*hh'
             self.counters["truncated"] += starts - matched
-        if any(b >= 0x80 or (b < 0x20 and b not in (9, 13)) for b in stripped):
+        if _BINARY.search(stripped):
             self.counters["binary_lines"] += 1
         elif not starts and not matched:
             self.counters["junk_lines"] += 1

@@ -74,8 +74,9 @@ def _from_fix(fix: Fix, method: str, age_s: float, lat=None, lon=None, **over) -
     return Position(**fields)
 
 
-def position_from(fixes: list[Fix], mono_ns: int, rules: TrackRules) -> Position:
-    """Pure rule: `fixes` are positioned fixes sorted by mono_ns."""
+def position_from(fixes: list[Fix], mono_ns: int, rules: TrackRules, lost_ns: int | None = None) -> Position:
+    """Pure rule: `fixes` are positioned fixes sorted by mono_ns; `lost_ns` is when the receiver
+    first reported *no fix* after the last of them (None while it has not)."""
     if not fixes:
         return Position(method="none")
     keys = [f.mono_ns for f in fixes]
@@ -111,6 +112,8 @@ def position_from(fixes: list[Fix], mono_ns: int, rules: TrackRules) -> Position
                 mode=min(before.mode, after.mode), quality=near.quality, fix_age_s=round(age_s, 3),
                 fix_time=fix_time,
             )
+    if lost_ns is not None and before is fixes[-1] and mono_ns >= lost_ns:
+        return _from_fix(before, "stale", age_s)  # the receiver itself says it has lost the fix
     if age_s <= rules.max_extrapolation_s and before.speed_mps is not None and \
             (before.track_deg is not None or before.speed_mps < 0.5):
         track = before.track_deg if before.track_deg is not None else 0.0
@@ -130,12 +133,16 @@ class Track:
         self._fixes: deque[Fix] = deque(maxlen=keep)
         self._lock = threading.Lock()
         self.latest: Fix | None = None   # the latest epoch, positioned or not
+        self._lost_ns: int | None = None
 
     def add(self, fix: Fix) -> None:
         with self._lock:
             self.latest = fix
             if not fix.has_position:
+                if self._fixes and self._lost_ns is None:
+                    self._lost_ns = fix.mono_ns
                 return
+            self._lost_ns = None
             if self._fixes and fix.mono_ns < self._fixes[-1].mono_ns:
                 self._fixes.clear()  # monotonic keys only go forward; a new source starts afresh
             if self._fixes and self._fixes[-1].tod_us == fix.tod_us and fix.tod_us is not None:
@@ -149,6 +156,7 @@ class Track:
         with self._lock:
             self._fixes.clear()
             self.latest = None
+            self._lost_ns = None
 
     def last_fix(self) -> Fix | None:
         with self._lock:
@@ -157,11 +165,12 @@ class Track:
     def position_at(self, mono_ns: int) -> Position:
         with self._lock:
             fixes = list(self._fixes)
+            lost_ns = self._lost_ns
         if len(fixes) > 8:  # only the neighbourhood matters; keep the copy small
             keys = [f.mono_ns for f in fixes]
             i = bisect.bisect_right(keys, mono_ns)
             fixes = fixes[max(0, i - 2):i + 2]
-        return position_from(fixes, mono_ns, self.rules)
+        return position_from(fixes, mono_ns, self.rules, lost_ns)
 
 
 def fix_time_at(fix: Fix, mono_ns: int) -> object:
