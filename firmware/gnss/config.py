@@ -13,12 +13,15 @@ class GnssConfig(Section):
     source: Literal["serial", "file", "gpsd", "none"] = Field(
         "none", description="Where NMEA comes from: a serial port, a replayed file, gpsd, or no receiver"
     )
-    port: str = Field("/dev/ttyACM0", description="Serial device of the receiver (source=serial)")
-    baud: int | Literal["auto"] = Field("auto", description="Baud rate, or 'auto' to probe 4800..115200")
+    port: str = Field("/dev/ttyACM0", min_length=1, max_length=256,
+                      description="Serial device of the receiver (source=serial)")
+    baud: Literal[4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, "auto"] = Field(
+        "auto", description="Baud rate, or 'auto' to probe 9600, 4800, 38400 and 115200"
+    )
     file: Path | None = Field(None, description="NMEA file to replay (source=file)")
     replay_speed: float = Field(1.0, gt=0, le=1000, description="Replay speed factor for source=file")
     replay_loop: bool = Field(True, description="Start the replay file again when it ends")
-    gpsd_host: str = Field("127.0.0.1", description="gpsd host (source=gpsd)")
+    gpsd_host: str = Field("127.0.0.1", min_length=1, max_length=253, description="gpsd host (source=gpsd)")
     gpsd_port: int = Field(2947, ge=1, le=65535, description="gpsd port (source=gpsd)")
     max_extrapolation_s: float = Field(
         2.0, ge=0, le=10, description="Dead-reckon from the last fix with speed and course at most this long"
@@ -31,7 +34,7 @@ class GnssConfig(Section):
         1.0, gt=0, le=3600, description="Health warning when system clock and GPS time differ by more"
     )
     min_valid_date: date = Field(
-        date(2025, 1, 1), description="Live receivers: dates before this (week rollover, 1980 cold start) are "
+        date(2025, 1, 1), ge=date(2000, 1, 1), le=date(2080, 1, 1), description="Live receivers: dates before this (week rollover, 1980 cold start) are "
         "rejected and counted; replayed files accept any date from 1990"
     )
     silence_timeout_s: float = Field(
