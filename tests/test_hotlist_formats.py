@@ -116,3 +116,11 @@ def test_latin1_and_bom_are_read():
 def test_bad_specs_are_refused(spec):
     with pytest.raises(FormatError):
         parse_spec(spec)
+
+
+def test_block_boundaries_do_not_split_or_renumber_lines():
+    data = b"".join(f"P{i:05d};CA\r\n".encode() for i in range(500)) + b"LAST1;TX"
+    whole = list(parse_lines(text_lines(data), None))
+    for block in (1, 7, 64, 1000):
+        assert list(parse_lines(text_lines(data, block=block), None)) == whole
+    assert len(whole) == 501 and whole[-1].line == 501 and whole[-1].plate == "LAST1"

@@ -182,12 +182,28 @@ def _delimited_rows(numbered, spec: FormatSpec) -> Iterator[Row | BadRow]:
     where = [cols.index(k) if k in cols else None for k in _CORE]
     extra = [(i, name) for i, name in enumerate(cols) if name not in _CORE and name != "-"]
     delim = spec.delimiter
+    pi, si, ci = where[0], where[1], where[2]
+    # The fast path covers plate/state/category layouts with clean values: ~all rows of a 2M-row load.
+    simple = where[3] is None and where[4] is None and not extra
+    need = max(i for i in (pi, si, ci) if i is not None) + 1
+    junk, max_len = JUNK_PLATES, MAX_PLATE_LEN
     for n, line in numbered:
-        cells = next(csv.reader([line], delimiter=delim)) if '"' in line else line.split(delim)
+        if '"' in line:
+            cells = next(csv.reader([line], delimiter=delim))
+        else:
+            cells = line.split(delim)
         size = len(cells)
         if size > width and any(c.strip() for c in cells[width:]):
             yield BadRow(n, f"{size} fields, the layout has {width}")
             continue
+        if simple and size >= need:
+            plate = cells[pi].strip().upper()
+            if plate.isalnum() and plate.isascii() and len(plate) <= max_len and plate not in junk:
+                state = cells[si].strip().upper() if si is not None else ""
+                if not state or (len(state) <= 3 and state.isalnum()):
+                    category = cells[ci].strip() if ci is not None else ""
+                    yield Row(n, plate, state or None, category or None, None, None, None)
+                    continue
         core = [cells[i] if i is not None and i < size else None for i in where]
         notes = None
         if extra:
@@ -195,10 +211,17 @@ def _delimited_rows(numbered, spec: FormatSpec) -> Iterator[Row | BadRow]:
         yield _row(n, *core, notes)
 
 
+def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
+    """(line number, text) of the lines that carry data: blank and `#` comment lines are skipped."""
+    for n, line in enumerate(lines, start=1):
+        line = line.rstrip("\r\n")
+        if line and not line.isspace() and line.lstrip()[:1] != "#":
+            yield n, line
+
+
 def parse_lines(lines: Iterable[str], spec: FormatSpec | None) -> Iterator[Row | BadRow]:
     """Rows of a file's lines (text, newline kept or not). Blank and `#` lines are skipped silently."""
-    numbered = ((n, l.rstrip("\r\n")) for n, l in enumerate(lines, start=1))
-    numbered = ((n, l) for n, l in numbered if l.strip() and not l.lstrip().startswith("#"))
+    numbered = _numbered(lines)
     if spec is None:
         first = next(numbered, None)
         if first is None:
@@ -237,15 +260,38 @@ def _chain(first, rest):
     yield from rest
 
 
-def text_lines(data: bytes | io.BufferedIOBase) -> Iterator[str]:
-    """Decode UTF-8 (with or without BOM), falling back to Latin-1 line by line for legacy exports."""
+def text_lines(data: bytes | io.BufferedIOBase, block: int = 1 << 20) -> Iterator[str]:
+    """Lines (without newline) of UTF-8 text with or without BOM, decoded a block at a time; a block that
+    is not UTF-8 is decoded line by line, Latin-1 where needed (legacy exports)."""
     stream = io.BytesIO(data) if isinstance(data, bytes) else data
+    rest = b""
     first = True
-    for raw in stream:
-        if first and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
+    while True:
+        chunk = stream.read(block)
+        buf = rest + chunk
+        if first and buf.startswith(b"\xef\xbb\xbf"):
+            buf = buf[3:]
         first = False
-        try:
-            yield raw.decode("utf-8")
-        except UnicodeDecodeError:
-            yield raw.decode("latin-1")
+        if not chunk:
+            if buf:
+                yield from _decode(buf)
+            return
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            rest = buf
+            continue
+        rest = buf[cut + 1:]
+        yield from _decode(buf[:cut])
+
+
+def _decode(block: bytes) -> list[str]:
+    try:
+        return block.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        out = []
+        for raw in block.split(b"\n"):
+            try:
+                out.append(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                out.append(raw.decode("latin-1"))
+        return out
