@@ -231,3 +231,14 @@ def test_demo_route_asset_is_fresh_and_plausible():
     start_end = distance_m(fixes[0].lat, fixes[0].lon, fixes[-1].lat, fixes[-1].lon)
     spread = max(distance_m(fixes[0].lat, fixes[0].lon, f.lat, f.lon) for f in fixes)
     assert spread < 3000 and start_end < spread  # a town loop, not a highway run
+
+
+def test_wait_for_fix_returns_early_when_the_source_is_gone(tmp_path):
+    service = GnssService(GnssConfig(source="file", file=tmp_path / "missing.nmea"), ManualClock())
+    service.start()
+    try:
+        started = time.monotonic()
+        assert service.wait_for_fix(20.0) is False
+        assert time.monotonic() - started < 5.0
+    finally:
+        service.stop()

@@ -68,9 +68,18 @@ class GnssService:
         self._chrony.close()
 
     def wait_for_fix(self, timeout_s: float) -> bool:
+        """True once a positioned fix has arrived; False after timeout_s (real seconds), or at
+        once when there is no source or the worker has ended without one (missing replay file)."""
         if self.config.source == "none":
             return False
-        return self._have_fix.wait(timeout_s)
+        steps = max(1, int(timeout_s / 0.1))
+        for _ in range(steps):
+            if self._have_fix.wait(timeout_s / steps):
+                return True
+            thread = self._thread
+            if thread is None or not thread.is_alive():
+                return self._have_fix.is_set()
+        return self._have_fix.is_set()
 
     def _run(self) -> None:
         cfg = self.config
