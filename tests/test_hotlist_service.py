@@ -31,7 +31,7 @@ def test_hits_ordered_by_priority_with_list_age_and_annotations(tmp_path):
     load(tmp_path, b"LIC,LIS,NIC\nABC123,CA,V000000001\n", "ncic", fmt="csv", list_source="ncic", priority=5,
          category="stolen vehicle")
     load(tmp_path, b"A8C123;CA\n", "local", priority=40, category="warrant", alert="silent")
-    load(tmp_path, b"ABC*23;\n", "wild", priority=90)
+    load(tmp_path, b"ABC*23;\nABC*23;\n", "wild", priority=90)          # duplicate rows: one hit
     clock = ManualClock(T0)
     clock.advance(3600)
     service = HotlistService(HotlistConfig(), tmp_path, clock, "u1")

@@ -164,7 +164,11 @@ class HotlistService:
         now_s = int(now)
         hits = []
         for lst in self._lists:
+            seen = set()
             for cand in lst.index.lookup(read, state, now_s, self.options):
+                if (cand.plate, cand.state) in seen:      # a list may carry the same plate twice
+                    continue
+                seen.add((cand.plate, cand.state))
                 notes = self._annotations(cand.row_id) if annotations else {}
                 hits.append(Hit(
                     list_name=lst.name, entry_plate=cand.plate, entry_state=cand.state,
