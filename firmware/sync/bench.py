@@ -21,6 +21,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--image-bytes", type=int, default=16384, help="bytes per stored image")
     parser.add_argument("--inflight", type=int, default=256, help="sync.inflight window")
     parser.add_argument("--protocol", choices=["5", "3.1.1"], default="5")
+    parser.add_argument("--properties", action="store_true", help="sync.message_properties (MQTT 5 user properties)")
     parser.add_argument("--no-tls", action="store_true", help="plain TCP instead of mutual TLS")
     parser.add_argument("--timeout", type=float, default=600)
 
@@ -70,7 +71,7 @@ def run(args) -> dict:
             config = SyncConfig(host="127.0.0.1", port=broker.port, tls=pki is not None, protocol=args.protocol,
                                 ca_file=pki.ca if pki else None, cert_file=pki.client_cert if pki else None,
                                 key_file=pki.client_key if pki else None, inflight=args.inflight,
-                                health_interval_s=3600, downlink=False)
+                                message_properties=args.properties, health_interval_s=3600, downlink=False)
             writer = Writer(conn).start()
             service = SyncService(config, data_dir, writer, "bench", SystemClock())
             cpu0 = time.process_time()
@@ -90,6 +91,7 @@ def run(args) -> dict:
         "received_incl_duplicates": collector.received, "seconds": round(elapsed, 3),
         "messages_per_s": round(collector.unique() / elapsed, 1), "mb_per_s": round(sent_bytes / elapsed / 1e6, 2),
         "payload_mb": round(sent_bytes / 1e6, 2), "process_cpu_s": round(cpu, 2),
+        "cpu_ms_per_message": round(1000 * cpu / max(1, collector.unique()), 3),
         "inflight": args.inflight, "tls": pki is not None, "protocol": args.protocol,
         "image_bytes": args.image_bytes, "machine": f"{platform.machine()} {os.cpu_count()} cpu",
         "note": "broker, collector and unit share this machine",

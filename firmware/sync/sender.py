@@ -145,7 +145,7 @@ class OutboxSender:
             conn.close()
 
     def _send(self, rows) -> None:
-        v5 = self.config.protocol == "5"
+        v5 = self.config.protocol == "5" and self.config.message_properties
         attempted = []
         for row in rows:
             seq, kind = row["seq"], row["kind"]
