@@ -24,7 +24,7 @@ class RetentionConfig(Section):
         0.05, gt=0, le=5, description="Target longest writer job of a purge (seconds): bounds the stall capture sees"
     )
     vacuum_pages_per_step: int = Field(
-        2000, ge=16, le=1_000_000, description="Free pages returned to the filesystem per incremental_vacuum job"
+        500, ge=16, le=1_000_000, description="Free pages returned to the filesystem per incremental_vacuum job"
     )
     orphan_image_min_age_days: float = Field(
         2.0, ge=1, le=LEGAL_MAX_DAYS,

@@ -64,7 +64,8 @@ class Purger:
     """One purge run's machinery. `run()` returns the report `alpr-unit purge --json` prints."""
 
     def __init__(self, config: RetentionConfig, data_dir: Path, unit_id: str, clock: Clock, run_job: RunJob,
-                 checkpoint: Callable[[], tuple] | None = None, stop_event: threading.Event | None = None):
+                 checkpoint: Callable[[], tuple] | None = None, stop_event: threading.Event | None = None,
+                 between_jobs: Callable[[], object] | None = None):
         self.config = config
         self.data_dir = Path(data_dir)
         self.unit_id = unit_id
@@ -72,7 +73,23 @@ class Purger:
         self.run_job = run_job
         self.checkpoint = checkpoint
         self.stop_event = stop_event or threading.Event()
+        self.between_jobs = between_jobs  # the daemon checkpoints the WAL here, off the writer thread
         self.policy = policy_from(config)
+        self.job_stats: dict[str, dict] = {}
+        self.last_job_s = 0.0
+
+    def _job(self, phase: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run one writer job and account for its duration by phase (the stall capture may see)."""
+        started = time.perf_counter()
+        try:
+            return self.run_job(fn)
+        finally:
+            took = time.perf_counter() - started
+            stats = self.job_stats.setdefault(phase, {"jobs": 0, "max_s": 0.0, "total_s": 0.0})
+            stats["jobs"] += 1
+            stats["max_s"] = max(stats["max_s"], took)
+            stats["total_s"] += took
+            self.last_job_s = took
 
     # -- reads -------------------------------------------------------------------------------------
 
@@ -147,17 +164,14 @@ class Purger:
 
     def _purge_reads(self, now: datetime, dry_run: bool, report: dict, tally: Counter) -> None:
         cutoff = iso_utc(candidate_cutoff(now, self.policy))
-        holds = self.run_job(lambda conn: hold_facts(conn))
+        holds = self._job("holds", hold_facts)
         report["holds_active"] = sum(1 for h in holds if h.active(now))
         reasons, by_hold, hits = Counter(), Counter(), Counter()
         after, batch = ("", ""), min(100, self.config.purge_batch_size)
         lost_total = 0
         while not self.stop_event.is_set():
-            started = time.perf_counter()
-            res = self.run_job(lambda conn: self._read_batch(conn, after, batch, cutoff, holds, now, dry_run))
-            took = time.perf_counter() - started
-            tally["jobs"] += 1
-            report["longest_job_s"] = max(report["longest_job_s"], took)
+            res = self._job("reads", lambda conn: self._read_batch(conn, after, batch, cutoff, holds, now, dry_run))
+            took = self.last_job_s
             if res["n"] == 0:
                 break
             after = res["last"]
@@ -172,11 +186,13 @@ class Purger:
                 self._unlink(res["files"], tally)
             else:
                 tally["images_to_delete"] += len(res["files"])
+            if self.between_jobs is not None and res["purged"]:
+                self.between_jobs()
             if took > self.config.purge_max_job_s:
                 batch = max(1, batch // 2)
             elif took < self.config.purge_max_job_s / 4:
                 batch = min(self.config.purge_batch_size, batch * 2)
-        young = self.run_job(lambda conn: conn.execute(
+        young = self._job("count", lambda conn: conn.execute(
             "SELECT count(*) FROM reads WHERE captured_at > ?", (cutoff,)).fetchone()[0])
         if young:
             reasons[KEEP_YOUNG] += young
@@ -212,7 +228,7 @@ class Purger:
     def _purge_audit(self, now: datetime, dry_run: bool, report: dict) -> None:
         purged, kept = 0, Counter()
         while not self.stop_event.is_set():
-            res = self.run_job(lambda conn: self._audit_batch(conn, now, dry_run))
+            res = self._job("audit", lambda conn: self._audit_batch(conn, now, dry_run))
             purged += res["purged"]
             kept.update(res["kept"])
             if not res["more"]:
@@ -224,11 +240,11 @@ class Purger:
         before = iso_utc(now - self.policy.local_retention)
         where = "kind IN ('event','health') AND acked_at IS NOT NULL AND acked_at < ?"
         if dry_run:
-            return self.run_job(lambda c: c.execute(f"SELECT count(*) FROM outbox WHERE {where}", (before,))
+            return self._job("outbox", lambda c: c.execute(f"SELECT count(*) FROM outbox WHERE {where}", (before,))
                                 .fetchone()[0])
         total = 0
         while not self.stop_event.is_set():
-            n = self.run_job(lambda c: c.execute(
+            n = self._job("outbox", lambda c: c.execute(
                 f"DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE {where} LIMIT 2000)", (before,)
             ).rowcount)
             total += n
@@ -255,7 +271,7 @@ class Purger:
             alive = set()
             for i in range(0, len(ids), 500):
                 chunk = ids[i:i + 500]
-                alive |= self.run_job(lambda c: {r[0] for r in c.execute(
+                alive |= self._job("orphans", lambda c: {r[0] for r in c.execute(
                     f"SELECT id FROM reads WHERE id IN ({','.join('?' * len(chunk))})", chunk)})
             for f in files:
                 if f.name.rsplit("-", 1)[0] not in alive:
@@ -278,13 +294,13 @@ class Purger:
         freed = 0
         step = self.config.vacuum_pages_per_step
         while not self.stop_event.is_set():
-            started = time.perf_counter()
-            free_before, free_after = self.run_job(lambda c: _vacuum_step(c, step))
-            report["longest_job_s"] = max(report["longest_job_s"], time.perf_counter() - started)
+            free_before, free_after = self._job("vacuum", lambda c: _vacuum_step(c, step))
             freed += free_before - free_after
             if free_after == 0 or free_after >= free_before:
                 break
+        started = time.perf_counter()
         checkpoint = self.checkpoint() if self.checkpoint else None
+        report["checkpoint_s"] = round(time.perf_counter() - started, 4)
         wal = db.with_name(db.name + "-wal")
         report["space"] = {
             "pages_freed": freed, "db_bytes_before": before, "db_bytes_after": db.stat().st_size if db.exists() else 0,
@@ -299,21 +315,23 @@ class Purger:
         started_wall = time.perf_counter()
         now = self.clock.utc()
         report: dict = {"event": "purge", "dry_run": dry_run, "unit_id": self.unit_id, "now": iso_utc(now),
-                        "local_retention_days": self.config.local_retention_days, "legal_max_days": 90,
-                        "longest_job_s": 0.0}
+                        "local_retention_days": self.config.local_retention_days, "legal_max_days": 90}
         tally: Counter = Counter()
         self._purge_reads(now, dry_run, report, tally)
         self._purge_audit(now, dry_run, report)
         report["outbox_acked_events_purged"] = self._purge_acked_outbox(now, dry_run)
         report["orphan_images"] = self._orphan_images(now, dry_run)
         report.update({k: tally.get(k, 0) for k in (
-            "reads_examined", "outbox_rows_purged", "images_deleted", "images_missing", "images_failed", "jobs")})
+            "reads_examined", "outbox_rows_purged", "images_deleted", "images_missing", "images_failed")})
         if dry_run:
             report["images_to_delete"] = tally.get("images_to_delete", 0)
         elif not report["interrupted"]:
             self._reclaim(report)
         report["seconds"] = round(time.perf_counter() - started_wall, 3)
-        report["longest_job_s"] = round(report["longest_job_s"], 4)
+        report["jobs"] = sum(st["jobs"] for st in self.job_stats.values())
+        report["longest_job_s"] = round(max((st["max_s"] for st in self.job_stats.values()), default=0.0), 4)
+        report["job_s_by_phase"] = {k: {"jobs": v["jobs"], "max_s": round(v["max_s"], 4),
+                                        "total_s": round(v["total_s"], 3)} for k, v in self.job_stats.items()}
         if not dry_run:
             self.run_job(lambda conn: self._record(conn, now, report))
         log.info("purge finished", extra={
