@@ -115,14 +115,14 @@ class GnssService:
 
     def _on_link(self, up: bool, reason: str) -> None:
         with self._lock:
-            changed = up != self._connected
+            was_up = self._connected
             self._connected = up
             self._state["up"] = up
             self._link_reason = reason
-        if not changed and not (not up and not self._reported_down):
-            return
-        log.info("gps receiver %s: %s", "up" if up else "down", reason,
-                 extra={"event": "gps_link", "up": up, "reason": reason})
+        if (up and was_up) or (not up and self._reported_down):
+            return  # transitions only: a port that keeps failing to open is one malfunction
+        (log.info if up else log.warning)("gps receiver %s: %s", "up" if up else "down", reason,
+                                          extra={"event": "gps_link", "up": up, "reason": reason})
         if up:
             # the first connection is news, not a recovery
             self._event("back_in_service" if self._reported_down else "info", {"reason": reason})
