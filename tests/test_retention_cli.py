@@ -145,3 +145,21 @@ def test_cli_subprocess_purge_json(tmp_path):
     out = subprocess.run([sys.executable, "-m", "firmware", "purge", "--config", str(bad), "--data-dir",
                           str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "local_retention_days" in out.stderr
+
+
+def test_roster_limits_who_may_query(tmp_path, capsys):
+    conn = open_database(tmp_path)
+    if conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'roster'").fetchone()[0] == 0:
+        conn.close()
+        import pytest
+
+        pytest.skip("no roster table (sync migration absent)")
+    conn.execute("INSERT INTO roster (user_id, name, roles, active, roster_seq, updated_at) VALUES"
+                 " ('det.lee', 'Lee', '[]', 1, 1, 'x'), ('gone', 'Gone', '[]', 0, 1, 'x')")
+    conn.close()
+    d = ["--data-dir", str(tmp_path), "--json"]
+    assert run(capsys, "query", *d, "--user", "det.lee", "--purpose", "wanted person")[0] == 0
+    for user in ("gone", "stranger"):
+        code, lines, _ = run(capsys, "query", *d, "--user", user, "--purpose", "wanted person")
+        assert code == 1 and lines[-1]["reason"] == "user_not_authorised"
+    assert [e[0] for e in audit_events(tmp_path)] == ["query", "query_refused", "query_refused"]

@@ -29,7 +29,7 @@ PROHIBITED_MARKERS = ("traffic", "crash", "collision", "accident", "hit and run"
 class PurposeCheck:
     allowed: bool
     purpose: str           # normalised
-    reason: str            # allowed | prohibited | not_listed | no_user
+    reason: str            # allowed | prohibited | not_listed | no_user (| user_not_authorised, roster)
 
 
 def normalise_purpose(purpose: str) -> str:
@@ -48,6 +48,18 @@ def check_purpose(user: str | None, purpose: str, config: RetentionConfig) -> Pu
     return PurposeCheck(True, p, "allowed")
 
 
+def roster_allows(conn: sqlite3.Connection, user: str) -> bool:
+    """With a roster (sent by the agency), only its active users may query; an empty roster allows any
+    named user (a unit not yet enrolled), every query still audited."""
+    try:
+        if conn.execute("SELECT 1 FROM roster LIMIT 1").fetchone() is None:
+            return True
+        row = conn.execute("SELECT active FROM roster WHERE user_id = ?", (user,)).fetchone()
+    except sqlite3.OperationalError:  # no roster table in this database
+        return True
+    return bool(row and row[0])
+
+
 def _plate_clause(plate: str) -> tuple[str, str]:
     """Exact plate, or a GLOB with * and ? wildcards (normalised like stored plates)."""
     raw = plate.upper()
@@ -63,6 +75,8 @@ def query_reads(conn: sqlite3.Connection, *, config: RetentionConfig, unit_id: s
     """Search stored reads (inside the caller's transaction). Never raises for a refusal: the refusal's
     audit entry must commit. Returns {"allowed", "reason", "audit_id", "reads": [...]}."""
     check = check_purpose(user, purpose, config)
+    if check.allowed and not roster_allows(conn, user):
+        check = PurposeCheck(False, check.purpose, "user_not_authorised")
     terms = {"plate": plate, "from": iso_utc(start) if start else None, "to": iso_utc(end) if end else None,
              "camera_id": camera_id, "case_number": case_number, "limit": limit}
     terms = {k: v for k, v in terms.items() if v is not None}

@@ -33,7 +33,7 @@ def build_report(conn: sqlite3.Connection, start: datetime, end: datetime, now: 
     lo, hi = iso_utc(start), iso_utc(end)
     logins: dict[str, Counter] = defaultdict(Counter)
     queries, refused = Counter(), defaultdict(Counter)
-    audited_dispositions, events = Counter(), Counter()
+    audited_dispositions, events, manual_hotlist = Counter(), Counter(), Counter()
     for row in conn.execute("SELECT event, user, purpose, detail FROM audit_log WHERE at >= ? AND at < ?", (lo, hi)):
         event, user = row["event"], row["user"] or "(none)"
         events[event] += 1
@@ -43,6 +43,8 @@ def build_report(conn: sqlite3.Connection, start: datetime, end: datetime, now: 
             queries[row["purpose"] or "(none)"] += 1
         elif event == "query_refused":
             refused[row["purpose"] or "(none)"][_detail(row["detail"]).get("reason", "refused")] += 1
+        elif event.startswith("hotlist.manual") or event == "hotlist_change":
+            manual_hotlist[event] += 1
         elif event in ("hit_disposition", "disposition"):
             audited_dispositions[str(_detail(row["detail"]).get("disposition", "unknown")).lower()] += 1
     stored = Counter()
@@ -84,6 +86,7 @@ def build_report(conn: sqlite3.Connection, start: datetime, end: datetime, now: 
         "queries_refused_by_purpose": {p: dict(c) for p, c in refused.items()},
         "hits": {"total": hits_total, "by_list": dict(by_list), "by_disposition": dict(dispositions),
                  "successful_uses": sum(n for d, n in dispositions.items() if d in SUCCESS)},
+        "manual_hotlist_changes": dict(manual_hotlist),
         "holds": holds,
         "purges": purges,
         "malfunctions_by_source": dict(malfunctions),
