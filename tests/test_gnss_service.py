@@ -242,3 +242,28 @@ def test_wait_for_fix_returns_early_when_the_source_is_gone(tmp_path):
         assert time.monotonic() - started < 5.0
     finally:
         service.stop()
+
+
+GPSD_CHK = ROOT.parent / "shared" / "data" / "nmea" / "gpsd" / "ublox-neo-m9n-nmea.log.chk"
+
+
+@pytest.mark.skipif(not GPSD_CHK.exists(), reason="../shared gpsd captures not present")
+def test_gpsd_source_reads_real_gpsd_reports():
+    """gpsd's own JSON from its regression suite, served over a real socket."""
+    reports = [l for l in GPSD_CHK.read_text(encoding="latin-1").splitlines() if l.startswith("{")]
+    tpvs = [json.loads(l) for l in reports if '"class":"TPV"' in l]
+    gpsd = FakeGpsd()
+    service = GnssService(GnssConfig(source="gpsd", gpsd_port=gpsd.port), SystemClock())
+    service.start()
+    try:
+        gpsd.accept()
+        gpsd.conn.sendall(("\n".join(reports) + "\n").encode())
+        assert wait_until(lambda: service.counters["gpsd_tpv"] == len(tpvs), 10)
+        last = service.track.last_fix()
+        final = [t for t in tpvs if t.get("mode", 0) >= 2][-1]
+        assert (last.lat, last.lon) == (final["lat"], final["lon"])
+        assert last.time == datetime.fromisoformat(final["time"].replace("Z", "+00:00"))
+        assert service.status()["sats"] is not None and service.status()["hdop"] is not None
+    finally:
+        service.stop()
+        gpsd.close()
