@@ -136,3 +136,34 @@ def test_bench_small(tmp_path):
     result = bench.run(Namespace(entries=5000, reads=500, hit_share=0.1, seed=3, keep=None))
     assert result["entries"] == 5000 and result["reads"] == 500
     assert result["hits"] >= 25 and result["match_us_p50"] > 0 and result["import_s"] > 0
+
+
+def test_index_cache_serves_restarts_only_for_the_same_version(tmp_path):
+    load(tmp_path, b"ABC123;CA\nS*K3*7;\n", "agency", category="stolen")
+    first = HotlistService(HotlistConfig(), tmp_path, ManualClock(T0), "u1")
+    first.start()
+    want = [h.as_dict() for h in first.match("A8C123") + first.match("NSK357")]
+    first.stop()
+    (folder,) = (tmp_path / "cache" / "hotlist").iterdir()
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["version"] == 1 and meta["categories"] == [None]
+    # a database rebuilt from scratch reuses list id 1 / version 1: the cache must not be believed
+    (tmp_path / "alpr.db").unlink()
+    for extra in ("alpr.db-wal", "alpr.db-shm"):
+        (tmp_path / extra).unlink(missing_ok=True)
+    load(tmp_path, b"XYZ789;TX\n", "agency", at=T0.replace(hour=13))
+    second = HotlistService(HotlistConfig(), tmp_path, ManualClock(T0), "u1")
+    second.start()
+    try:
+        assert second.match("A8C123") == [] and [h.entry_plate for h in second.match("XYZ789")] == ["XYZ789"]
+    finally:
+        second.stop()
+    # and the same version served from the cache matches exactly like one built from the DB
+    third = HotlistService(HotlistConfig(), tmp_path, ManualClock(T0), "u1")
+    fourth = HotlistService(HotlistConfig(index_cache=False), tmp_path, ManualClock(T0), "u1")
+    third.start(), fourth.start()
+    try:
+        assert [h.as_dict() for h in third.match("XYZ789")] == [h.as_dict() for h in fourth.match("XYZ789")]
+    finally:
+        third.stop(), fourth.stop()
+    assert want and want[0]["match"] == "equivalent" and want[1]["match"] == "wildcard"

@@ -23,6 +23,9 @@ class HotlistConfig(Section):
     manual_alert: Literal["audible", "visual", "silent"] = Field(
         "audible", description="Alert behaviour of manual-entry hits"
     )
+    index_cache: bool = Field(
+        True, description="Keep each loaded list's compact index under <data_dir>/cache/hotlist for fast restarts"
+    )
     formats: dict[str, str] = Field(
         default_factory=dict,
         description="Named import format SPECs, e.g. state = \"delimited delim=; cols=LIC,LIS,MKE,NIC,ORI,OCA\"",

@@ -11,7 +11,11 @@ a list.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -131,6 +135,30 @@ class ListIndex:
         self._categories = categories
         self._wild = wildcards
         self._n = len(plates)
+
+    _ARRAYS = ("plates", "canon", "states", "ids", "codes", "eff", "exp")
+
+    def save(self, folder: Path, meta: dict) -> None:
+        """Write the index as .npy files plus meta.json, atomically (a temp folder renamed into place)."""
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for name in self._ARRAYS:
+            arr = getattr(self, "_" + name)
+            if arr is not None:
+                np.save(tmp / f"{name}.npy", arr, allow_pickle=False)
+        wild = [list(w) for w in self._wild]
+        (tmp / "meta.json").write_text(json.dumps({**meta, "categories": self._categories, "wildcards": wild}))
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+
+    @classmethod
+    def load(cls, folder: Path) -> tuple["ListIndex", dict]:
+        meta = json.loads((folder / "meta.json").read_text())
+        arrays = [np.load(folder / f"{n}.npy", allow_pickle=False) if (folder / f"{n}.npy").exists() else None
+                  for n in cls._ARRAYS]
+        wild = tuple(tuple(w) for w in meta.pop("wildcards"))
+        return cls(*arrays, categories=meta.pop("categories"), wildcards=wild), meta
 
     def __len__(self) -> int:
         return self._n + len(self._wild)
