@@ -68,6 +68,8 @@ def test_purge_keeps_and_removes_by_the_rule(unit):
     assert report["held"] == 1 and report["kept_by_hold"] == {hold_id: 1}
     assert report["lost_unsynced"] == 1
     assert report["images_deleted"] == 6
+    assert report["purged_by_kind"] == {"reads": 3, "hits": 1, "outbox": 10, "images": 6, "orphan_images": 0,
+                                        "audit": 0}
     for rid in (synced_old, ancient_unsynced, ancient_synced):
         assert not crop_of[rid].exists()
         assert conn.execute("SELECT count(*) FROM outbox WHERE record_id LIKE ?", (rid + "%",)).fetchone()[0] == 0

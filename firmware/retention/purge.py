@@ -323,6 +323,11 @@ class Purger:
         report["orphan_images"] = self._orphan_images(now, dry_run)
         report.update({k: tally.get(k, 0) for k in (
             "reads_examined", "outbox_rows_purged", "images_deleted", "images_missing", "images_failed")})
+        report["purged_by_kind"] = {
+            "reads": report["reads"]["purged"], "hits": sum(report["hits_purged_by_disposition"].values()),
+            "outbox": report["outbox_rows_purged"] + report["outbox_acked_events_purged"],
+            "images": tally.get("images_to_delete", 0) if dry_run else report["images_deleted"],
+            "orphan_images": report["orphan_images"], "audit": report["audit"]["purged"]}
         if dry_run:
             report["images_to_delete"] = tally.get("images_to_delete", 0)
         elif not report["interrupted"]:
