@@ -46,7 +46,6 @@ class Obs:
     track_deg: float | None = None
     gsa_mode: int | None = None    # 1 no fix, 2 2D, 3 3D
     gsa_sats: int = 0
-    tod_text: str = ""
 
 
 def checksum_ok(body: bytes, given: bytes) -> bool:
@@ -216,8 +215,7 @@ def decode(sentence: str, counters: Counter | None = None) -> Obs | None:
             status = f("status")
             mode = f("faa_mode")
             valid = status == "A" and mode != "N" if status else None
-            return _with_position(Obs(kind, talker, tod_us=parse_tod(f("timestamp")), valid=valid,
-                                      tod_text=f("timestamp")), f, counters)
+            return _with_position(Obs(kind, talker, tod_us=parse_tod(f("timestamp")), valid=valid), f, counters)
         if kind == "VTG":
             speed = _float(f("spd_over_grnd_kmph"), 0, 2000)
             speed = speed / 3.6 if speed is not None else None
@@ -241,9 +239,9 @@ def decode(sentence: str, counters: Counter | None = None) -> Obs | None:
                     the_date = None
             if the_date is None and (f("day") or f("year")):
                 counters["bad_date"] += 1
-            return Obs(kind, talker, tod_us=parse_tod(f("timestamp")), date=the_date, tod_text=f("timestamp"))
+            return Obs(kind, talker, tod_us=parse_tod(f("timestamp")), date=the_date)
         if kind == "GST":
-            return Obs(kind, talker, tod_us=parse_tod(f("timestamp")), tod_text=f("timestamp"))
+            return Obs(kind, talker, tod_us=parse_tod(f("timestamp")))
     except (ValueError, IndexError, TypeError, OverflowError):
         counters["unparseable"] += 1
         return None
@@ -266,7 +264,7 @@ def _with_position(obs: Obs, f, counters: Counter) -> Obs:
 def _gga(kind: str, talker: str, f, counters: Counter) -> Obs:
     quality = _int(f("gps_qual"))
     alt = _float(f("altitude"), -1000, 100_000)
-    obs = Obs(kind, talker, tod_us=parse_tod(f("timestamp")), tod_text=f("timestamp"),
+    obs = Obs(kind, talker, tod_us=parse_tod(f("timestamp")),
               valid=(quality > 0) if quality is not None else None, quality=quality,
               sats=_sats(f("num_sats")), hdop=_float(f("horizontal_dil"), 0, 99.99), alt_m=alt)
     return _with_position(obs, f, counters)
@@ -283,7 +281,7 @@ def _rmc(kind: str, talker: str, f, counters: Counter) -> Obs:
     if the_date is None and text:
         counters["bad_date"] += 1
     knots = _float(f("spd_over_grnd"), 0, 1100)
-    obs = Obs(kind, talker, tod_us=parse_tod(f("timestamp")), tod_text=f("timestamp"), date=the_date,
+    obs = Obs(kind, talker, tod_us=parse_tod(f("timestamp")), date=the_date,
               valid=valid, quality=_MODE_QUALITY.get(mode) if valid else None,
               speed_mps=knots * KNOTS_TO_MPS if knots is not None else None,
               track_deg=_float(f("true_course"), 0, 360))
@@ -294,7 +292,7 @@ def _gns(kind: str, talker: str, f, counters: Counter) -> Obs:
     modes = f("mode_indicator")
     valid = any(c not in "N" for c in modes) if modes else None
     best = next((c for c in modes if c in "RFDAPE"), "")
-    obs = Obs(kind, talker, tod_us=parse_tod(f("timestamp")), tod_text=f("timestamp"), valid=valid,
+    obs = Obs(kind, talker, tod_us=parse_tod(f("timestamp")), valid=valid,
               quality=_MODE_QUALITY.get(best) if valid else None, sats=_sats(f("num_sats")),
               hdop=_float(f("hdop"), 0, 99.99), alt_m=_float(f("altitude"), -1000, 100_000))
     return _with_position(obs, f, counters)

@@ -16,7 +16,6 @@ import math
 import threading
 from collections import deque
 from dataclasses import dataclass, replace
-from datetime import timedelta
 
 from firmware.gnss.epoch import Fix
 from firmware.records import Position
@@ -172,9 +171,3 @@ class Track:
             fixes = fixes[max(0, i - 2):i + 2]
         return position_from(fixes, mono_ns, self.rules, lost_ns)
 
-
-def fix_time_at(fix: Fix, mono_ns: int) -> object:
-    """GPS time of an instant, from a fix and the monotonic distance to it."""
-    if fix.time is None:
-        return None
-    return fix.time + timedelta(microseconds=(mono_ns - fix.mono_ns) / 1000)
