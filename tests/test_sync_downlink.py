@@ -239,3 +239,10 @@ def test_garbage_from_the_broker_is_only_ever_rejected(unit, payload, kind):
     rest = ("stolen",) if kind == "hotlist" else ()
     assert inbox.handle(downlink_topic(AGENCY, "all", kind, *rest), payload) == "rejected"
     assert conn.execute("SELECT count(*) FROM sync_downlink_state").fetchone()[0] == 0
+
+
+def test_clearing_a_retained_message_is_not_an_attack(unit):
+    inbox, conn = unit
+    assert inbox.handle(downlink_topic(AGENCY, "all", "hotlist", "stolen"), b"") == "cleared"
+    assert inbox.handle(downlink_topic(AGENCY, "all", "roster"), b"") == "cleared"
+    assert security_events(conn) == []

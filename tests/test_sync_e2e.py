@@ -304,3 +304,33 @@ def test_sync_run_without_a_host_is_a_usage_error(tmp_path):
     result = subprocess.run([sys.executable, "-m", "firmware", "sync", "run", "--data-dir", str(tmp_path)],
                             cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "sync.host" in result.stderr
+
+
+def test_username_password_over_tls_and_a_wrong_password_is_refused(tmp_path, pki):
+    from firmware.sync.testbroker import Mosquitto
+
+    b = Mosquitto(tmp_path / "pwbroker", pki, require_certificate=False,
+                  passwords={"unit-0001": "correct horse", "collector": "agency secret"}).start()
+    data_dir = tmp_path / "data"
+    conn = open_database(data_dir)
+    ids = seed_reads(conn, data_dir, 5, images=False)
+    collector = Collector(b.port, pki, username="collector", password="agency secret", client_cert=False).start()
+    try:
+        wrong = sync_config(b, pki, cert_file=None, key_file=None, username="unit-0001", password="guess")
+        service, writer = start_service(wrong, data_dir, conn)
+        time.sleep(2)
+        status = service.status()
+        service.stop()
+        writer.stop()
+        assert status["connects"] == 0 and status["connect_failures"] >= 1 and status["last_error"]
+        assert collector.unique("read") == 0
+        right = sync_config(b, pki, cert_file=None, key_file=None, username="unit-0001", password="correct horse")
+        service, writer = start_service(right, data_dir, conn)
+        try:
+            assert collector.wait_for(lambda: collector.ids.get("read", set()) == set(ids), 20)
+        finally:
+            service.stop()
+            writer.stop()
+    finally:
+        collector.stop()
+        b.stop()

@@ -120,7 +120,11 @@ class DownlinkInbox:
                 log.exception("downlink handler failed", extra={"event": "sync.downlink_error"})
 
     def handle(self, topic: str, payload: bytes) -> str:
-        """Process one message synchronously; returns accepted | rejected | duplicate | pending."""
+        """Process one message synchronously; returns accepted | rejected | duplicate | pending | cleared."""
+        if not payload:
+            # the agency cleared a retained message (zero-length publish): nothing to trust or apply
+            log.debug("retained downlink message cleared", extra={"event": "sync.downlink_cleared"})
+            return "cleared"
         parsed = parse_downlink_topic(topic, self.config.agency)
         if parsed is None:
             return self._reject(topic, payload, Rejected("wrong_topic", "not a downlink topic"))

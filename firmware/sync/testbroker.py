@@ -111,21 +111,31 @@ class Mosquitto:
     """One mosquitto process on 127.0.0.1:`port`; restartable with its persistence kept."""
 
     def __init__(self, folder: Path, pki: Pki | None = None, port: int | None = None, persistence: bool = True,
-                 max_inflight: int = 100, extra: str = ""):
+                 max_inflight: int = 100, extra: str = "", require_certificate: bool = True,
+                 passwords: dict[str, str] | None = None):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.pki = pki
         self.port = port or free_port()
         self.proc: subprocess.Popen | None = None
-        lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "user root",
+        lines = [f"listener {self.port} 127.0.0.1", f"allow_anonymous {'false' if passwords else 'true'}",
+                 "user root",
                  f"persistence {'true' if persistence else 'false'}", f"persistence_location {self.folder}/",
                  "autosave_interval 0", "max_queued_messages 0", "max_queued_bytes 0",
                  f"max_inflight_messages {max_inflight}", "message_size_limit 0",
                  f"log_dest file {self.folder}/mosquitto.log", "log_type error", "log_type warning",
                  "log_type notice", "log_type information"]
         if pki is not None:
-            lines += [f"cafile {pki.ca}", f"certfile {pki.server_cert}", f"keyfile {pki.server_key}",
-                      "require_certificate true", "use_identity_as_username true"]
+            lines += [f"cafile {pki.ca}", f"certfile {pki.server_cert}", f"keyfile {pki.server_key}"]
+            if require_certificate:
+                lines += ["require_certificate true", "use_identity_as_username true"]
+        if passwords:
+            pw_file = self.folder / "passwords"
+            pw_file.write_text("")
+            for user, password in passwords.items():
+                subprocess.run([shutil.which("mosquitto_passwd") or "mosquitto_passwd", "-b", str(pw_file), user,
+                                password], check=True, capture_output=True)
+            lines.append(f"password_file {pw_file}")
         self.conf = self.folder / "mosquitto.conf"
         self.conf.write_text("\n".join(lines) + "\n" + extra)
 
@@ -180,7 +190,8 @@ class Mosquitto:
 class Collector:
     """The agency side: a persistent-session QoS 1 subscriber that de-duplicates on message id."""
 
-    def __init__(self, port: int, pki: Pki | None, topic: str = "alpr/v1/#", client_id: str = "collector"):
+    def __init__(self, port: int, pki: Pki | None, topic: str = "alpr/v1/#", client_id: str = "collector",
+                 username: str | None = None, password: str | None = None, client_cert: bool = True):
         self.ids: dict[str, set[str]] = {}
         self.received = 0
         self.bytes = 0
@@ -190,8 +201,10 @@ class Collector:
         self.order: list[tuple[str, str]] = []
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         if pki is not None:
-            self.client.tls_set(ca_certs=str(pki.ca), certfile=str(pki.collector_cert),
-                                keyfile=str(pki.collector_key))
+            self.client.tls_set(ca_certs=str(pki.ca), certfile=str(pki.collector_cert) if client_cert else None,
+                                keyfile=str(pki.collector_key) if client_cert else None)
+        if username is not None:
+            self.client.username_pw_set(username, password)
         self.client.reconnect_delay_set(0.05, 0.5)
         self.client.on_message = self._on_message
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
