@@ -36,6 +36,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--reads", type=int, default=20_000, help="reads to match")
     parser.add_argument("--hit-share", type=float, default=0.01, help="share of reads that are (misread) entries")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--max-equivalent", type=int, default=1, choices=[0, 1, 2], help="OCR-equivalent chars")
+    parser.add_argument("--length-difference", action="store_true", help="also match reads one char longer/shorter")
     parser.add_argument("--keep", type=Path, default=None, help="build the data dir here and keep it")
 
 
@@ -99,11 +101,12 @@ def run(args) -> dict:
             at=at, unit_id="bench"))
         import_s, import_cpu_s = time.perf_counter() - t0, time.process_time() - c0
         conn.close()
-        config = HotlistConfig()
+        config = HotlistConfig(max_equivalent_chars=getattr(args, "max_equivalent", 1),
+                               length_difference=getattr(args, "length_difference", False))
         service = HotlistService(config, work / "data", ManualClock(at), "bench")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         service.start()
-        load_s = time.perf_counter() - t0
+        load_s, load_cpu_s = time.perf_counter() - t0, time.process_time() - c0
         gc.collect()
         rss1 = rss_mb()
         times = np.empty(len(reads))
@@ -130,6 +133,7 @@ def run(args) -> dict:
             "match_us_p50": round(float(np.percentile(times, 50)) / 1e3, 2),
             "match_us_p99": round(float(np.percentile(times, 99)) / 1e3, 2),
             "reads": len(reads), "hits": hits, "import_cpu_s": round(import_cpu_s, 2), "load_s": round(load_s, 2),
+            "load_cpu_s": round(load_cpu_s, 2),
             "restart_load_s": round(restart_s, 2),
             "index_mb": status["lists"][0]["index_mb"] if status["lists"] else 0.0,
             "bad_rows": report.bad, "junk_rows": report.junk,

@@ -1,8 +1,8 @@
 """A compact, immutable, sorted index of one hotlist version: millions of plates in tens of megabytes.
 
 A Python dict of 2,000,000 str keys costs ~200 MB and its build dominates load time; here each entry
-is a fixed-width bytes row in numpy arrays (plate, canonical key, state, category code, row id, and
-validity dates only when the list has any), sorted by the canonical (look-alikes collapsed) key. A read
+is a fixed-width row in numpy arrays (plate bytes, canonical key as a uint64, state, category code, row
+id, and validity dates only when the list has any), sorted by the canonical (look-alikes collapsed) key. A read
 needs one binary search to reach every entry that is equal up to OCR confusion; `match.explain` then
 decides and explains each candidate, so the index can never disagree with the written rules.
 Instances are never mutated after build: the service swaps whole indexes, so a match never sees half
@@ -23,6 +23,7 @@ from firmware.hotlist.match import CANON, CANONICAL_ALPHABET, MAX_PLATE_LEN, Mat
 
 _PLATE_DT = f"S{MAX_PLATE_LEN}"
 _STATE_DT = "S3"
+INDEX_FORMAT = 2                     # bump when the saved arrays change meaning (the cache is then rebuilt)
 _NEVER = np.iinfo(np.int64).max
 _CHUNK = 65_536
 
@@ -102,7 +103,7 @@ class IndexBuilder:
         if not plates:
             return
         arr = np.array(plates, dtype=_PLATE_DT)
-        canon = np.array([p.translate(CANON) for p in plates], dtype=_PLATE_DT)
+        canon = canonical_keys(np.array([p.translate(CANON) for p in plates], dtype=_PLATE_DT))
         self._chunks.append((arr, canon, np.array(states, dtype=_STATE_DT), np.array(ids, dtype=np.int64),
                              np.array(codes, dtype=np.uint16), np.array(effs, dtype=np.int64),
                              np.array(exps, dtype=np.int64)))
@@ -113,7 +114,7 @@ class IndexBuilder:
         if self._chunks:
             cols = [np.concatenate([c[i] for c in self._chunks]) for i in range(7)]
         else:
-            cols = [np.empty(0, dtype=d) for d in (_PLATE_DT, _PLATE_DT, _STATE_DT, np.int64, np.uint16,
+            cols = [np.empty(0, dtype=d) for d in (_PLATE_DT, np.uint64, _STATE_DT, np.int64, np.uint16,
                                                     np.int64, np.int64)]
         self._chunks = []
         order = np.argsort(cols[1], kind="stable")
@@ -189,20 +190,14 @@ class ListIndex:
         found: dict[int, Candidate] = {}
         size = len(read)
         if self._n and 0 < size <= MAX_PLATE_LEN:
-            key = read.translate(CANON).encode()
+            key = canonical_key(read.translate(CANON))
             self._collect(key, int(self._canon.searchsorted(key)), read, read_state, now_s, options, found)
-        if options.length_difference and self._n and size:
-            keys = set()
-            canon_read = read.translate(CANON)
-            if 2 <= size <= MAX_PLATE_LEN + 1:          # the read has one character too many
-                keys.update(canon_read[:i] + canon_read[i + 1:] for i in range(size))
-            if size < MAX_PLATE_LEN:                    # the read lost one character
-                keys.update(canon_read[:i] + c + canon_read[i:] for i in range(size + 1) for c in CANONICAL_ALPHABET)
-            arr = np.array(sorted(keys), dtype=_PLATE_DT)
+        if options.length_difference and self._n and 1 <= size <= MAX_PLATE_LEN + 1:
+            arr = _length_variants(read.translate(CANON))
             lo = self._canon.searchsorted(arr, "left")
-            hi = self._canon.searchsorted(arr, "right")
-            for j in np.nonzero(hi > lo)[0]:
-                self._collect(bytes(arr[j]), int(lo[j]), read, read_state, now_s, options, found)
+            present = self._canon[np.minimum(lo, self._n - 1)] == arr
+            for j in np.nonzero(present)[0]:
+                self._collect(arr[j], int(lo[j]), read, read_state, now_s, options, found)
         out = list(found.values())
         if options.wildcards and size:
             for plate, state, category, row_id, eff, exp in self._wild:
@@ -211,3 +206,57 @@ class ListIndex:
                     if m is not None:
                         out.append(Candidate(plate, state, category, row_id, m))
         return out
+
+
+_ALPHABET = np.frombuffer(CANONICAL_ALPHABET.encode(), dtype=np.uint8)
+# Canonical plates as integers: 5 bits a character (code 1..28, 0 = padding), most significant first,
+# so integer order is the plates' lexicographic order and a binary search compares machine words,
+# not strings (an order of magnitude faster for the batched length-difference search).
+_CODE = np.zeros(256, dtype=np.uint64)
+_CODE[_ALPHABET] = np.arange(1, len(_ALPHABET) + 1, dtype=np.uint64)
+for _c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789":          # look-alikes share their canonical code
+    _CODE[ord(_c)] = _CODE[ord(_c.translate(CANON))]
+_CODE_OF = {chr(c): int(_CODE[c]) for c in range(256) if _CODE[c]}
+_SHIFTS = np.array([5 * (MAX_PLATE_LEN - 1 - i) for i in range(MAX_PLATE_LEN)], dtype=np.uint64)
+_BITS = 5 * MAX_PLATE_LEN
+_FIVE = np.uint64(5)
+_ALPHA_CODES = _CODE[_ALPHABET]
+# _TOP[j]: the bits of characters 0..j-1; _AT[j]: the shift of character j.
+_TOP = np.array([((1 << 5 * j) - 1) << (_BITS - 5 * j) for j in range(MAX_PLATE_LEN + 1)], dtype=np.uint64)
+_AT = np.array([max(_BITS - 5 * (j + 1), 0) for j in range(MAX_PLATE_LEN + 1)], dtype=np.uint64)
+
+
+def canonical_key(canon_plate: str) -> np.uint64:
+    """The uint64 key of a plate of at most MAX_PLATE_LEN characters (look-alikes share a key)."""
+    key = 0
+    for ch in canon_plate:
+        key = (key << 5) | _CODE_OF[ch]
+    return np.uint64(key << (5 * (MAX_PLATE_LEN - len(canon_plate))))
+
+
+def canonical_keys(canon: np.ndarray) -> np.ndarray:
+    """An S10 array of plates -> their uint64 keys."""
+    rows = canon.view(np.uint8).reshape(-1, MAX_PLATE_LEN)
+    return (_CODE[rows] << _SHIFTS).sum(axis=1, dtype=np.uint64)   # fields never overlap: sum == or
+
+
+def _length_variants(canon_read: str) -> np.ndarray:
+    """uint64 keys of every canonical plate one character shorter or longer than the read (unsorted).
+
+    Insertions are bit arithmetic on the read's key: keep the characters before slot j, shift the
+    rest down one character, put each alphabet character in slot j.
+    """
+    size = len(canon_read)
+    if size > MAX_PLATE_LEN:          # only deletions can fit the key width
+        return np.sort(np.array([canonical_key(canon_read[:i] + canon_read[i + 1:]) for i in range(size)],
+                                dtype=np.uint64))
+    key = canonical_key(canon_read)
+    parts = []
+    if size < MAX_PLATE_LEN:
+        top = _TOP[:size + 1]
+        base = (key & top) | ((key & ~top) >> _FIVE)
+        parts.append((base[:, None] | (_ALPHA_CODES[None, :] << _AT[:size + 1, None])).ravel())
+    if size >= 2:                     # drop character j: keep 0..j-1, move j+1.. up one character
+        parts.append((key & _TOP[:size]) | ((key & ~_TOP[1:size + 1]) << _FIVE))
+    # sorted keys let searchsorted reuse its last position: about twice as fast as unsorted
+    return np.sort(np.concatenate(parts)) if parts else np.empty(0, dtype=np.uint64)

@@ -20,7 +20,7 @@ from typing import Callable
 from firmware.clock import Clock, parse_iso_utc
 from firmware.hotlist import store
 from firmware.hotlist.config import HotlistConfig
-from firmware.hotlist.index import ListIndex
+from firmware.hotlist.index import INDEX_FORMAT, ListIndex
 from firmware.hotlist.match import KIND_RANK, normalise_plate
 from firmware.records import Hit
 from firmware.storage.db import DB_NAME, connect
@@ -137,7 +137,7 @@ class HotlistService:
         """
         if not self.config.index_cache:
             return store.load_index(conn, row["id"])
-        key = {k: row[k] for k in ("name", "version", "loaded_at", "sha256", "entries")}
+        key = {k: row[k] for k in ("name", "version", "loaded_at", "sha256", "entries")} | {"format": INDEX_FORMAT}
         root = self.data_dir / "cache" / "hotlist"
         folder = root / f"{row['id']}-{row['version']}"
         if (folder / "meta.json").exists():
