@@ -43,6 +43,36 @@ def _put_text(img: np.ndarray, rng: np.random.Generator, x: int, y: int, height:
                 max(1, int(scale * rng.uniform(1, 3))), cv2.LINE_AA)
 
 
+def _fractal(rng: np.random.Generator, h: int, w: int, octaves: int = 4) -> np.ndarray:
+    """Zero-mean multi-scale noise (h, w) float32: surfaces in photos are never flat."""
+    out = np.zeros((h, w), np.float32)
+    for o in range(octaves):
+        cell = max(2, int(min(h, w) / (2 ** (o + 1))))
+        small = rng.normal(0, 1.0 / (o + 1), (max(2, h // cell), max(2, w // cell))).astype(np.float32)
+        out += cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    return out
+
+
+def _clutter(img: np.ndarray, rng: np.random.Generator, n: int, max_size: float) -> None:
+    """Many small shapes everywhere, so fine detail alone never says 'plate'."""
+    h, w = img.shape[:2]
+    for _ in range(n):
+        x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
+        s = max(1, int(rng.uniform(1, max_size)))
+        c = _color(rng)
+        r = rng.random()
+        if r < 0.35:
+            cv2.rectangle(img, (x, y), (x + s, y + int(s * rng.uniform(0.2, 1.5))), c, -1 if rng.random() < 0.7 else 1)
+        elif r < 0.6:
+            cv2.circle(img, (x, y), max(1, s // 2), c, -1 if rng.random() < 0.6 else 1, cv2.LINE_AA)
+        elif r < 0.85:
+            cv2.line(img, (x, y), (x + int(rng.normal(0, s)), y + int(rng.normal(0, s))), c, int(rng.integers(1, 3)),
+                     cv2.LINE_AA)
+        else:  # hatching / grille-like bars
+            for k in range(int(rng.integers(2, 6))):
+                cv2.line(img, (x, y + k * max(2, s // 4)), (x + s * 2, y + k * max(2, s // 4)), c, 1)
+
+
 def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """Sky/buildings/road layout or plain clutter, with texture."""
     img = np.empty((h, w, 3), np.float32)
@@ -77,9 +107,11 @@ def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     # smooth lighting gradient and grain
     gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
     img += ((gx / w - 0.5) * rng.uniform(-60, 60) + (gy / h - 0.5) * rng.uniform(-60, 60))[..., None]
-    small = rng.normal(0, rng.uniform(2, 25), (max(2, h // 16), max(2, w // 16), 1)).astype(np.float32)
-    img += cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
-    return np.clip(img, 0, 255).astype(np.uint8)
+    tex = _fractal(rng, h, w)[..., None] * rng.uniform(5, 35)
+    img += tex * (1 + 0.3 * rng.normal(0, 1, 3).astype(np.float32))  # slightly coloured texture
+    out = np.clip(img, 0, 255).astype(np.uint8)
+    _clutter(out, rng, int(rng.integers(20, 200)), max(3.0, 0.04 * max(h, w)))
+    return out
 
 
 def _distractors(img: np.ndarray, rng: np.random.Generator, scale: float) -> None:
@@ -100,36 +132,74 @@ def _distractors(img: np.ndarray, rng: np.random.Generator, scale: float) -> Non
 
 
 def _car(img: np.ndarray, rng: np.random.Generator, cx: float, plate_cy: float, pw: float) -> None:
-    """A car rear (or front) drawn around where the plate goes: body, window, lights, bumper, badges."""
+    """A car rear or front drawn around where the plate goes: shaded body, window, lights with
+    reflections, bumper, emblem, grille, badges, a recess around the plate."""
+    H, W = img.shape[:2]
     body_w = pw * rng.uniform(4.0, 6.5)
     body_h = body_w * rng.uniform(0.55, 0.85)
     x0, x1 = int(cx - body_w / 2), int(cx + body_w / 2)
     y_bottom = plate_cy + pw * rng.uniform(0.3, 0.9)
     y0 = int(y_bottom - body_h)
-    color = _color(rng, 0, 256) if rng.random() < 0.7 else (int(rng.integers(0, 60)),) * 3
+    color = _color(rng, 0, 256) if rng.random() < 0.6 else (int(rng.integers(0, 230)),) * 3
     r = int(body_w * 0.08)
     cv2.rectangle(img, (x0 + r, y0), (x1 - r, int(y_bottom)), color, -1)
     cv2.rectangle(img, (x0, y0 + r), (x1, int(y_bottom)), color, -1)
-    # rear window
+    front = rng.random() < 0.35
+    # window (rear glass / windscreen) with reflections
     wy0, wy1 = y0 + int(body_h * 0.08), y0 + int(body_h * rng.uniform(0.3, 0.45))
-    cv2.rectangle(img, (x0 + int(body_w * 0.12), wy0), (x1 - int(body_w * 0.12), wy1), _color(rng, 0, 90), -1)
-    # tail lights
-    ly = int(wy1 + body_h * 0.08)
-    lw, lh = int(body_w * rng.uniform(0.1, 0.2)), int(body_h * rng.uniform(0.08, 0.18))
-    red = (int(rng.integers(0, 60)), int(rng.integers(0, 60)), int(rng.integers(150, 256)))
-    cv2.rectangle(img, (x0 + 4, ly), (x0 + 4 + lw, ly + lh), red, -1)
-    cv2.rectangle(img, (x1 - 4 - lw, ly), (x1 - 4, ly + lh), red, -1)
-    # bumper
+    cv2.rectangle(img, (x0 + int(body_w * 0.12), wy0), (x1 - int(body_w * 0.12), wy1), _color(rng, 0, 120), -1)
+    for _ in range(int(rng.integers(0, 4))):
+        xa = int(rng.uniform(x0, x1))
+        cv2.line(img, (xa, wy0), (xa + int(body_w * rng.uniform(0.05, 0.3)), wy1), _color(rng, 120, 256),
+                 int(rng.integers(1, 5)), cv2.LINE_AA)
+    # lights: red at the rear, white/amber at the front, with inner structure
+    ly = int(wy1 + body_h * 0.06)
+    lw, lh = int(body_w * rng.uniform(0.1, 0.22)), int(body_h * rng.uniform(0.08, 0.2))
+    base = (int(rng.integers(150, 256)),) * 3 if front else (int(rng.integers(0, 60)), int(rng.integers(0, 60)),
+                                                             int(rng.integers(150, 256)))
+    for lx in (x0 + 4, x1 - 4 - lw):
+        cv2.rectangle(img, (lx, ly), (lx + lw, ly + lh), base, -1)
+        for _ in range(int(rng.integers(1, 4))):
+            sx, sy = lx + int(rng.uniform(0, lw * 0.7)), ly + int(rng.uniform(0, lh * 0.7))
+            cv2.rectangle(img, (sx, sy), (sx + max(1, lw // 4), sy + max(1, lh // 3)), _color(rng, 100, 256),
+                          -1 if rng.random() < 0.5 else 1)
+    if front:  # grille: bars between the lights
+        gy0, gy1 = ly, ly + int(lh * 1.3)
+        for k in range(int(rng.integers(3, 8))):
+            yy = gy0 + int((gy1 - gy0) * k / 7)
+            cv2.line(img, (x0 + lw + 8, yy), (x1 - lw - 8, yy), _color(rng, 0, 256), max(1, int(pw * 0.03)))
+    # emblem: chrome ellipse, sometimes with a letter
+    ex, ey = int(cx + rng.normal(0, pw * 0.1)), int(ly + lh * rng.uniform(0.2, 1.0))
+    cv2.ellipse(img, (ex, ey), (max(2, int(pw * 0.18)), max(1, int(pw * 0.1))), 0, 0, 360,
+                _color(rng, 150, 256), max(1, int(pw * 0.025)), cv2.LINE_AA)
+    # bumper with a recess around the plate
     by = int(plate_cy + pw * rng.uniform(0.15, 0.35))
     cv2.rectangle(img, (x0, by), (x1, int(y_bottom)), _color(rng, 0, 120), -1)
-    # badges / model names
-    for _ in range(int(rng.integers(0, 3))):
-        _put_text(img, rng, cx + rng.uniform(-0.5, 0.3) * body_w, ly + rng.uniform(0, 0.2) * body_h,
-                  pw * rng.uniform(0.08, 0.25), _color(rng, 120, 256))
+    if rng.random() < 0.5:
+        rc = tuple(int(v * rng.uniform(0.4, 0.9)) for v in color)
+        cv2.rectangle(img, (int(cx - pw * 0.65), int(plate_cy - pw * 0.33)), (int(cx + pw * 0.65), int(plate_cy + pw * 0.33)),
+                      rc, -1)
+    # badges / model names / sensors / stickers
+    for _ in range(int(rng.integers(0, 4))):
+        _put_text(img, rng, cx + rng.uniform(-0.5, 0.3) * body_w, ly + rng.uniform(0, 0.3) * body_h,
+                  pw * rng.uniform(0.08, 0.25), _color(rng, 0, 256))
+    if rng.random() < 0.3:  # bumper sticker (text-free graphic or words)
+        sx, sy = int(cx + rng.uniform(-0.45, 0.2) * body_w), int(by + (y_bottom - by) * 0.2)
+        sw, sh = int(pw * rng.uniform(0.6, 1.2)), int(pw * rng.uniform(0.15, 0.35))
+        cv2.rectangle(img, (sx, sy), (sx + sw, sy + sh), _color(rng), -1)
+        if rng.random() < 0.6:
+            _put_text(img, rng, sx + 2, sy + sh * 0.8, sh * 0.6, _color(rng))
     # tyres
     for tx in (x0 + int(body_w * 0.05), x1 - int(body_w * 0.2)):
         cv2.rectangle(img, (tx, int(y_bottom) - 2), (tx + int(body_w * 0.15), int(y_bottom + body_h * 0.1)),
                       (20, 20, 20), -1)
+    # shading: vertical gradient + a specular streak over the whole body
+    ya, yb, xa, xb = max(0, y0), min(H, int(y_bottom)), max(0, x0), min(W, x1)
+    if yb > ya and xb > xa:
+        roi = img[ya:yb, xa:xb].astype(np.float32)
+        g = np.linspace(rng.uniform(-50, 30), rng.uniform(-30, 50), yb - ya, dtype=np.float32)[:, None, None]
+        roi += g + _fractal(rng, yb - ya, xb - xa, 3)[..., None] * rng.uniform(3, 15)
+        img[ya:yb, xa:xb] = np.clip(roi, 0, 255).astype(np.uint8)
 
 
 def _plate_quad(rng: np.random.Generator, cx: float, cy: float, pw: float, ph: float,

@@ -66,11 +66,16 @@ def main():
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--init", type=Path, help="start from these weights (fine-tune) instead of scratch")
+    ap.add_argument("--warmup", type=int, default=200)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed)
     dev = "cuda" if torch.cuda.is_available() else "cpu"
-    model = PlateNet().to(dev)
+    model = PlateNet()
+    if args.init is not None:
+        model.load_state_dict(torch.load(args.init, map_location="cpu"))
+    model = model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     dl = torch.utils.data.DataLoader(Synth(args.seed), batch_size=args.batch, num_workers=args.workers,
                                      pin_memory=dev == "cuda", prefetch_factor=4 if args.workers else None,
@@ -83,7 +88,7 @@ def main():
         if elapsed > args.seconds or step >= args.max_steps:
             break
         frac = min(1.0, elapsed / args.seconds)
-        lr = args.lr * (min(1.0, step / 200) * 0.5 * (1 + math.cos(math.pi * frac)) + 0.01)
+        lr = args.lr * (min(1.0, step / max(1, args.warmup)) * 0.5 * (1 + math.cos(math.pi * frac)) + 0.01)
         for g in opt.param_groups:
             g["lr"] = lr
         img, score, weight, geo, norm = (t.to(dev, non_blocking=True) for t in (img, score, weight, geo, norm))
