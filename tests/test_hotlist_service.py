@@ -12,6 +12,7 @@ from pathlib import Path
 
 from firmware.clock import ManualClock
 from firmware.hotlist.config import HotlistConfig
+from firmware.hotlist.match import describe_hit
 from firmware.hotlist.service import HotlistService
 from firmware.hotlist.store import import_hotlist
 from firmware.storage.db import open_database, transaction
@@ -42,6 +43,8 @@ def test_hits_ordered_by_priority_with_list_age_and_annotations(tmp_path):
             ("ncic", "exact", ()), ("local", "equivalent", (1,)), ("wild", "wildcard", (3,))]
         assert hits[0].annotations == {"NIC": "V000000001"} and hits[0].category == "stolen vehicle"
         assert hits[1].alert == "silent" and hits[1].list_version == 1
+        assert describe_hit(hits[1], "abc-123") == \
+            "read ABC123 vs entry A8C123: OCR-equivalent characters at read positions [1]"
         assert all(abs(h.list_age_s - 3600) < 1e-6 for h in hits)
         assert service.match("ABC123", "NV")[0].possible is True
         assert service.match("QQQ999") == []

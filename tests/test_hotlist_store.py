@@ -151,3 +151,17 @@ def test_extension_never_shortens(db):
                                                 unit_id="u1"))
     with pytest.raises(HotlistError, match="no manual entry"):
         transaction(db, lambda c: remove_manual(c, 999, reason="r", user="s", at=T0, unit_id="u1"))
+
+
+def test_file_validity_dates_decide_whether_an_entry_hits(tmp_path, db):
+    load(db, b"OLD111;CA;2026-01-01;2026-02-28\nNOW222;CA;2026-03-01;2026-03-31\nNEXT333;CA;2026-04-01;\n",
+         fmt="delimited delim=; cols=plate,state,effective,expiry")
+    clock = ManualClock(T0)
+    service = HotlistService(HotlistConfig(), tmp_path, clock, "u1")
+    service.start()
+    try:
+        assert [bool(service.match(p)) for p in ("OLD111", "NOW222", "NEXT333")] == [False, True, False]
+        clock.advance(31 * 86400)                                       # 2026-04-01 12:00
+        assert [bool(service.match(p)) for p in ("OLD111", "NOW222", "NEXT333")] == [False, False, True]
+    finally:
+        service.stop()

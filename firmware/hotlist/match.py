@@ -168,3 +168,8 @@ def describe(match: Match, entry: str, read: str) -> str:
     if match.possible:
         text += "; state differs (possible hit)"
     return f"read {read} vs entry {entry}: {text}"
+
+
+def describe_hit(hit, read: str) -> str:
+    """`describe` for a firmware.records.Hit: what the alert screen and the demo print beside the photo."""
+    return describe(Match(hit.match, tuple(hit.positions), hit.possible), hit.entry_plate, normalise_plate(read))

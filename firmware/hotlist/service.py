@@ -62,6 +62,7 @@ class HotlistService:
         self._poll_conn: sqlite3.Connection | None = None
         self._note_conn: sqlite3.Connection | None = None
         self._note_lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
         self.polls = 0
         self.poll_errors = 0
         self.last_error: str | None = None
@@ -96,6 +97,10 @@ class HotlistService:
     # ---- loading ------------------------------------------------------------------------------------
     def refresh(self) -> list[str]:
         """Load every list whose version changed since the last look. Returns the names swapped in."""
+        with self._refresh_lock:
+            return self._refresh()
+
+    def _refresh(self) -> list[str]:
         conn = self._poll_conn
         assert conn is not None, "start() first"
         current = {l.id: l for l in self._lists}
