@@ -76,7 +76,7 @@ def validate_config_overlay(overlay: dict, base: dict) -> dict:
 class DownlinkInbox:
     def __init__(self, config: SyncConfig, writer: Writer, unit_id: str, clock: Clock,
                  on_event: Callable[[str, str, dict], None] | None = None,
-                 base_config: Callable[[], dict] | None = None, max_queue: int = 256):
+                 base_config: Callable[[], dict] | None = None, max_queue: int = 4096):
         self.config = config
         self.writer = writer
         self.unit_id = unit_id
@@ -90,6 +90,8 @@ class DownlinkInbox:
             self.key, self.key_error = None, str(exc)
             log.error("downlink key unusable", extra={"event": "sync.downlink_key_error", "error": str(exc)})
         self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
+        self._queued_bytes = 0            # a burst of retained hotlist chunks is bounded in bytes too
+        self._max_queued_bytes = 2 * config.downlink_max_bytes
         self._manifests: dict[str, tuple[Verified, str]] = {}       # hotlist name -> newest pending manifest
         self._chunks: dict[tuple[str, int], dict[int, bytes]] = {}  # (name, seq) -> index -> bytes
         self._chunk_bytes = 0
@@ -102,7 +104,10 @@ class DownlinkInbox:
     # --- network thread ---------------------------------------------------------------------------
     def submit(self, topic: str, payload: bytes, retained: bool = False) -> None:
         try:
+            if self._queued_bytes + len(payload) > self._max_queued_bytes:
+                raise queue.Full
             self._queue.put_nowait((topic, payload))
+            self._queued_bytes += len(payload)
         except queue.Full:
             self.dropped += 1
             log.warning("downlink queue full; message dropped", extra={"event": "sync.downlink_drop"})
@@ -114,6 +119,7 @@ class DownlinkInbox:
                 topic, payload = self._queue.get(timeout=0.2)
             except queue.Empty:
                 continue
+            self._queued_bytes -= len(payload)
             try:
                 self.handle(topic, payload)
             except Exception:  # noqa: BLE001 - one bad message must not stop the downlink
@@ -163,6 +169,8 @@ class DownlinkInbox:
         verified, topic = self._manifests[name]
         manifest: HotlistManifest = verified.data
         chunks = self._chunks.get((name, verified.seq), {})
+        if not all(i in chunks for i in range(len(manifest.chunks))):
+            return "pending"  # hash only once everything is in: a 64 MiB list must not be hashed 256 times
         try:
             content = assemble(manifest, chunks)
         except Rejected as exc:

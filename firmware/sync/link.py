@@ -44,7 +44,7 @@ class MqttLink:
         self.last_error: str | None = None
         self.last_connected_at: str | None = None
         self._attempt = 0
-        self._thread: bool | None = None
+        self._running = False
         self.status_topic = uplink_topic(config.agency, unit_id, "status")
         self.client = self._build()
 
@@ -154,11 +154,11 @@ class MqttLink:
         else:
             self.client.connect_async(cfg.host, cfg.port, cfg.keepalive_s)
         self.client.loop_start()
-        self._thread = True
+        self._running = True
 
     def stop(self, timeout: float = 3.0) -> None:
         """Publish `offline` (retained), disconnect cleanly (so no Last Will), stop the network thread."""
-        if not self._thread:
+        if not self._running:
             return
         if self.connected.is_set():
             try:
@@ -169,7 +169,7 @@ class MqttLink:
         self.client.disconnect()
         self.client.loop_stop()
         self.connected.clear()
-        self._thread = None
+        self._running = False
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False,
                 properties: Properties | None = None) -> mqtt.MQTTMessageInfo:
