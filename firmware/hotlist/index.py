@@ -25,7 +25,7 @@ _PLATE_DT = f"S{MAX_PLATE_LEN}"
 _STATE_DT = "S3"
 INDEX_FORMAT = 2                     # bump when the saved arrays change meaning (the cache is then rebuilt)
 _NEVER = np.iinfo(np.int64).max
-_CHUNK = 65_536
+_CHUNK = 16_384
 
 
 @dataclass(frozen=True)
@@ -104,24 +104,39 @@ class IndexBuilder:
             return
         arr = np.array(plates, dtype=_PLATE_DT)
         canon = canonical_keys(np.array([p.translate(CANON) for p in plates], dtype=_PLATE_DT))
+        n = len(plates)
+        undated = effs.count(0) == n and exps.count(_NEVER) == n
         self._chunks.append((arr, canon, np.array(states, dtype=_STATE_DT), np.array(ids, dtype=np.int64),
-                             np.array(codes, dtype=np.uint16), np.array(effs, dtype=np.int64),
-                             np.array(exps, dtype=np.int64)))
+                             np.array(codes, dtype=np.uint16), None if undated else np.array(effs, dtype=np.int64),
+                             None if undated else np.array(exps, dtype=np.int64)))
         self._batch = ([], [], [], [], [], [])
 
     def build(self) -> "ListIndex":
+        # One column at a time, releasing what is consumed: peak memory stays near 1x the index, not 2x.
         self._flush()
-        if self._chunks:
-            cols = [np.concatenate([c[i] for c in self._chunks]) for i in range(7)]
-        else:
-            cols = [np.empty(0, dtype=d) for d in (_PLATE_DT, np.uint64, _STATE_DT, np.int64, np.uint16,
-                                                    np.int64, np.int64)]
+        chunks = [list(c) for c in self._chunks]
         self._chunks = []
+        sizes = [len(c[0]) for c in chunks]
+        dtypes = (_PLATE_DT, np.uint64, _STATE_DT, np.int64, np.uint16, np.int64, np.int64)
+        cols: list = []
+        for i, dtype in enumerate(dtypes):
+            if i >= 5 and not self._dated:
+                cols.append(None)
+                continue
+            parts = []
+            for chunk, size in zip(chunks, sizes):
+                part = chunk[i]
+                if part is None:
+                    part = np.full(size, 0 if i == 5 else _NEVER, dtype=np.int64)
+                parts.append(part)
+                chunk[i] = None
+            cols.append(np.concatenate(parts) if parts else np.empty(0, dtype=dtype))
+            del parts
         order = np.argsort(cols[1], kind="stable")
-        cols = [c[order] for c in cols]
-        del order
-        if not self._dated:
-            cols[5] = cols[6] = None
+        for i, col in enumerate(cols):
+            if col is not None:
+                cols[i] = col[order]
+                del col
         names = [None] * len(self._categories)
         for name, code in self._categories.items():
             names[code] = name

@@ -9,6 +9,7 @@ A list older than `max_age_hours` is reported stale (health warning) until a new
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import shutil
 import sqlite3
@@ -41,6 +42,15 @@ class LoadedList:
     loaded_at: str | None
     loaded_s: float | None            # epoch seconds of loaded_at
     index: ListIndex
+
+
+def _trim_heap() -> None:
+    """Hand freed heap back to the OS after a swap. glibc keeps a replaced 60 MB index's pages mapped
+    (its mmap threshold adapts upwards after large frees): measured 167 -> 110 MB RSS after a 2M swap."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):   # not glibc: nothing to do
+        pass
 
 
 class HotlistService:
@@ -98,7 +108,10 @@ class HotlistService:
     def refresh(self) -> list[str]:
         """Load every list whose version changed since the last look. Returns the names swapped in."""
         with self._refresh_lock:
-            return self._refresh()
+            changed = self._refresh()
+        if changed:
+            _trim_heap()            # here, once the replaced indexes are unreferenced
+        return changed
 
     def _refresh(self) -> list[str]:
         conn = self._poll_conn
