@@ -350,3 +350,39 @@ def test_username_password_over_tls_and_a_wrong_password_is_refused(tmp_path, pk
     finally:
         collector.stop()
         b.stop()
+
+
+def test_a_kind_the_broker_refuses_stays_queued_without_a_resend_storm(tmp_path, pki):
+    from firmware.sync.testbroker import Mosquitto
+
+    acl = ("user unit-0001\n"
+           "topic write alpr/v1/agency/unit-0001/read\n"
+           "topic write alpr/v1/agency/unit-0001/status\n"
+           "topic read alpr/v1/agency/down/#\n"
+           "user collector\n"
+           "topic readwrite #\n")
+    b = Mosquitto(tmp_path / "aclbroker", pki, acl=acl).start()
+    data_dir = tmp_path / "data"
+    conn = open_database(data_dir)
+    ids = seed_reads(conn, data_dir, 20)
+    collector = Collector(b.port, pki).start()
+    service, writer = start_service(sync_config(b, pki), data_dir, conn)
+    try:
+        assert collector.wait_for(lambda: collector.ids.get("read", set()) == set(ids), 20)
+        # mosquitto 2.0 answers PUBACK 0x87 and then drops the connection; in-flight copies are refused one by
+        # one after reconnects, then the kind is held back and the unit settles
+        deadline = time.monotonic() + 30
+        while service.status()["queued"] != {"image": 40} and time.monotonic() < deadline:
+            time.sleep(0.2)
+        settled = service.status()["sender"]["sent"]
+        time.sleep(2)
+        status = service.status()
+    finally:
+        service.stop()
+        writer.stop()
+        collector.stop()
+        b.stop()
+    assert collector.unique("image") == 0
+    assert status["queued"] == {"image": 40}               # refused (MQTT 5 PUBACK 0x87): not marked synced
+    assert status["sender"]["refused_kinds"] == ["image"]
+    assert status["sender"]["sent"] == settled <= 20 + 40 + 5   # each image tried once, then held back

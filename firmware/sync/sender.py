@@ -29,6 +29,8 @@ from firmware.sync.messages import encode_image, sendable_kinds, uplink_topic
 log = logging.getLogger(__name__)
 ACK_FLUSH_S = 0.05
 ACK_FLUSH_MAX = 1000
+REFUSED_HOLD_S = 30.0   # a kind the broker refuses (MQTT 5 PUBACK failure, e.g. an ACL) waits this long
+ALL_KINDS = tuple(outbox.PRIORITY)
 
 
 @dataclass
@@ -98,6 +100,7 @@ class OutboxSender:
         self.bytes_acked = 0
         self.last_ack_at: str | None = None
         self._seen_connects = 0
+        self._blocked: dict[str, int] = {}                    # kind -> monotonic ns until which it waits
 
     # --- network thread -------------------------------------------------------------------------
     def on_puback(self, mid: int, ok: bool) -> None:
@@ -128,8 +131,7 @@ class OutboxSender:
                     self._wake.clear()
                     continue
                 self._roll_day()
-                kinds = sendable_kinds(self._used_today, self.config.daily_byte_budget,
-                                       tuple(self.config.budget_exempt))
+                kinds = self._kinds()
                 with self._lock:
                     exclude = set(self._inflight) | self._committing
                 rows = outbox.fetch_pending(conn, min(room, 256), kinds, exclude)
@@ -143,6 +145,16 @@ class OutboxSender:
             self._flush(force=True, wait=True)
         finally:
             conn.close()
+
+    def _kinds(self) -> tuple[str, ...] | None:
+        """Kinds to fetch now: the byte budget's choice, minus kinds the broker is refusing."""
+        kinds = sendable_kinds(self._used_today, self.config.daily_byte_budget, tuple(self.config.budget_exempt))
+        if self._blocked:
+            now = self.clock.monotonic_ns()
+            self._blocked = {k: t for k, t in self._blocked.items() if t > now}
+            if self._blocked:
+                kinds = tuple(k for k in (kinds or ALL_KINDS) if k not in self._blocked)
+        return kinds
 
     def _send(self, rows) -> None:
         v5 = self.config.protocol == "5" and self.config.message_properties
@@ -191,9 +203,14 @@ class OutboxSender:
             if flight is None:
                 continue
             if not ok:
+                # stays pending; its kind waits a while instead of being refused in a tight loop
                 self.rejected += 1
-                log.warning("broker rejected a message", extra={"event": "sync.puback_error", "kind": flight.kind})
-                continue  # stays pending; it is fetched again
+                if flight.kind not in self._blocked:
+                    log.warning("broker refused a message; holding that kind back",
+                                extra={"event": "sync.puback_error", "kind": flight.kind,
+                                       "hold_s": REFUSED_HOLD_S})
+                self._blocked[flight.kind] = self.clock.monotonic_ns() + int(REFUSED_HOLD_S * 1e9)
+                continue
             with self._lock:
                 self._committing.add(seq)
             self._pending_acks.append((seq, flight.size))
@@ -265,6 +282,6 @@ class OutboxSender:
             self._day, self._used_today = day, 0
 
     def status(self) -> dict:
-        return {"in_flight": len(self._inflight), "sent": self.sent, "acked": self.acked, "resent": self.resent,
+        return {"in_flight": len(self._inflight), "refused_kinds": sorted(self._blocked), "sent": self.sent, "acked": self.acked, "resent": self.resent,
                 "rejected": self.rejected, "skipped": self.skipped, "bytes_acked": self.bytes_acked,
                 "bytes_today": self._used_today, "last_ack_at": self.last_ack_at}

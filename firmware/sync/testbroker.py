@@ -112,7 +112,7 @@ class Mosquitto:
 
     def __init__(self, folder: Path, pki: Pki | None = None, port: int | None = None, persistence: bool = True,
                  max_inflight: int = 100, extra: str = "", require_certificate: bool = True,
-                 passwords: dict[str, str] | None = None):
+                 passwords: dict[str, str] | None = None, acl: str | None = None):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.pki = pki
@@ -136,6 +136,9 @@ class Mosquitto:
                 subprocess.run([shutil.which("mosquitto_passwd") or "mosquitto_passwd", "-b", str(pw_file), user,
                                 password], check=True, capture_output=True)
             lines.append(f"password_file {pw_file}")
+        if acl is not None:
+            (self.folder / "acl").write_text(acl)
+            lines.append(f"acl_file {self.folder / 'acl'}")
         self.conf = self.folder / "mosquitto.conf"
         self.conf.write_text("\n".join(lines) + "\n" + extra)
 
