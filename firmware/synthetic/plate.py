@@ -27,6 +27,7 @@ FORMATS = (
 )
 
 STYLES = ("white", "white_red", "white_blue", "yellow", "blue", "dark", "green", "stacked", "ir")
+_STYLE_P = np.array([3, 3, 3, 1, 1, 1, 1, 0.6, 1.5]) / 15.1
 
 _HEADERS = ("CALIFORNIA", "TEXAS", "NEW YORK", "FLORIDA", "OHIO", "ILLINOIS", "GEORGIA", "ARIZONA",
             "NEVADA", "OREGON", "VIRGINIA", "MICHIGAN", "COLORADO", "UTAH", "IOWA", "MAINE", "DELAWARE")
@@ -46,7 +47,10 @@ def random_plate_text(rng: np.random.Generator) -> str:
     out = []
     for c in fmt.replace(" ", ""):
         pool = LETTERS if c == "L" else DIGITS if c == "D" else ALPHABET
-        out.append(pool[int(rng.integers(len(pool)))])
+        ch = pool[int(rng.integers(len(pool)))]
+        if ch in "IOQ" and rng.random() < 0.8:  # most states leave these out of serials
+            ch = pool[int(rng.integers(len(pool)))]
+        out.append(ch)
     return "".join(out)
 
 
@@ -166,7 +170,7 @@ def render_plate(text: str, rng: np.random.Generator, style: str | None = None) 
     """
     text = "".join(c for c in text.upper() if c in ALPHABET or c == " ")
     if style is None:
-        style = STYLES[int(rng.integers(len(STYLES)))]
+        style = STYLES[int(rng.choice(len(STYLES), p=_STYLE_P))]
     stacked = style == "stacked" and len(text.replace(" ", "")) >= 4
     H = int(rng.integers(110, 150))
     W = int(H * rng.uniform(1.85, 2.15))
@@ -205,8 +209,47 @@ def render_plate(text: str, rng: np.random.Generator, style: str | None = None) 
         _draw_text(img, text[1], (int(margin), int(top + char_h - st_h), int(sw), int(st_h)), fg, font, thick)
         body = text[2:]
         margin = margin + sw * 1.4
-    _draw_text(img, body, (int(margin), int(top), int(W - margin - W * rng.uniform(0.06, 0.12)), int(char_h)),
-               fg, font, thick, gap=rng.uniform(0.05, 0.25))
+    right = W - W * rng.uniform(0.06, 0.12)
+    gap = rng.uniform(0.05, 0.25)
+    if len(body) >= 5 and rng.random() < 0.4:  # a dash, dot or emblem between two groups (not a character)
+        split = len(body) // 2 if rng.random() < 0.5 else 3
+        n = len(body) + 1.2
+        unit = (right - margin) / n
+        _draw_text(img, body[:split], (int(margin), int(top), int(unit * split), int(char_h)), fg, font, thick, gap)
+        cx, cy = int(margin + unit * (split + 0.6)), int(top + char_h / 2)
+        kind = int(rng.integers(4))
+        r = max(2, int(min(unit, char_h) * rng.uniform(0.2, 0.45)))
+        col = tuple(float(v) for v in (fg if rng.random() < 0.6 else rng.integers(0, 256, 3)))
+        if kind == 0:
+            cv2.line(img, (cx - r, cy), (cx + r, cy), col, max(2, r // 2))
+        elif kind == 1:
+            cv2.circle(img, (cx, cy), max(2, r // 2), col, -1, cv2.LINE_AA)
+        elif kind == 2:  # keystone / shield
+            pts = np.array([[cx - r, cy - r], [cx + r, cy - r], [cx + r // 2, cy + r], [cx - r // 2, cy + r]], np.int32)
+            cv2.fillPoly(img, [pts], col, cv2.LINE_AA)
+        else:  # star-ish
+            ang = np.linspace(0, 2 * np.pi, 11)[:-1]
+            rad = np.where(np.arange(10) % 2 == 0, r, r * 0.45)
+            pts = np.stack([cx + rad * np.sin(ang), cy - rad * np.cos(ang)], 1).astype(np.int32)
+            cv2.fillPoly(img, [pts], col, cv2.LINE_AA)
+        _draw_text(img, body[split:], (int(margin + unit * (split + 1.2)), int(top), int(unit * (len(body) - split)),
+                                       int(char_h)), fg, font, thick, gap)
+    else:
+        _draw_text(img, body, (int(margin), int(top), int(right - margin), int(char_h)), fg, font, thick, gap)
+    if rng.random() < 0.4:  # registration sticker in a corner: small, not part of the plate number
+        sw_, sh_ = int(W * rng.uniform(0.08, 0.14)), int(H * rng.uniform(0.12, 0.2))
+        sx = int(rng.choice([W * 0.03, W * 0.97 - sw_]))
+        sy = int(rng.choice([H * 0.04, H * 0.96 - sh_]))
+        scol = tuple(float(v) for v in rng.integers(0, 256, 3))
+        cv2.rectangle(img, (sx, sy), (sx + sw_, sy + sh_), scol, -1)
+        _draw_text(img, str(int(rng.integers(10, 99))), (sx + 2, sy + 2, sw_ - 4, sh_ - 4),
+                   (20, 20, 20) if sum(scol) > 380 else (235, 235, 235), small_font, 3)
+    if rng.random() < 0.15:  # small vertical month text at the right edge (stacked serials sit left)
+        word = ("JAN", "MAR", "JUN", "OCT", "DEC", "APR")[int(rng.integers(6))]
+        ex = int(W * 0.93)
+        for j, ch in enumerate(word[:3]):
+            _draw_text(img, ch, (ex, int(top + j * char_h / 3), int(W * 0.045), int(char_h / 3.4)), header_col,
+                       small_font, 3)
     out = np.clip(img, 0, 255).astype(np.uint8)
     if style == "ir":
         gray = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY)

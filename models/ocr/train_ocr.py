@@ -107,6 +107,9 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=6.0, help="stop training after this long")
     ap.add_argument("--workers", type=int, default=14)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--lr-body", type=float, default=5e-5, help="backbone: small, keeps what PP-OCR knew")
+    ap.add_argument("--lr-head", type=float, default=5e-4)
+    ap.add_argument("--snapshot-s", type=float, default=0, help="also save the weights this often")
     ap.add_argument("--val", type=int, default=2000, help="held-out synthetic crops to score at the end")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -143,15 +146,16 @@ def main() -> None:
     head = [p for n, p in net.named_parameters() if "linear_8" in n.replace(".", "_") or "linear" in n]
     head_ids = {id(p) for p in head}
     body = [p for p in net.parameters() if id(p) not in head_ids]
-    opt = torch.optim.AdamW([{"params": body, "lr": 2e-4}, {"params": head, "lr": 1e-3}], weight_decay=1e-4)
-    base_lrs = [2e-4, 1e-3]
+    opt = torch.optim.AdamW([{"params": body, "lr": args.lr_body}, {"params": head, "lr": args.lr_head}],
+                            weight_decay=1e-4)
+    base_lrs = [args.lr_body, args.lr_head]
 
     def set_lr(frac: float) -> None:  # warm-up then cosine, over whichever budget (steps, time) ends first
         f = frac / 0.05 if frac < 0.05 else 0.5 * (1 + np.cos(np.pi * min(1.0, (frac - 0.05) / 0.95)))
         for group, lr in zip(opt.param_groups, base_lrs):
             group["lr"] = lr * max(f, 0.02)
     ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
-    t0 = time.time()
+    t0 = last_snap = time.time()
     step = 0
     log = []
     for x, labels in loader:
@@ -174,6 +178,9 @@ def main() -> None:
             rec = {"step": step, "loss": round(float(loss), 4), "batch_acc": float(acc), "s": round(time.time() - t0, 1)}
             log.append(rec)
             print(json.dumps(rec), flush=True)
+        if args.snapshot_s and time.time() - last_snap > args.snapshot_s:
+            last_snap = time.time()
+            torch.save(net.state_dict(), args.out / f"plate_ocr_ft_step{step}.pt")
         if step >= args.steps or time.time() - t0 > args.minutes * 60:
             break
     torch.save(net.state_dict(), args.out / "plate_ocr_ft.pt")

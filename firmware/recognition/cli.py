@@ -1,0 +1,134 @@
+"""`alpr-unit read` and `alpr-unit eval`: the recogniser from the command line.
+
+read: one JSON line per image, so a technician can point it at a folder of captures and grep; a file
+that cannot be decoded gets its own error line (and exit 1) without stopping the others.
+eval: OpenALPR-benchmark-format folders, scored by firmware.recognition.evaluate's rules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, add_common, emit, load_unit_config
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+def register(subparsers) -> None:
+    read = subparsers.add_parser("read", help="read plates in image files or folders (one JSON line per image)")
+    read.add_argument("paths", nargs="+", type=Path, help="image files and/or folders of images")
+    _model_options(read)
+    read.set_defaults(func=cmd_read)
+
+    ev = subparsers.add_parser("eval", help="score the recogniser on a folder in OpenALPR benchmark format")
+    ev.add_argument("--dataset", required=True, type=Path, help="folder of images with `image x y w h PLATE` .txt files")
+    ev.add_argument("--per-image", action="store_true", help="also print one line per image")
+    ev.add_argument("--min-accuracy", type=float, default=None, help="exit 1 when accuracy is below this")
+    _model_options(ev)
+    ev.set_defaults(func=cmd_eval)
+
+
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    add_common(parser)
+    parser.add_argument("--model-dir", type=Path, default=None, help="override recognition.model_dir")
+    parser.add_argument("--threads", type=int, default=None, help="override recognition.threads")
+    parser.add_argument("--no-xnnpack", action="store_true", help="run without the XNNPACK delegate")
+    parser.add_argument("--no-hints", action="store_true", help="switch the plate-format hints off")
+
+
+def recognition_config(args: argparse.Namespace):
+    config = load_unit_config(args).recognition
+    update = {}
+    if args.model_dir is not None:
+        update["model_dir"] = args.model_dir
+    if args.threads is not None:
+        update["threads"] = args.threads
+    if args.no_xnnpack:
+        update["use_xnnpack"] = False
+    if args.no_hints:
+        update["format_hints"] = False
+    return config.model_copy(update=update) if update else config
+
+
+def build_recognizer(args: argparse.Namespace):
+    from firmware.recognition.manifest import ModelIntegrityError
+    from firmware.recognition.pipeline import Recognizer
+
+    try:
+        return Recognizer.from_config(recognition_config(args))
+    except ModelIntegrityError as exc:
+        print(f"model error: {exc}", file=sys.stderr)
+        return None
+
+
+def expand_images(paths: list[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()))
+        else:
+            out.append(p)
+    return out
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    import cv2
+
+    images = expand_images(args.paths)
+    if not images:
+        print("no images found", file=sys.stderr)
+        return EXIT_USAGE
+    recognizer = build_recognizer(args)
+    if recognizer is None:
+        return EXIT_RUNTIME
+    status = EXIT_OK
+    for path in images:
+        t0 = time.perf_counter()
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
+        if image is None:
+            reason = "no such file" if not path.exists() else "not a readable image"
+            print(f"error: {path}: {reason}", file=sys.stderr)
+            emit({"image": str(path), "error": reason}, args.json)
+            status = EXIT_FAILED
+            continue
+        plates = recognizer.recognize(image)
+        ms = (time.perf_counter() - t0) * 1000
+        emit({"image": str(path),
+              "plates": [{"text": p.text, "confidence": round(p.confidence, 4), "box": list(p.box)} for p in plates],
+              "ms": round(ms, 2)}, args.json)
+    return status
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from firmware.recognition.evaluate import evaluate, load_dataset
+
+    if not args.dataset.is_dir():
+        print(f"error: {args.dataset}: not a folder", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        dataset = load_dataset(args.dataset)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not dataset:
+        print(f"error: {args.dataset}: no ground-truth .txt files", file=sys.stderr)
+        return EXIT_USAGE
+    recognizer = build_recognizer(args)
+    if recognizer is None:
+        return EXIT_RUNTIME
+
+    def per_image(truth, reads, score, ms):
+        if args.per_image:
+            line = {"image": truth.image.name, "truth": [t for _, t in truth.plates],
+                    "reads": [r for r, _ in reads], **score, "ms": round(ms, 2)}
+            print(json.dumps(line), flush=True)
+
+    summary = evaluate(recognizer, dataset, on_image=per_image)
+    emit(summary, args.json)
+    if args.min_accuracy is not None and summary["accuracy"] < args.min_accuracy:
+        return EXIT_FAILED
+    return EXIT_OK

@@ -1,0 +1,97 @@
+"""ONNX plate OCR -> LiteRT .tflite files + their manifest entries.
+
+Steps: fix batch 1, onnxsim (static shapes), onnx2tf with Erf replaced by its builtin-friendly
+approximation (LiteRT has no builtin Erf), calibration from rendered plates (never real photos).
+Writes models/plate_ocr.tflite (float32: the one the unit runs by default; fastest under XNNPACK on
+x86 and ARM) and models/plate_ocr_int8.tflite (dynamic-range int8 weights: 3.4 MB, same reads on our
+checks, slower under XNNPACK today), then updates models/manifest.json.
+
+usage: python models/ocr/convert.py MODEL.onnx --version V [--models-dir models]
+needs: onnx, onnxsim, onnx2tf, tensorflow(-cpu), tf-keras, onnx-graphsurgeon, sng4onnx, psutil
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+H, W = 48, 160
+
+
+def _calibration(path: Path, n: int = 200) -> None:
+    import cv2
+
+    from firmware.synthetic.plate import degrade, random_plate_text, render_plate
+
+    rng = np.random.default_rng(7)
+    crops = [cv2.resize(degrade(render_plate(random_plate_text(rng), rng), rng, 0.7), (W, H),
+                        interpolation=cv2.INTER_AREA) for _ in range(n)]
+    np.save(path, np.stack(crops).astype(np.float32) / 255.0)
+    # onnx2tf looks for this file by name and would otherwise try to download its own sample
+    np.save(path.parent / "calibration_image_sample_data_20x128x128x3_float32.npy",
+            np.stack([cv2.resize(c, (128, 128)) for c in crops[:20]]).astype(np.float32) / 255.0)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("onnx", type=Path)
+    ap.add_argument("--version", required=True)
+    ap.add_argument("--models-dir", type=Path, default=REPO / "models")
+    ap.add_argument("--metrics", type=Path, default=None, help="JSON merged into the manifest entry")
+    args = ap.parse_args()
+    import onnx
+
+    bindir = Path(sys.executable).parent
+    env = dict(os.environ, PATH=f"{bindir}:{os.environ.get('PATH', '')}")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        m = onnx.load(str(args.onnx))
+        for value in (m.graph.input[0], m.graph.output[0]):
+            dim = value.type.tensor_type.shape.dim[0]
+            dim.ClearField("dim_param")
+            dim.dim_value = 1
+        input_name = m.graph.input[0].name
+        onnx.save(m, str(tmp / "b1.onnx"))
+        subprocess.run([str(bindir / "onnxsim"), str(tmp / "b1.onnx"), str(tmp / "ocr.onnx")], check=True,
+                       env=env, stdout=subprocess.DEVNULL)
+        _calibration(tmp / "calib.npy")
+        subprocess.run([str(bindir / "onnx2tf"), "-i", "ocr.onnx", "-o", "tf", "-b", "1", "-rtpo", "Erf", "-oiqt",
+                        "-cind", input_name, "calib.npy", "[[[[0.5,0.5,0.5]]]]", "[[[[0.5,0.5,0.5]]]]"],
+                       check=True, cwd=tmp, env=env, stdout=subprocess.DEVNULL)
+        outputs = {"plate_ocr.tflite": tmp / "tf" / "ocr_float32.tflite",
+                   "plate_ocr_int8.tflite": tmp / "tf" / "ocr_dynamic_range_quant.tflite"}
+        for name, src in outputs.items():
+            shutil.copyfile(src, args.models_dir / name)
+    manifest_path = args.models_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"models": {}}
+    metrics = json.loads(args.metrics.read_text()) if args.metrics else {}
+    common = {"version": args.version, "input_size": [H, W], "input_layout": "NHWC", "color": "bgr",
+              "normalize": "pm1", "alphabet": ALPHABET, "blank": 0, "output": "(1, 20, 37) CTC probabilities",
+              "card": "plate_ocr.md", "licence": "Apache-2.0 (PP-OCRv6 weights from the rapidocr wheel)"}
+    manifest["models"]["ocr"] = {"file": "plate_ocr.tflite", "sha256": sha256(args.models_dir / "plate_ocr.tflite"),
+                                 "dtype": "float32", **common, **metrics}
+    manifest["models"]["ocr_int8"] = {"file": "plate_ocr_int8.tflite",
+                                      "sha256": sha256(args.models_dir / "plate_ocr_int8.tflite"),
+                                      "dtype": "int8 weights (dynamic range)", **common}
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    print(json.dumps({k: manifest["models"][k]["sha256"] for k in ("ocr", "ocr_int8")}))
+
+
+if __name__ == "__main__":
+    main()
