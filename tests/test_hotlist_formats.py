@@ -62,6 +62,12 @@ def test_csv_with_header_keeps_ncic_fields_as_annotations():
     assert result[0].line == 2 and result[1].line == 3
 
 
+def test_headerless_guess_uses_the_first_lines_width():
+    result = rows("ABC123;CA;stolen;FORD\nXYZ789;TX;;\n")
+    assert good(result) == [("ABC123", "CA"), ("XYZ789", "TX")]
+    assert result[0].category == "stolen" and result[0].annotations == {"F4": "FORD"}
+
+
 def test_csv_header_guessed_without_format():
     assert good(rows("PlateNumber;PlateState\nABC123;CA\n")) == [("ABC123", "CA")]
 

@@ -102,20 +102,33 @@ def _run_change(args, job) -> int:
 
 
 def cmd_import(args) -> int:
-    from firmware.hotlist.store import import_hotlist
+    from firmware.clock import SystemClock
+    from firmware.hotlist.formats import FormatError
+    from firmware.hotlist.staged import import_hotlist_staged
+    from firmware.hotlist.store import HotlistError, import_hotlist
+    from firmware.storage.db import open_database, transaction
 
     if not args.file.is_file():
         print(f"hotlist: cannot read {args.file}", file=sys.stderr)
         return EXIT_USAGE
-
-    def job(conn, config, at):
-        return import_hotlist(
-            conn, args.file, name=args.list_name, fmt=args.format, mode=args.mode, list_source=args.source,
-            category=args.category, priority=args.priority, alert=args.alert, at=at, unit_id=config.unit.id,
-            user=args.user or _default_user(), options=config.hotlist.match_options(),
-            formats=config.hotlist.formats, allow_empty=args.allow_empty).as_dict()
-
-    return _run_change(args, job)
+    config = load_unit_config(args)
+    common = dict(name=args.list_name, fmt=args.format, list_source=args.source, category=args.category,
+                  priority=args.priority, alert=args.alert, at=SystemClock().utc(), unit_id=config.unit.id,
+                  user=args.user or _default_user(), options=config.hotlist.match_options(),
+                  formats=config.hotlist.formats, allow_empty=args.allow_empty)
+    conn = open_database(config.unit.data_dir)
+    try:
+        if args.mode == "replace":   # in short transactions: a running daemon's writer never waits long
+            report = import_hotlist_staged(lambda job: transaction(conn, job), args.file, **common)
+        else:
+            report = transaction(conn, lambda c: import_hotlist(c, args.file, mode=args.mode, **common))
+    except (HotlistError, FormatError) as exc:
+        print(f"hotlist: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        conn.close()
+    emit(report.as_dict(), args.json)
+    return EXIT_OK
 
 
 def cmd_add(args) -> int:

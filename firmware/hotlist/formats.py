@@ -109,7 +109,7 @@ def parse_spec(spec: str) -> FormatSpec:
 
 
 def guess_spec(first_line: str) -> FormatSpec:
-    """No --format: NCIC records, a CSV header, or Cloudrunner-style `PLATE;STATE` rows."""
+    """No --format: NCIC records, a CSV header, or Cloudrunner-style `PLATE;STATE[;CATEGORY...]` rows."""
     if "LIC/" in first_line.upper():
         return FormatSpec("ncic", ".")
     for delim in ("\t", ";", ",", ":", "|"):
@@ -120,7 +120,10 @@ def guess_spec(first_line: str) -> FormatSpec:
     cells = [column_name(c) for c in first_line.strip().split(delim)]
     if "plate" in cells:
         return FormatSpec("csv", delim)
-    return FormatSpec("delimited", delim, columns=("plate", "state"))
+    # Headerless: plate[;state[;category]], further fields kept as annotations F4, F5...
+    width = max(len(cells), 2)
+    names = ("plate", "state", "category") + tuple(f"F{i}" for i in range(4, width + 1))
+    return FormatSpec("delimited", delim, columns=names[:width])
 
 
 def parse_date(text: str, end_of_day: bool) -> datetime:

@@ -136,6 +136,7 @@ class HotlistService:
             conn.execute("COMMIT")
         self.polls += 1
         if changed or len(keep) != len(current):
+            self._drop_stale_caches({l.id for l in keep})
             self._lists = tuple(sorted(keep, key=lambda l: (l.priority, l.name)))
             for name in changed:
                 loaded = next(l for l in keep if l.name == name)
@@ -174,6 +175,15 @@ class HotlistService:
         except OSError as exc:
             log.warning("hotlist cache not written", extra={"event": "hotlist.cache_write_failed", "error": str(exc)})
         return index
+
+    def _drop_stale_caches(self, live_ids: set[int]) -> None:
+        root = self.data_dir / "cache" / "hotlist"
+        if not self.config.index_cache or not root.is_dir():
+            return
+        for folder in root.iterdir():
+            list_id = folder.name.split("-", 1)[0]
+            if not (list_id.isdigit() and int(list_id) in live_ids):
+                shutil.rmtree(folder, ignore_errors=True)
 
     def _age_s(self, lst: LoadedList, now_s: float) -> float | None:
         return None if lst.loaded_s is None else max(0.0, now_s - lst.loaded_s)

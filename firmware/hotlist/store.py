@@ -14,6 +14,7 @@ import sqlite3
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from typing import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -92,6 +93,54 @@ def ensure_list(conn: sqlite3.Connection, name: str, *, at: datetime, source: st
     return conn.execute("SELECT * FROM hotlists WHERE name = ?", (name,)).fetchone()
 
 
+def iter_batches(source: Path | bytes, spec: FormatSpec | None, report: ImportReport,
+                 size: int = _BATCH) -> Iterator[list[tuple]]:
+    """Accepted rows as (plate, state, category, effective_iso, expiry_iso, annotations_json) batches;
+    bad and junk lines are counted (and the first MAX_REPORTED_ERRORS listed) in `report`."""
+    batch: list[tuple] = []
+    stream = open(source, "rb") if not isinstance(source, bytes) else None
+    try:
+        for row in parse_lines(text_lines(stream or source), spec):
+            report.lines = row.line
+            if isinstance(row, BadRow):
+                if row.junk:
+                    report.junk += 1
+                else:
+                    report.bad += 1
+                if len(report.errors) < MAX_REPORTED_ERRORS:
+                    report.errors.append({"line": row.line, "reason": row.reason})
+                continue
+            report.accepted += 1
+            batch.append((row.plate, row.state, row.category,
+                          iso_utc(row.effective) if row.effective else None,
+                          iso_utc(row.expiry) if row.expiry else None,
+                          json.dumps(row.annotations, separators=(",", ":")) if row.annotations else None))
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+    finally:
+        if stream:
+            stream.close()
+
+
+def insert_rows(conn: sqlite3.Connection, list_id: int, batch: list[tuple]) -> None:
+    # Binding only the columns a row uses makes a 2M-row load ~2x faster than binding NULLs.
+    plain = [(list_id, p, s, c) for p, s, c, e, x, a in batch if e is None and x is None and a is None]
+    if plain:
+        conn.executemany("INSERT INTO hotlist_entries (list_id, plate, state, category) VALUES (?,?,?,?)", plain)
+    if len(plain) < len(batch):
+        conn.executemany("INSERT INTO hotlist_entries (list_id, plate, state, category, effective_at,"
+                         " expires_at, annotations) VALUES (?,?,?,?,?,?,?)",
+                         [(list_id, *r) for r in batch if not (r[3] is None and r[4] is None and r[5] is None)])
+
+
+def empty_refusal(name: str, report: ImportReport) -> HotlistError:
+    return HotlistError(f"refusing to replace list {name!r} with an empty one ({report.bad} bad, {report.junk} junk"
+                        f" lines; first: {report.errors[:3]}); use allow_empty to clear it")
+
+
 def _new_version(conn, list_row, *, mode: str, at: datetime, sha256: str | None, file_name: str | None,
                  report: dict) -> tuple[int, int]:
     version = list_row["version"] + 1
@@ -133,53 +182,17 @@ def import_hotlist(conn: sqlite3.Connection, source: Path | bytes, *, name: str,
         conn.execute("DROP INDEX IF EXISTS hotlist_entries_plate")
         conn.execute("DELETE FROM hotlist_entries WHERE list_id = ?", (list_id,))
     changes_before = conn.total_changes
-    batch: list[tuple] = []
-
-    def flush() -> None:
+    for batch in iter_batches(source, spec, report):
         if mode == "remove":
             conn.executemany("DELETE FROM hotlist_entries WHERE list_id=?1 AND plate=?2 AND (?3 IS NULL OR state IS ?3)",
                              [(list_id, p, s) for p, s, *_ in batch])
-        else:
-            if mode == "add":
-                conn.executemany("DELETE FROM hotlist_entries WHERE list_id=? AND plate=? AND state IS ?",
-                                 [(list_id, p, s) for p, s, *_ in batch])
-            # Binding only the columns a row uses makes a 2M-row load ~2x faster than binding NULLs.
-            plain = [(list_id, p, s, c) for p, s, c, e, x, a in batch if e is None and x is None and a is None]
-            if plain:
-                conn.executemany("INSERT INTO hotlist_entries (list_id, plate, state, category) VALUES (?,?,?,?)", plain)
-            if len(plain) < len(batch):
-                conn.executemany("INSERT INTO hotlist_entries (list_id, plate, state, category, effective_at,"
-                                 " expires_at, annotations) VALUES (?,?,?,?,?,?,?)",
-                                 [(list_id, *r) for r in batch if not (r[3] is None and r[4] is None and r[5] is None)])
-        batch.clear()
-
-    stream = open(source, "rb") if not isinstance(source, bytes) else None
-    try:
-        for row in parse_lines(text_lines(stream or source), spec):
-            report.lines = row.line
-            if isinstance(row, BadRow):
-                if row.junk:
-                    report.junk += 1
-                else:
-                    report.bad += 1
-                if len(report.errors) < MAX_REPORTED_ERRORS:
-                    report.errors.append({"line": row.line, "reason": row.reason})
-                continue
-            report.accepted += 1
-            batch.append((row.plate, row.state, row.category,
-                          iso_utc(row.effective) if row.effective else None,
-                          iso_utc(row.expiry) if row.expiry else None,
-                          json.dumps(row.annotations, separators=(",", ":")) if row.annotations else None))
-            if len(batch) >= _BATCH:
-                flush()
-        if batch:
-            flush()
-    finally:
-        if stream:
-            stream.close()
+            continue
+        if mode == "add":
+            conn.executemany("DELETE FROM hotlist_entries WHERE list_id=? AND plate=? AND state IS ?",
+                             [(list_id, p, s) for p, s, *_ in batch])
+        insert_rows(conn, list_id, batch)
     if mode == "replace" and report.accepted == 0 and not allow_empty:
-        raise HotlistError(f"refusing to replace list {name!r} with an empty one ({report.bad} bad, "
-                           f"{report.junk} junk lines; first: {report.errors[:3]}); use allow_empty to clear it")
+        raise empty_refusal(name, report)
     if mode == "replace":
         conn.execute("CREATE INDEX IF NOT EXISTS hotlist_entries_plate ON hotlist_entries(list_id, plate)")
     if mode == "remove":
@@ -224,7 +237,7 @@ def list_rows(conn: sqlite3.Connection) -> list[dict]:
     """Every list with its current version's hash, load time and size."""
     rows = conn.execute(
         "SELECT l.*, v.sha256, v.loaded_at, v.entries, v.mode FROM hotlists l LEFT JOIN hotlist_versions v"
-        " ON v.list_id = l.id AND v.version = l.version ORDER BY l.priority, l.name").fetchall()
+        " ON v.list_id = l.id AND v.version = l.version WHERE l.staging = 0 ORDER BY l.priority, l.name").fetchall()
     return [dict(r) for r in rows]
 
 
@@ -242,26 +255,36 @@ def check_past_reads(conn: sqlite3.Connection, list_row, index: ListIndex, optio
     """Match every read still on the unit against `index`; new hits are stored historical and queued."""
     if not len(index):
         return 0
+    reads = conn.execute("SELECT id, plate, state FROM reads").fetchall()
+    return record_past_hits(conn, list_row, past_hits(reads, index, options, at), at=at)
+
+
+def past_hits(reads, index: ListIndex, options: MatchOptions, at: datetime) -> list[tuple[str, object]]:
+    """(read_id, candidate) for every (read_id, plate, state) the index hits; no database needed."""
     now_s = int(at.timestamp())
+    return [(read_id, cand) for read_id, plate, state in reads for cand in index.lookup(plate, state, now_s, options)]
+
+
+def record_past_hits(conn: sqlite3.Connection, list_row, found_hits, *, at: datetime) -> int:
+    """Store and queue historical hits, skipping any this read already has for the same entry."""
     found = 0
-    for read_id, plate, state in conn.execute("SELECT id, plate, state FROM reads").fetchall():
-        for cand in index.lookup(plate, state, now_s, options):
-            dup = conn.execute("SELECT 1 FROM hits WHERE read_id=? AND list_name=? AND entry_plate=?"
-                               " AND entry_state IS ?", (read_id, list_row["name"], cand.plate, cand.state)).fetchone()
-            if dup:
-                continue
-            hit_id = str(uuid.uuid4())
-            payload = _hit_payload(hit_id, read_id, list_row, cand, at, 0.0)
-            conn.execute(
-                "INSERT INTO hits (id, read_id, list_name, list_version, list_age_s, entry_plate, entry_state, category,"
-                " priority, match, positions, possible, alert, historical, created_at) VALUES"
-                " (?,?,?,?,?,?,?,?,?,?,?,?,?,1,?)",
-                (hit_id, read_id, list_row["name"], list_row["version"], 0.0, cand.plate, cand.state,
-                 payload["category"], list_row["priority"], cand.match.kind, json.dumps(payload["positions"]),
-                 int(cand.match.possible), list_row["alert"], payload["created_at"]))
-            conn.execute("UPDATE reads SET hit = 1 WHERE id = ?", (read_id,))
-            outbox.enqueue(conn, "hit", hit_id, payload, at)
-            found += 1
+    for read_id, cand in found_hits:
+        dup = conn.execute("SELECT 1 FROM hits WHERE read_id=? AND list_name=? AND entry_plate=?"
+                           " AND entry_state IS ?", (read_id, list_row["name"], cand.plate, cand.state)).fetchone()
+        if dup:
+            continue
+        hit_id = str(uuid.uuid4())
+        payload = _hit_payload(hit_id, read_id, list_row, cand, at, 0.0)
+        conn.execute(
+            "INSERT INTO hits (id, read_id, list_name, list_version, list_age_s, entry_plate, entry_state, category,"
+            " priority, match, positions, possible, alert, historical, created_at) VALUES"
+            " (?,?,?,?,?,?,?,?,?,?,?,?,?,1,?)",
+            (hit_id, read_id, list_row["name"], list_row["version"], 0.0, cand.plate, cand.state,
+             payload["category"], list_row["priority"], cand.match.kind, json.dumps(payload["positions"]),
+             int(cand.match.possible), list_row["alert"], payload["created_at"]))
+        conn.execute("UPDATE reads SET hit = 1 WHERE id = ?", (read_id,))
+        outbox.enqueue(conn, "hit", hit_id, payload, at)
+        found += 1
     if found:
         log.info("historical hits raised", extra={"event": "hotlist.historical", "list": list_row["name"],
                                                   "hits": found})

@@ -7,6 +7,7 @@ CREATE TABLE hotlists (
     priority        INTEGER NOT NULL DEFAULT 50,      -- 0 highest .. 100
     alert           TEXT NOT NULL DEFAULT 'audible',  -- audible|visual|silent
     version         INTEGER NOT NULL DEFAULT 0,       -- current version; bumped in the same transaction as its entries
+    staging         INTEGER NOT NULL DEFAULT 0,       -- 1: a load in progress or a retired version being deleted
     created_at      TEXT NOT NULL
 );
 
