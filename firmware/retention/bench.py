@@ -119,6 +119,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--capture-interval-ms", type=float, default=20.0, help="simulated capture write rate")
     parser.add_argument("--batch", type=int, default=500, help="retention.purge_batch_size")
     parser.add_argument("--max-job-ms", type=float, default=50.0, help="retention.purge_max_job_s, in ms")
+    parser.add_argument("--pause-ratio", type=float, default=RetentionConfig().purge_pause_ratio,
+                        help="retention.purge_pause_ratio (0: purge flat out)")
     parser.add_argument("--dir", type=Path, default=None, help="scratch dir (default: a temporary one, removed)")
 
 
@@ -132,7 +134,8 @@ def run(args) -> dict:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         build_s = time.perf_counter() - t0
         db_before = (scratch / DB_NAME).stat().st_size
-        config = RetentionConfig(purge_batch_size=args.batch, purge_max_job_s=args.max_job_ms / 1000)
+        config = RetentionConfig(purge_batch_size=args.batch, purge_max_job_s=args.max_job_ms / 1000,
+                                 purge_pause_ratio=args.pause_ratio)
         writer = Writer(conn).start()
         from firmware.retention.service import RetentionService
 
@@ -158,7 +161,7 @@ def run(args) -> dict:
         writer.stop()
         waits.sort()
         return {
-            "bench": "purge", "reads": args.reads, "days": args.days, "build_s": round(build_s, 1),
+            "bench": "purge", "reads": args.reads, "days": args.days, "pause_ratio": args.pause_ratio, "build_s": round(build_s, 1),
             "purge_s": round(purge_s, 2), "reads_purged": report["reads"]["purged"],
             "reads_kept": report["reads"]["kept"], "lost_unsynced": report["lost_unsynced"],
             "purged_per_s": round(report["reads"]["purged"] / purge_s) if purge_s else None,

@@ -23,8 +23,12 @@ class RetentionConfig(Section):
     purge_max_job_s: float = Field(
         0.05, gt=0, le=5, description="Target longest writer job of a purge (seconds): bounds the stall capture sees"
     )
+    purge_pause_ratio: float = Field(
+        0.5, ge=0, le=20,
+        description="After each purge job, wait this many times its duration: leaves the writer and CPU to capture",
+    )
     vacuum_pages_per_step: int = Field(
-        500, ge=16, le=1_000_000, description="Free pages returned to the filesystem per incremental_vacuum job"
+        1000, ge=16, le=1_000_000, description="Most free pages returned to the filesystem per incremental_vacuum job (adapts down)"
     )
     orphan_image_min_age_days: float = Field(
         2.0, ge=1, le=LEGAL_MAX_DAYS,

@@ -91,6 +91,19 @@ class Purger:
             stats["total_s"] += took
             self.last_job_s = took
 
+    def _adapt(self, size: int, ceiling: int) -> int:
+        """Halve the next job when the last one ran past purge_max_job_s, double it when well under."""
+        if self.last_job_s > self.config.purge_max_job_s:
+            return max(1, size // 2)
+        if self.last_job_s < self.config.purge_max_job_s / 4:
+            return min(ceiling, size * 2)
+        return size
+
+    def _pause(self) -> None:
+        """Leave the writer (and the CPU) to capture for a while: purge is never urgent to the second."""
+        if self.config.purge_pause_ratio > 0:
+            self.stop_event.wait(self.last_job_s * self.config.purge_pause_ratio)
+
     # -- reads -------------------------------------------------------------------------------------
 
     def _read_batch(self, conn, after: tuple[str, str], limit: int, cutoff: str, holds, now: datetime,
@@ -171,7 +184,6 @@ class Purger:
         lost_total = 0
         while not self.stop_event.is_set():
             res = self._job("reads", lambda conn: self._read_batch(conn, after, batch, cutoff, holds, now, dry_run))
-            took = self.last_job_s
             if res["n"] == 0:
                 break
             after = res["last"]
@@ -188,10 +200,8 @@ class Purger:
                 tally["images_to_delete"] += len(res["files"])
             if self.between_jobs is not None and res["purged"]:
                 self.between_jobs()
-            if took > self.config.purge_max_job_s:
-                batch = max(1, batch // 2)
-            elif took < self.config.purge_max_job_s / 4:
-                batch = min(self.config.purge_batch_size, batch * 2)
+            batch = self._adapt(batch, self.config.purge_batch_size)
+            self._pause()
         young = self._job("count", lambda conn: conn.execute(
             "SELECT count(*) FROM reads WHERE captured_at > ?", (cutoff,)).fetchone()[0])
         if young:
@@ -292,12 +302,14 @@ class Purger:
         db = self.data_dir / "alpr.db"
         before = db.stat().st_size if db.exists() else 0
         freed = 0
-        step = self.config.vacuum_pages_per_step
+        step = min(64, self.config.vacuum_pages_per_step)
         while not self.stop_event.is_set():
             free_before, free_after = self._job("vacuum", lambda c: _vacuum_step(c, step))
             freed += free_before - free_after
             if free_after == 0 or free_after >= free_before:
                 break
+            step = self._adapt(step, self.config.vacuum_pages_per_step)
+            self._pause()
         started = time.perf_counter()
         checkpoint = self.checkpoint() if self.checkpoint else None
         report["checkpoint_s"] = round(time.perf_counter() - started, 4)
