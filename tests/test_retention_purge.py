@@ -253,3 +253,29 @@ def test_service_runs_through_the_writer_and_stops(tmp_path, monkeypatch):
     assert svc.purge_now(dry_run=True)["reads"]["purged"] == 0
     writer.stop()
     assert conn.execute("SELECT count(*) FROM reads").fetchone()[0] == 0
+
+
+def test_stop_interrupts_between_jobs_and_the_next_purge_finishes(tmp_path):
+    conn = open_database(tmp_path)
+    for i in range(400):
+        transaction(conn, lambda c: store_read(c, tmp_path, f"STP{i:04d}", days_ago(30), acked_at=days_ago(30),
+                                               images=False))
+    writer = Writer(conn).start()
+    config = RetentionConfig(purge_interval_s=10, purge_batch_size=5, purge_pause_ratio=20)
+    svc = RetentionService(config, tmp_path, writer, UNIT, ManualClock(NOW))
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(svc.purge_now()))
+    worker.start()
+    threading.Event().wait(0.3)
+    svc.stop()
+    worker.join(timeout=10)
+    assert not worker.is_alive()
+    assert result["interrupted"] and 0 < result["reads"]["purged"] < 400
+    assert "space" not in result  # no vacuum after an interrupted run
+    svc2 = RetentionService(config.model_copy(update={"purge_pause_ratio": 0.0, "purge_batch_size": 500}),
+                            tmp_path, writer, UNIT, ManualClock(NOW))
+    rest = svc2.purge_now()
+    assert not rest["interrupted"] and rest["reads"]["purged"] == 400 - result["reads"]["purged"]
+    writer.stop()
+    assert conn.execute("SELECT count(*) FROM reads").fetchone()[0] == 0
+    assert verify_chain(conn)["ok"]

@@ -270,6 +270,8 @@ class Purger:
         newest = (now - timedelta(days=self.config.orphan_image_min_age_days)).date()
         found = 0
         for day_dir in sorted(images.glob("[0-9][0-9][0-9][0-9]/[0-9][0-9]/[0-9][0-9]")):
+            if self.stop_event.is_set():
+                break
             try:
                 day = datetime.strptime("/".join(day_dir.parts[-3:]), "%Y/%m/%d").date()
             except ValueError:
