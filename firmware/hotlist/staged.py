@@ -52,7 +52,8 @@ def import_hotlist_staged(run: Callable, source: Path | bytes, *, name: str, fmt
     staging_id = run(lambda conn: conn.execute(
         "INSERT INTO hotlists (name, source, category, priority, alert, staging, created_at) VALUES (?,?,?,?,?,1,?)",
         (staging_name, list_source, category, priority, alert, iso_utc(at))).lastrowid)
-    builder = IndexBuilder() if historical else None
+    has_reads = historical and run(lambda conn: conn.execute("SELECT 1 FROM reads LIMIT 1").fetchone()) is not None
+    builder = IndexBuilder() if has_reads else None
     try:
         for batch in iter_batches(source, spec, report, size=batch_rows):
             run(lambda conn, b=batch: insert_rows(conn, staging_id, b))

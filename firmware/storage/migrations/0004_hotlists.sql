@@ -36,4 +36,6 @@ CREATE TABLE hotlist_entries (
     added_by        TEXT,                             -- manual entries: who
     added_at        TEXT                              -- manual entries: when
 );
-CREATE INDEX hotlist_entries_plate ON hotlist_entries(list_id, plate);
+-- By list only: a 2M-row load appends to it cheaply, where a (list_id, plate) index costs more than
+-- the rest of the load. Plate lookups (incremental add/remove) join a temp table over the list instead.
+CREATE INDEX hotlist_entries_list ON hotlist_entries(list_id);
