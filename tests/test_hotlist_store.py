@@ -11,9 +11,8 @@ import pytest
 from firmware.clock import ManualClock, iso_utc
 from firmware.hotlist.config import HotlistConfig
 from firmware.hotlist.service import HotlistService
-from firmware.hotlist.store import (
-    HotlistError, add_manual, extend_manual, import_hotlist, list_rows, manual_entries, remove_manual,
-)
+from firmware.hotlist.manual import add_manual, extend_manual, manual_entries, remove_manual
+from firmware.hotlist.store import HotlistError, import_hotlist, list_rows
 from firmware.storage.db import open_database, transaction
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)

@@ -7,7 +7,6 @@ officer or technician can check a disputed hit against the photo.
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import os
 import sys
@@ -132,7 +131,7 @@ def cmd_import(args) -> int:
 
 
 def cmd_add(args) -> int:
-    from firmware.hotlist.store import add_manual
+    from firmware.hotlist.manual import add_manual
 
     def job(conn, config, at):
         h = config.hotlist
@@ -146,7 +145,7 @@ def cmd_add(args) -> int:
 
 
 def cmd_extend(args) -> int:
-    from firmware.hotlist.store import extend_manual
+    from firmware.hotlist.manual import extend_manual
 
     def job(conn, config, at):
         h = config.hotlist
@@ -158,7 +157,7 @@ def cmd_extend(args) -> int:
 
 
 def cmd_remove(args) -> int:
-    from firmware.hotlist.store import remove_manual
+    from firmware.hotlist.manual import remove_manual
 
     def job(conn, config, at):
         return remove_manual(conn, args.entry_id, reason=args.reason, user=args.user or _default_user(), at=at,
@@ -169,7 +168,8 @@ def cmd_remove(args) -> int:
 
 def cmd_show(args) -> int:
     from firmware.clock import SystemClock, parse_iso_utc
-    from firmware.hotlist.store import list_rows, manual_entries
+    from firmware.hotlist.manual import manual_entries
+    from firmware.hotlist.store import list_rows
     from firmware.storage.db import open_database
 
     config = load_unit_config(args)

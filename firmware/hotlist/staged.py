@@ -14,7 +14,6 @@ transaction, from an index built while the rows stream past.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from datetime import datetime
