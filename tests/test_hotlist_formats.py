@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from firmware.hotlist.formats import BadRow, FormatError, Row, parse_lines, parse_spec, text_lines
 
@@ -130,3 +132,19 @@ def test_block_boundaries_do_not_split_or_renumber_lines():
     for block in (1, 7, 64, 1000):
         assert list(parse_lines(text_lines(data, block=block), None)) == whole
     assert len(whole) == 501 and whole[-1].line == 501 and whole[-1].plate == "LAST1"
+
+
+_plate = st.text(alphabet="ABCDEFGHJKLMNPRSTUVWXYZ0123456789", min_size=1, max_size=8).filter(
+    lambda p: p not in {"NONE", "UNK", "UNKN", "NULL"})
+_state = st.one_of(st.none(), st.sampled_from(["CA", "TX", "QC", "NV"]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(entries=st.lists(st.tuples(_plate, _state), min_size=1, max_size=30),
+       delim=st.sampled_from([(";", ";"), (",", ","), (":", ":"), ("\t", "tab")]), spaced=st.booleans())
+def test_delimited_and_fixed_round_trip(entries, delim, spaced):
+    char, name = delim
+    text = "".join(f"{' ' + p.lower() + ' ' if spaced else p}{char}{s or ''}\n" for p, s in entries)
+    assert good(rows(text, f"delimited delim={name} cols=plate,state")) == entries
+    fixed = "".join(f"{p:<10}{s or '':<2}\n" for p, s in entries)
+    assert good(rows(fixed, "fixed cols=plate:1:10,state:11:2")) == entries
