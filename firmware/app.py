@@ -84,7 +84,9 @@ class Unit:
             self.gnss.wait_for_fix(self.seams.gps_wait_s)
 
         from firmware.hotlist.service import HotlistService
+        from firmware.hotlist.staged import purge_abandoned
 
+        purge_abandoned(self.writer.call)   # a list load cut off by power loss never half-applies
         self.hotlists = HotlistService(cfg.hotlist, self.data_dir, self.clock, cfg.unit.id, on_event=self.record_event)
         self.hotlists.start()
         self._started("hotlists", self.hotlists.stop)

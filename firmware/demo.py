@@ -114,6 +114,7 @@ def run_demo(data_dir: Path, seconds: float | None, fps: float, out=print) -> di
     """Render the clip, load the demo hotlist, run the daemon until the clip ends; return a summary."""
     from firmware.app import Seams, Unit
     from firmware.clock import SystemClock, iso_utc
+    from firmware.hotlist.match import describe_hit
     from firmware.storage.db import open_database
     from firmware.storage.outbox import counts
 
@@ -133,8 +134,7 @@ def run_demo(data_dir: Path, seconds: float | None, fps: float, out=print) -> di
             else "no position"
         out(f"read  {read.plate:<9} conf {read.confidence:.2f} frames {read.frames:>2}  {iso_utc(read.captured_at)}  {where}")
         for hit in read.hits:
-            why = hit.match + (f" at positions {list(hit.positions)}" if hit.positions else "")
-            out(f"  HIT {hit.list_name}: entry {hit.entry_plate} ({hit.category}), matched {why}; "
+            out(f"  HIT {hit.list_name}: entry {hit.entry_plate} ({hit.category}), matched: {describe_hit(hit, read.plate)}; "
                 f"list age {hit.list_age_s or 0:.0f}s - VERIFY plate and state before acting")
 
     unit = Unit(config, Seams(clock=clock, on_read=show, gps_wait_s=5.0))
