@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from firmware.clock import SystemClock
-from firmware.storage.db import Writer, open_database
+from firmware.storage.db import DB_NAME, Writer, connect, open_database
 from firmware.sync.downlink import hotlist_manifest, sign
 from firmware.sync.messages import downlink_topic
 from firmware.sync.service import SyncService
@@ -56,8 +56,8 @@ def test_signed_hotlist_over_the_broker(tmp_path, broker, pki):
     good = "".join(f"GD{i:04d};NC\n" for i in range(300)).encode()
     agency = agency_client(broker, pki)
     publish_hotlist(agency, key, 100, good)           # retained: waiting for the unit before it connects
-    conn = open_database(tmp_path / "data")
-    writer = Writer(conn).start()
+    writer = Writer(open_database(tmp_path / "data")).start()
+    conn = connect(tmp_path / "data" / DB_NAME, readonly=True)  # the test's own reader, never the writer's
     service = SyncService(sync_config(broker, pki, downlink_public_key=public), tmp_path / "data", writer,
                           "unit-0001", SystemClock())
     service.start()

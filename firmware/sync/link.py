@@ -1,8 +1,11 @@
 """One MQTT connection to the agency's broker, kept up with jittered exponential backoff.
 
 paho-mqtt does the protocol; this adapter chooses the options the issue asks for (MQTT 5 or 3.1.1,
-mutual TLS or username/password, persistent session, retained status with a Last Will) and runs its
-own network loop so reconnection delays can be jittered across a fleet.
+mutual TLS or username/password, persistent session, retained status with a Last Will) and owns
+reconnection. Each connection gets a fresh paho client (a new `generation`): what was in flight on
+a lost connection is not replayed blindly by paho but re-read from the outbox by the sender, in
+priority order, so a hit queued during an outage overtakes old images, and a message that makes
+the broker drop the connection cannot wedge the link in a reconnect loop.
 """
 
 from __future__ import annotations
@@ -29,41 +32,42 @@ log = logging.getLogger(__name__)
 class MqttLink:
     def __init__(self, config: SyncConfig, unit_id: str, clock: Clock,
                  on_message: Callable[[str, bytes, bool], None] | None = None,
-                 on_puback: Callable[[int, bool], None] | None = None,
+                 on_puback: Callable[[int, int, bool], None] | None = None,
                  rng: random.Random | None = None):
         self.config = config
         self.unit_id = unit_id
         self.clock = clock
         self._on_message_cb = on_message
-        self._on_puback_cb = on_puback
+        self._on_puback_cb = on_puback     # (generation, mid, ok)
         self._rng = rng or random.Random()
         self.connected = threading.Event()
+        self.generation = 0
         self.receive_maximum = 65535
         self.connects = 0
         self.connect_failures = 0
         self.last_error: str | None = None
         self.last_connected_at: str | None = None
-        self._attempt = 0
-        self._running = False
         self.status_topic = uplink_topic(config.agency, unit_id, "status")
-        self.client = self._build()
+        self.client: mqtt.Client | None = None
+        self._lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    # --- construction -------------------------------------------------------------------------
     def _status_payload(self, state: str) -> bytes:
         return json.dumps({"schema": SCHEMA, "id": f"{self.unit_id}:status:{iso_utc(self.clock.utc())}",
                            "unit": self.unit_id, "state": state, "at": iso_utc(self.clock.utc()),
                            "version": __version__}, separators=(",", ":")).encode()
 
-    def _build(self) -> mqtt.Client:
+    def _build(self, generation: int) -> mqtt.Client:
         cfg = self.config
         v5 = cfg.protocol == "5"
-        client_id = cfg.client_id or f"alpr-{self.unit_id}"
-        kwargs = {"callback_api_version": mqtt.CallbackAPIVersion.VERSION2, "client_id": client_id,
-                  "protocol": mqtt.MQTTv5 if v5 else mqtt.MQTTv311}
+        kwargs = {"callback_api_version": mqtt.CallbackAPIVersion.VERSION2,
+                  "client_id": cfg.client_id or f"alpr-{self.unit_id}",
+                  "protocol": mqtt.MQTTv5 if v5 else mqtt.MQTTv311, "reconnect_on_failure": False}
         if not v5:
             kwargs["clean_session"] = False
         client = mqtt.Client(**kwargs)
-        client.max_inflight_messages_set(max(1, cfg.inflight))
+        client.max_inflight_messages_set(max(1, cfg.inflight) + 4)   # + status messages
         client.max_queued_messages_set(0)
         client.connect_timeout = cfg.connect_timeout_s
         if cfg.tls:
@@ -81,7 +85,7 @@ class MqttLink:
                         properties=will_props)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_publish = self._on_publish
+        client.on_publish = lambda c, u, mid, rc, p, g=generation: self._on_publish(g, mid, rc)
         client.on_message = self._on_message
         return client
 
@@ -95,11 +99,9 @@ class MqttLink:
         recv_max = getattr(properties, "ReceiveMaximum", None) if properties is not None else None
         self.receive_maximum = int(recv_max) if recv_max else 65535
         self.connects += 1
-        self._attempt = 0
         self.last_connected_at = iso_utc(self.clock.utc())
-        session = bool(getattr(flags, "session_present", False))
         log.info("connected to broker", extra={"event": "sync.connected", "host": self.config.host,
-                                               "session_present": session,
+                                               "session_present": bool(getattr(flags, "session_present", False)),
                                                "receive_maximum": self.receive_maximum})
         client.publish(self.status_topic, self._status_payload("online"), qos=1, retain=True)
         if self.config.downlink:
@@ -109,68 +111,87 @@ class MqttLink:
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         was = self.connected.is_set()
         self.connected.clear()
-        self._next_delay()
         if was:
             log.info("disconnected from broker", extra={"event": "sync.disconnected", "reason": str(reason_code)})
-        else:  # closed before CONNACK: typically our client certificate or credentials were refused
+        elif not self._stop.is_set():  # closed before CONNACK: typically our certificate or password was refused
             self.connect_failures += 1
             self.last_error = f"closed before CONNACK: {reason_code}"
             log.warning("broker closed the connection before accepting it",
                         extra={"event": "sync.connect_failed", "reason": str(reason_code)})
+        self._lost.set()
 
-    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+    def _on_publish(self, generation: int, mid: int, reason_code) -> None:
         if self._on_puback_cb is not None:
             ok = not (reason_code is not None and getattr(reason_code, "is_failure", False))
-            self._on_puback_cb(mid, ok)
+            self._on_puback_cb(generation, mid, ok)
 
     def _on_message(self, client, userdata, message) -> None:
         if self._on_message_cb is not None:
             self._on_message_cb(message.topic, bytes(message.payload), bool(message.retain))
 
     # --- lifecycle ------------------------------------------------------------------------------
-    def _next_delay(self) -> None:
-        """paho waits `min_delay` before its next attempt; we set it to our jittered backoff each time."""
-        self._attempt += 1
-        delay = backoff_delay(self._attempt, self.config.reconnect_min_s, self.config.reconnect_max_s, self._rng)
-        self.client.reconnect_delay_set(min_delay=delay, max_delay=delay)
-
-    def _on_connect_fail(self, client, userdata) -> None:
-        self.connect_failures += 1
-        self.last_error = "cannot connect"
-        self._next_delay()
-        log.warning("cannot reach broker", extra={"event": "sync.connect_failed", "attempt": self._attempt})
-
     def start(self) -> None:
-        """Connect in the background (paho's network thread); reconnects forever until stop()."""
+        """Connect in the background; reconnect forever (jittered backoff) until stop()."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="mqtt-link", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
         cfg = self.config
-        self._attempt = 0
-        self.client.on_connect_fail = self._on_connect_fail
-        self._next_delay()
-        if cfg.protocol == "5":
-            props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = cfg.session_expiry_s
-            props.ReceiveMaximum = 1024
-            self.client.connect_async(cfg.host, cfg.port, cfg.keepalive_s, clean_start=False, properties=props)
-        else:
-            self.client.connect_async(cfg.host, cfg.port, cfg.keepalive_s)
-        self.client.loop_start()
-        self._running = True
+        attempt = 0
+        while not self._stop.is_set():
+            self.generation += 1
+            client = self._build(self.generation)
+            self._lost.clear()
+            try:
+                if cfg.protocol == "5":
+                    props = Properties(PacketTypes.CONNECT)
+                    props.SessionExpiryInterval = cfg.session_expiry_s
+                    props.ReceiveMaximum = 1024
+                    client.connect(cfg.host, cfg.port, cfg.keepalive_s, clean_start=False, properties=props)
+                else:
+                    client.connect(cfg.host, cfg.port, cfg.keepalive_s)
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                self.connect_failures += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("cannot reach broker", extra={"event": "sync.connect_failed", "error": self.last_error})
+            else:
+                self.client = client
+                client.loop_start()
+                connects_before = self.connects
+                while not self._stop.is_set() and not self._lost.wait(0.2):
+                    pass
+                if self._stop.is_set():
+                    return  # stop() says goodbye on this client
+                client.loop_stop()
+                if self.connects > connects_before:
+                    attempt = 0
+            attempt += 1
+            self._stop.wait(backoff_delay(attempt, cfg.reconnect_min_s, cfg.reconnect_max_s, self._rng))
 
     def stop(self, timeout: float = 3.0) -> None:
         """Publish `offline` (retained), disconnect cleanly (so no Last Will), stop the network thread."""
-        if not self._running:
+        if self._thread is None:
             return
-        if self.connected.is_set():
-            try:
-                info = self.client.publish(self.status_topic, self._status_payload("offline"), qos=1, retain=True)
-                info.wait_for_publish(timeout)
-            except (RuntimeError, ValueError) as exc:
-                log.warning("offline status not sent", extra={"event": "sync.offline_failed", "error": str(exc)})
-        self.client.disconnect()
-        self.client.loop_stop()
+        self._stop.set()
+        self._thread.join(timeout=self.config.connect_timeout_s + 5)
+        client = self.client
+        if client is not None:
+            if self.connected.is_set():
+                try:
+                    info = client.publish(self.status_topic, self._status_payload("offline"), qos=1, retain=True)
+                    info.wait_for_publish(timeout)
+                except (RuntimeError, ValueError) as exc:
+                    log.warning("offline status not sent", extra={"event": "sync.offline_failed", "error": str(exc)})
+            client.disconnect()
+            client.loop_stop()
         self.connected.clear()
-        self._running = False
+        self._thread = None
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False,
-                properties: Properties | None = None) -> mqtt.MQTTMessageInfo:
-        return self.client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+                properties: Properties | None = None) -> tuple[int, mqtt.MQTTMessageInfo]:
+        """Publish on the current connection; returns (generation, info). Raises RuntimeError when none."""
+        client, generation = self.client, self.generation
+        if client is None:
+            raise RuntimeError("not connected")
+        return generation, client.publish(topic, payload, qos=qos, retain=retain, properties=properties)

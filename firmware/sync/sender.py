@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 ACK_FLUSH_S = 0.05
 ACK_FLUSH_MAX = 1000
 REFUSED_HOLD_S = 30.0   # a kind the broker refuses (MQTT 5 PUBACK failure, e.g. an ACL) waits this long
+SLOW_START = 16         # in-flight window right after a (re)connection; grows by one per acknowledgement
+STALLS_BEFORE_PROBING = 2  # connections lost with nothing acknowledged before sending one message at a time
 ALL_KINDS = tuple(outbox.PRIORITY)
 
 
@@ -82,7 +84,7 @@ class OutboxSender:
         self.unit_id = unit_id
         self.clock = clock
         self._record_event = record_event
-        self._acks: collections.deque = collections.deque()   # (mid, ok) from the network thread
+        self._acks: collections.deque = collections.deque()   # (generation, mid, ok) from the network thread
         self._wake = threading.Event()
         self._inflight: dict[int, _InFlight] = {}             # seq -> in flight (sender thread only)
         self._by_mid: dict[int, int] = {}                     # mid -> seq (sender thread only)
@@ -99,12 +101,18 @@ class OutboxSender:
         self.skipped = 0
         self.bytes_acked = 0
         self.last_ack_at: str | None = None
-        self._seen_connects = 0
+        self._gen = 0                                          # the link generation our in-flight state is for
+        self._acks_this_conn = 0
+        self._stalls = 0
+        self._probe_mode = False
+        self.poisoned = 0
         self._blocked: dict[str, int] = {}                    # kind -> monotonic ns until which it waits
+        self._probing: set[str] = set()                        # refused kinds: one message at a time until acked
+        self._kind_inflight: collections.Counter = collections.Counter()
 
     # --- network thread -------------------------------------------------------------------------
-    def on_puback(self, mid: int, ok: bool) -> None:
-        self._acks.append((mid, ok))
+    def on_puback(self, generation: int, mid: int, ok: bool) -> None:
+        self._acks.append((generation, mid, ok))
         self._wake.set()
 
     def notify(self) -> None:
@@ -117,6 +125,8 @@ class OutboxSender:
         try:
             self._load_budget(conn)
             while not stop_event.is_set():
+                if self.link.generation != self._gen:
+                    self._new_connection()
                 self._take_acks()
                 self._flush(force=False)
                 if not self.link.connected.is_set():
@@ -125,6 +135,7 @@ class OutboxSender:
                     continue
                 self._expire()
                 window = max(1, min(self.config.inflight, self.link.receive_maximum))
+                window = 1 if self._probe_mode else min(window, SLOW_START + self._acks_this_conn)
                 room = window - len(self._inflight)
                 if room < max(1, window // 4):
                     self._wake.wait(0.05)
@@ -140,7 +151,9 @@ class OutboxSender:
                     self._wake.wait(0.2)
                     self._wake.clear()
                     continue
-                self._send(rows)
+                if not self._send(rows):
+                    self._wake.wait(0.2)  # everything fetched is waiting for a probe of its kind
+                    self._wake.clear()
             self._take_acks()
             self._flush(force=True, wait=True)
         finally:
@@ -156,14 +169,18 @@ class OutboxSender:
                 kinds = tuple(k for k in (kinds or ALL_KINDS) if k not in self._blocked)
         return kinds
 
-    def _send(self, rows) -> None:
+    def _send(self, rows) -> int:
+        """Publish rows (skipping unsendable ones); returns how many were handed to paho."""
         v5 = self.config.protocol == "5" and self.config.message_properties
-        attempted = []
+        attempted, skipped_here = [], 0
         for row in rows:
             seq, kind = row["seq"], row["kind"]
+            if kind in self._probing and self._kind_inflight[kind]:
+                continue
             prepared = prepare(row, self.data_dir, self.config.agency, self.unit_id, self.config.max_payload_bytes)
             if prepared.payload is None:
                 self._skip(seq, row["record_id"], prepared.skip_reason, prepared.skip_kind)
+                skipped_here += 1
                 continue
             props = None
             if v5:
@@ -171,12 +188,15 @@ class OutboxSender:
                 props.ContentType = "image/x-alpr-frame" if kind == "image" else "application/json"
                 props.UserProperty = [("id", row["record_id"]), ("kind", kind)]
             try:
-                info = self.link.publish(prepared.topic, prepared.payload, qos=1, properties=props)
+                generation, info = self.link.publish(prepared.topic, prepared.payload, qos=1, properties=props)
             except (ValueError, RuntimeError) as exc:
                 log.warning("publish refused locally", extra={"event": "sync.publish_error", "error": str(exc),
                                                               "kind": kind})
                 break
+            if generation != self._gen:
+                break  # the connection changed under us; the row stays pending and is fetched again
             self._inflight[seq] = _InFlight(info.mid, self.clock.monotonic_ns(), len(prepared.payload), kind)
+            self._kind_inflight[kind] += 1
             self._by_mid[info.mid] = seq
             attempted.append(seq)
             if row["attempts"]:
@@ -185,6 +205,7 @@ class OutboxSender:
         if attempted:
             now = self.clock.utc()
             self.writer.submit(lambda c, s=attempted: outbox.mark_attempted(c, s, now))
+        return len(attempted) + skipped_here
 
     def _skip(self, seq: int, record_id: str, reason: str, event_kind: str) -> None:
         log.info("outbox record skipped", extra={"event": "sync.skip", "record_id": record_id, "reason": reason})
@@ -195,13 +216,16 @@ class OutboxSender:
 
     def _take_acks(self) -> None:
         while self._acks:
-            mid, ok = self._acks.popleft()
+            generation, mid, ok = self._acks.popleft()
+            if generation != self._gen:
+                continue  # an acknowledgement from a connection whose in-flight state was dropped
             seq = self._by_mid.pop(mid, None)
             if seq is None:
                 continue  # a superseded copy (resent after a timeout) was acknowledged too
             flight = self._inflight.pop(seq, None)
             if flight is None:
                 continue
+            self._kind_inflight[flight.kind] -= 1
             if not ok:
                 # stays pending; its kind waits a while instead of being refused in a tight loop
                 self.rejected += 1
@@ -210,26 +234,55 @@ class OutboxSender:
                                 extra={"event": "sync.puback_error", "kind": flight.kind,
                                        "hold_s": REFUSED_HOLD_S})
                 self._blocked[flight.kind] = self.clock.monotonic_ns() + int(REFUSED_HOLD_S * 1e9)
+                self._probing.add(flight.kind)
                 continue
+            self._probing.discard(flight.kind)
+            self._acks_this_conn += 1
+            self._probe_mode = False
             with self._lock:
                 self._committing.add(seq)
             self._pending_acks.append((seq, flight.size))
             self.acked += 1
             self.bytes_acked += flight.size
 
+    def _new_connection(self) -> None:
+        """The link reconnected (or is trying to): forget what was in flight on the old connection; it is
+        still pending in the outbox and is fetched again in priority order.
+
+        A connection that was lost with messages in flight and nothing acknowledged is a stall. After
+        STALLS_BEFORE_PROBING stalls the sender sends one message at a time; if the connection is lost
+        with that single message in flight, its kind is held back like a refused one (a message the
+        broker drops the connection over must not wedge the link; the rest of the outbox keeps moving).
+        """
+        if self._inflight and self._acks_this_conn == 0:
+            self._stalls += 1
+            if self._probe_mode and len(self._inflight) == 1:
+                flight = next(iter(self._inflight.values()))
+                self.poisoned += 1
+                log.warning("connection lost over one message; holding that kind back",
+                            extra={"event": "sync.poison", "kind": flight.kind, "hold_s": REFUSED_HOLD_S})
+                self._blocked[flight.kind] = self.clock.monotonic_ns() + int(REFUSED_HOLD_S * 1e9)
+                self._probing.add(flight.kind)
+                self._stalls, self._probe_mode = 0, False
+            elif self._stalls >= STALLS_BEFORE_PROBING:
+                self._probe_mode = True
+        elif self._acks_this_conn:
+            self._stalls = 0
+        self._inflight.clear()
+        self._by_mid.clear()
+        self._kind_inflight.clear()
+        self._acks_this_conn = 0
+        self._gen = self.link.generation
+
     def _expire(self) -> None:
+        """A message with no PUBACK for resend_after_s on a live connection is sent again."""
         now = self.clock.monotonic_ns()
-        if self.link.connects != self._seen_connects:
-            # a new connection: paho re-sends what was in flight; give those copies their full time
-            self._seen_connects = self.link.connects
-            for flight in self._inflight.values():
-                flight.sent_ns = now
-            return
         limit_ns = int(self.config.resend_after_s * 1e9)
         for seq, flight in list(self._inflight.items()):
             if now - flight.sent_ns > limit_ns:
                 self._inflight.pop(seq)
                 self._by_mid.pop(flight.mid, None)
+                self._kind_inflight[flight.kind] -= 1
 
     def _flush(self, force: bool, wait: bool = False) -> None:
         now_s = time.monotonic()
@@ -282,6 +335,7 @@ class OutboxSender:
             self._day, self._used_today = day, 0
 
     def status(self) -> dict:
-        return {"in_flight": len(self._inflight), "refused_kinds": sorted(self._blocked), "sent": self.sent, "acked": self.acked, "resent": self.resent,
+        return {"in_flight": len(self._inflight), "refused_kinds": sorted(self._probing),
+                "probe_mode": self._probe_mode, "poisoned": self.poisoned, "sent": self.sent, "acked": self.acked, "resent": self.resent,
                 "rejected": self.rejected, "skipped": self.skipped, "bytes_acked": self.bytes_acked,
                 "bytes_today": self._used_today, "last_ack_at": self.last_ack_at}
