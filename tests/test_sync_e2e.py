@@ -392,3 +392,41 @@ def test_a_kind_the_broker_refuses_stays_queued_without_a_resend_storm(tmp_path,
     assert status["sender"]["refused_kinds"] == ["image"] and status["sender"]["rejected"] >= 1
     # each image tried once, then held back: at most one probe of the kind at a time afterwards
     assert settled <= 20 + 40 + 5 and status["sender"]["sent"] - settled <= 1
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_messages_the_broker_cannot_take_are_held_back_without_wedging_the_link(tmp_path, pki, protocol):
+    """max_packet_size below an image: MQTT 5 learns the limit from CONNACK; with 3.1.1 the broker just drops
+    the connection, and the sender must find the one message responsible (slow start, then probing)."""
+    from firmware.sync.testbroker import Mosquitto
+
+    b = Mosquitto(tmp_path / "smallbroker", pki, extra="max_packet_size 20000\n").start()
+    data_dir = tmp_path / "data"
+    conn = open_database(data_dir)
+    ids = seed_reads(conn, data_dir, 20, hits_every=4, image_bytes=1024)
+    big = seed_reads(conn, data_dir, 1, image_bytes=40_000, start=datetime(2026, 3, 1, tzinfo=timezone.utc))
+    collector = Collector(b.port, pki).start()
+    service, writer = start_service(sync_config(b, pki, protocol=protocol), data_dir, conn)
+    try:
+        small = expected_ids(ids) | set(big)
+        assert collector.wait_for(lambda: received_ids(collector) >= small, 60), service.status()["sender"]
+        assert collector.unique("hit") == 5
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            status = service.status()
+            if status["sender"]["deferred"] == 2 and status["queued"] == {"image": 2} and status["connected"]:
+                break
+            time.sleep(0.2)
+        before = service.status()
+        time.sleep(2)
+        after = service.status()
+    finally:
+        service.stop()
+        writer.stop()
+        collector.stop()
+        b.stop()
+    assert before["queued"] == {"image": 2}                 # the two big images wait; nothing was dropped
+    assert after["sender"]["deferred"] == 2
+    assert after["connects"] == before["connects"] <= 16    # settled: no reconnect loop
+    if protocol == "3.1.1":
+        assert after["sender"]["poisoned"] == 2

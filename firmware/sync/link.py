@@ -43,6 +43,7 @@ class MqttLink:
         self.connected = threading.Event()
         self.generation = 0
         self.receive_maximum = 65535
+        self.max_packet_size: int | None = None   # MQTT 5 CONNACK Maximum Packet Size, when the broker sets one
         self.connects = 0
         self.connect_failures = 0
         self.last_error: str | None = None
@@ -98,6 +99,8 @@ class MqttLink:
             return
         recv_max = getattr(properties, "ReceiveMaximum", None) if properties is not None else None
         self.receive_maximum = int(recv_max) if recv_max else 65535
+        max_packet = getattr(properties, "MaximumPacketSize", None) if properties is not None else None
+        self.max_packet_size = int(max_packet) if max_packet else None
         self.connects += 1
         self.last_connected_at = iso_utc(self.clock.utc())
         log.info("connected to broker", extra={"event": "sync.connected", "host": self.config.host,

@@ -32,6 +32,7 @@ ACK_FLUSH_MAX = 1000
 REFUSED_HOLD_S = 30.0   # a kind the broker refuses (MQTT 5 PUBACK failure, e.g. an ACL) waits this long
 SLOW_START = 16         # in-flight window right after a (re)connection; grows by one per acknowledgement
 STALLS_BEFORE_PROBING = 2  # connections lost with nothing acknowledged before sending one message at a time
+POISON_HOLD_S = 600.0   # a single message the broker cannot take (too large, drops the connection) waits this long
 ALL_KINDS = tuple(outbox.PRIORITY)
 
 
@@ -107,6 +108,7 @@ class OutboxSender:
         self._probe_mode = False
         self.poisoned = 0
         self._blocked: dict[str, int] = {}                    # kind -> monotonic ns until which it waits
+        self._deferred: dict[int, int] = {}                   # seq -> monotonic ns (one message the broker refuses)
         self._probing: set[str] = set()                        # refused kinds: one message at a time until acked
         self._kind_inflight: collections.Counter = collections.Counter()
 
@@ -143,8 +145,9 @@ class OutboxSender:
                     continue
                 self._roll_day()
                 kinds = self._kinds()
+                self._undefer()
                 with self._lock:
-                    exclude = set(self._inflight) | self._committing
+                    exclude = set(self._inflight) | self._committing | set(self._deferred)
                 rows = outbox.fetch_pending(conn, min(room, 256), kinds, exclude)
                 if not rows:
                     self._flush(force=True)
@@ -180,6 +183,11 @@ class OutboxSender:
             prepared = prepare(row, self.data_dir, self.config.agency, self.unit_id, self.config.max_payload_bytes)
             if prepared.payload is None:
                 self._skip(seq, row["record_id"], prepared.skip_reason, prepared.skip_kind)
+                skipped_here += 1
+                continue
+            limit = self.link.max_packet_size
+            if limit and len(prepared.payload) + len(prepared.topic) + 64 > limit:
+                self._defer(seq, kind, f"larger than the broker's maximum packet size {limit}")
                 skipped_here += 1
                 continue
             props = None
@@ -257,12 +265,9 @@ class OutboxSender:
         if self._inflight and self._acks_this_conn == 0:
             self._stalls += 1
             if self._probe_mode and len(self._inflight) == 1:
-                flight = next(iter(self._inflight.values()))
+                seq, flight = next(iter(self._inflight.items()))
                 self.poisoned += 1
-                log.warning("connection lost over one message; holding that kind back",
-                            extra={"event": "sync.poison", "kind": flight.kind, "hold_s": REFUSED_HOLD_S})
-                self._blocked[flight.kind] = self.clock.monotonic_ns() + int(REFUSED_HOLD_S * 1e9)
-                self._probing.add(flight.kind)
+                self._defer(seq, flight.kind, "the broker dropped the connection over it")
                 self._stalls, self._probe_mode = 0, False
             elif self._stalls >= STALLS_BEFORE_PROBING:
                 self._probe_mode = True
@@ -273,6 +278,18 @@ class OutboxSender:
         self._kind_inflight.clear()
         self._acks_this_conn = 0
         self._gen = self.link.generation
+
+    def _defer(self, seq: int, kind: str, reason: str) -> None:
+        """Hold one message back for POISON_HOLD_S; it stays pending (nothing is lost) and is tried again."""
+        if seq not in self._deferred:
+            log.warning("message held back", extra={"event": "sync.defer", "kind": kind, "reason": reason,
+                                                     "hold_s": POISON_HOLD_S})
+        self._deferred[seq] = self.clock.monotonic_ns() + int(POISON_HOLD_S * 1e9)
+
+    def _undefer(self) -> None:
+        if self._deferred:
+            now = self.clock.monotonic_ns()
+            self._deferred = {s: t for s, t in self._deferred.items() if t > now}
 
     def _expire(self) -> None:
         """A message with no PUBACK for resend_after_s on a live connection is sent again."""
@@ -336,6 +353,6 @@ class OutboxSender:
 
     def status(self) -> dict:
         return {"in_flight": len(self._inflight), "refused_kinds": sorted(self._probing),
-                "probe_mode": self._probe_mode, "poisoned": self.poisoned, "sent": self.sent, "acked": self.acked, "resent": self.resent,
+                "probe_mode": self._probe_mode, "poisoned": self.poisoned, "deferred": len(self._deferred), "sent": self.sent, "acked": self.acked, "resent": self.resent,
                 "rejected": self.rejected, "skipped": self.skipped, "bytes_acked": self.bytes_acked,
                 "bytes_today": self._used_today, "last_ack_at": self.last_ack_at}
