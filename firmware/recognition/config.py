@@ -18,7 +18,7 @@ class RecognitionConfig(Section):
         True, description="Apply US plate-format knowledge as soft hints (never as a hard filter)"
     )
     crop_pad: float = Field(
-        0.04, ge=0.0, le=0.3, description="Margin added around each detected plate before OCR, as a fraction of its size"
+        0.1, ge=0.0, le=0.3, description="Margin added around each detected plate before OCR, as a fraction of its size"
     )
     min_chars: int = Field(2, ge=1, le=10, description="Reads shorter than this are dropped (not plates)")
     max_chars: int = Field(10, ge=2, le=16, description="Reads longer than this are dropped (not plates)")
