@@ -1,7 +1,7 @@
 """Full-frame plate detection with PlateNet (.tflite): where the plates are, as boxes and quads.
 
-Why this design: the whole frame is letterboxed once to the model's small input (384x512, top-left,
-zero padding — exactly as in training), so cost does not grow with camera resolution. The model
+Why this design: the whole frame is letterboxed once to the model's input (576x1024, 16:9 like the
+unit's cameras; top-left, zero padding — as in training), so cost does not grow with camera resolution. The model
 marks plate interiors on a stride-4 grid and every marked cell also predicts the four plate corners;
 averaging those corner votes over a connected blob gives a quad that follows tilt and perspective
 (up to ~30 degrees), which the OCR's rectification needs. Post-processing is plain numpy/OpenCV
@@ -41,8 +41,8 @@ def letterbox(image: np.ndarray, hw: tuple[int, int]) -> tuple[np.ndarray, float
     if s < 0.5:  # bilinear to twice the size, then an exact 2x2 area average: ~6x cheaper than INTER_AREA
         half = cv2.resize(image, (nw * 2, nh * 2), interpolation=cv2.INTER_LINEAR)
         canvas[:nh, :nw] = cv2.resize(half, (nw, nh), interpolation=cv2.INTER_AREA)
-    else:
-        canvas[:nh, :nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    else:  # mild down- or upscaling: bilinear (non-integer INTER_AREA costs ~15 ms on a 1080p frame)
+        canvas[:nh, :nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
     return canvas, s
 
 

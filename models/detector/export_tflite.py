@@ -29,6 +29,7 @@ def main():
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--calib", type=int, default=300, help="synthetic scenes for int8 calibration")
     ap.add_argument("--seed", type=int, default=12345)
+    ap.add_argument("--input-hw", type=int, nargs=2, default=[384, 512], help="model input (h w), multiples of 32")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     work = args.out / "tf"
@@ -41,7 +42,7 @@ def main():
         net = PlateNet()
         net.load_state_dict(torch.load(args.weights, map_location="cpu"))
         args.onnx = work / "platenet.onnx"
-        export_onnx(net, args.onnx)
+        export_onnx(net, args.onnx, tuple(args.input_hw))
     # onnx2tf otherwise fetches its own sample images at start; give it ours (never used for our model)
     rng = np.random.default_rng(args.seed)
     stub = np.stack([sample(rng)[0][:128, :128].astype(np.float32) / 255.0 for _ in range(20)])
@@ -51,7 +52,10 @@ def main():
 
     import tensorflow as tf
 
-    calib = [sample(rng)[0].astype(np.float32)[None] for _ in range(args.calib)]
+    import cv2
+
+    hw = tuple(args.input_hw)
+    calib = [cv2.resize(sample(rng)[0], (hw[1], hw[0])).astype(np.float32)[None] for _ in range(args.calib)]
 
     def representative():
         for x in calib:

@@ -78,7 +78,8 @@ class Deployed(nn.Module):
         return torch.sigmoid(self.score(f)), self.corners(f)
 
 
-def export_onnx(net: PlateNet, path) -> None:
+def export_onnx(net: PlateNet, path, input_hw=INPUT_HW) -> None:
+    """Fully convolutional: any input size divisible by 32 works with the same weights."""
     net = net.eval().cpu()
-    torch.onnx.export(Deployed(net), torch.zeros(1, 3, *INPUT_HW), str(path), input_names=["image"],
+    torch.onnx.export(Deployed(net), torch.zeros(1, 3, *input_hw), str(path), input_names=["image"],
                       output_names=["score", "corners"], opset_version=17, dynamo=False)
