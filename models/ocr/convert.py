@@ -3,8 +3,8 @@
 Steps: fix batch 1, onnxsim (static shapes), onnx2tf with Erf replaced by its builtin-friendly
 approximation (LiteRT has no builtin Erf), calibration from rendered plates (never real photos).
 Writes models/plate_ocr_int8.tflite (manifest "ocr": int8 weights, float activations, 3.4 MB; what
-the unit runs) and models/plate_ocr.tflite (manifest "ocr_float": float32 reference, 12 MB), then
-updates models/manifest.json, keeping the other models' entries.
+the unit runs) and models/plate_ocr.tflite (manifest "ocr_float": float32 reference, 12 MB), writes
+models/ocr/manifest_entry.json and merges it into models/manifest.json (models/update_manifest.py).
 
 usage: python models/ocr/convert.py MODEL.onnx --version V [--models-dir models]
 needs: onnx, onnxsim, onnx2tf, tensorflow(-cpu), tf-keras, onnx-graphsurgeon, sng4onnx, psutil
@@ -83,8 +83,8 @@ def main() -> None:
                    "plate_ocr_int8.tflite": tmp / "tf" / "ocr_dynamic_range_quant.tflite"}
         for name, src in outputs.items():
             shutil.copyfile(src, args.models_dir / name)
-    manifest_path = args.models_dir / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"models": {}}
+    entry_path = Path(__file__).resolve().parent / "manifest_entry.json"
+    manifest = {"models": {}}
     metrics = json.loads(args.metrics.read_text()) if args.metrics else {}
     common = {"version": args.version, "input_size": [H, W], "input_layout": "NHWC", "color": "bgr",
               "normalize": "pm1", "alphabet": ALPHABET, "blank": 0, "output": "(1, 20, 37) CTC probabilities",
@@ -97,7 +97,11 @@ def main() -> None:
     manifest["models"]["ocr_float"] = {"file": "plate_ocr.tflite", "sha256": sha256(args.models_dir / "plate_ocr.tflite"),
                                        "dtype": "float32", **common}
     manifest["models"].pop("ocr_int8", None)
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    if args.models_dir.resolve() == (REPO / "models").resolve():
+        entry_path.write_text(json.dumps(manifest["models"], indent=2) + "\n")
+        subprocess.run([sys.executable, str(REPO / "models" / "update_manifest.py")], check=True)
+    else:  # a scratch folder: a manifest of its own
+        (args.models_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     print(json.dumps({k: manifest["models"][k]["sha256"] for k in ("ocr", "ocr_float")}))
 
 
