@@ -17,5 +17,5 @@ WORKERS="${WORKERS:-$(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))}"
 "$PY" models/detector/train.py --out "$OUT/stage1" --seconds "${STAGE1_SECONDS:-430}" --workers "$WORKERS" --batch 64
 "$PY" models/detector/train.py --out "$OUT/stage2" --seconds "${STAGE2_SECONDS:-132}" --workers "$WORKERS" \
     --batch 48 --lr 1.5e-3 --warmup 30 --init "$OUT/stage1/platenet.pt"
-"$PY" models/detector/export_tflite.py --weights "$OUT/stage2/platenet.pt" --out "$OUT"
+"$PY" models/detector/export_tflite.py --weights "$OUT/stage2/platenet.pt" --out "$OUT" --input-hw 576 1024
 sha256sum "$OUT"/plate_detector_*.tflite
