@@ -127,9 +127,9 @@ class OutboxSender:
         try:
             self._load_budget(conn)
             while not stop_event.is_set():
+                self._take_acks()
                 if self.link.generation != self._gen:
                     self._new_connection()
-                self._take_acks()
                 self._flush(force=False)
                 if not self.link.connected.is_set():
                     self._wake.wait(0.1)
@@ -262,6 +262,7 @@ class OutboxSender:
         with that single message in flight, its kind is held back like a refused one (a message the
         broker drops the connection over must not wedge the link; the rest of the outbox keeps moving).
         """
+        self._take_acks()  # the old client's last acknowledgements (its loop has stopped: no more will come)
         if self._inflight and self._acks_this_conn == 0:
             self._stalls += 1
             if self._probe_mode and len(self._inflight) == 1:
