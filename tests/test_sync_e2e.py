@@ -430,3 +430,30 @@ def test_messages_the_broker_cannot_take_are_held_back_without_wedging_the_link(
     assert after["connects"] == before["connects"] <= 16    # settled: no reconnect loop
     if protocol == "3.1.1":
         assert after["sender"]["poisoned"] == 2
+
+
+def test_a_hit_raised_during_a_backlog_drain_overtakes_it(tmp_path, broker, pki):
+    from firmware.records import Hit, Position, Read
+    from firmware.storage.reads import save_read
+
+    data_dir = tmp_path / "data"
+    conn = open_database(data_dir)
+    seed_reads(conn, data_dir, 2000, image_bytes=512)
+    collector = Collector(broker.port, pki).start()
+    service, writer = start_service(sync_config(broker, pki, inflight=64), data_dir, conn)
+    try:
+        assert collector.wait_for(lambda: collector.unique() >= 300, 30)
+        now = datetime.now(timezone.utc)
+        read = Read(id="live-hit-read", unit_id="unit-0001", camera_id="front", plate="HOT123", plate_raw="HOT123",
+                    state=None, confidence=0.9, char_confidences=(0.9,) * 6, frames=3, box=(1, 2, 3, 4),
+                    captured_at=now, first_seen_at=now, clock_source="test", frame_seq=1, capture_mono_ns=1,
+                    position=Position(), hits=(Hit("stolen", "HOT123", None, "stolen", 0, "exact"),))
+        writer.call(lambda c: save_read(c, read, now))
+        service.notify()
+        assert collector.wait_for(lambda: collector.unique("hit") == 1, 20)
+        remaining = 2000 * 3 - collector.unique("read") - collector.unique("image")
+    finally:
+        service.stop()
+        writer.stop()
+        collector.stop()
+    assert remaining > 1000, remaining   # the hit did not wait behind the backlog

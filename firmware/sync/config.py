@@ -1,9 +1,10 @@
 """MQTT uplink/downlink settings. An empty host means: keep everything local in the outbox."""
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from firmware.configbase import Section
 
@@ -54,6 +55,16 @@ class SyncConfig(Section):
                                     description="Signed downlink messages issued longer ago than this are rejected")
     downlink_max_bytes: int = Field(64 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024,
                                     description="Largest hotlist accepted over the downlink (sum of its chunks)")
+
+    @field_validator("downlink_public_key")
+    @classmethod
+    def _key_shape(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        text = value.strip()
+        if re.fullmatch(r"[0-9a-fA-F]{64}", text) or text.startswith("/"):
+            return text
+        raise ValueError("must be 64 hex characters (raw Ed25519 public key) or an absolute path to a PEM file")
 
     @model_validator(mode="after")
     def _consistent(self) -> "SyncConfig":
