@@ -279,3 +279,17 @@ def test_stop_interrupts_between_jobs_and_the_next_purge_finishes(tmp_path):
     writer.stop()
     assert conn.execute("SELECT count(*) FROM reads").fetchone()[0] == 0
     assert verify_chain(conn)["ok"]
+
+
+def test_the_byte_search_would_catch_a_purge_without_secure_delete(tmp_path):
+    """Control for the test above: the same search finds a plate that was only marked deleted."""
+    conn = open_database(tmp_path)
+    conn.execute("PRAGMA secure_delete = OFF")
+    for i in range(100):
+        transaction(conn, lambda c: store_read(c, tmp_path, "QZX7345", days_ago(20), acked_at=days_ago(19),
+                                               images=False))
+        transaction(conn, lambda c: store_read(c, tmp_path, f"OTH{i:04d}", days_ago(20), acked_at=days_ago(19),
+                                               images=False))
+    make_purger(conn, tmp_path, ManualClock(NOW)).run()
+    conn.close()
+    assert [p.name for p, b in _all_bytes(tmp_path) if b"QZX7345" in b] == [DB_NAME]
