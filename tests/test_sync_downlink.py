@@ -247,3 +247,28 @@ def test_clearing_a_retained_message_is_not_an_attack(unit):
     assert inbox.handle(downlink_topic(AGENCY, "all", "hotlist", "stolen"), b"") == "cleared"
     assert inbox.handle(downlink_topic(AGENCY, "all", "roster"), b"") == "cleared"
     assert security_events(conn) == []
+
+
+def test_agency_tools_keygen_and_sign_produce_what_the_unit_accepts(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    run = lambda *a: subprocess.run([sys.executable, "-m", "firmware", "sync", *a], cwd=repo,  # noqa: E731
+                                    capture_output=True, text=True, timeout=60)
+    made = run("keygen", "--out", str(tmp_path / "agency.key"))
+    assert made.returncode == 0, made.stderr
+    public = json.loads(made.stdout)["downlink_public_key"]
+    assert run("keygen", "--out", str(tmp_path / "agency.key")).returncode == 1   # never overwrites a key
+    (tmp_path / "roster.json").write_text(json.dumps({"users": [{"id": "a", "name": "Ann"}]}))
+    signed_env = run("sign", "--key", str(tmp_path / "agency.key"), "--kind", "roster", "--agency", AGENCY,
+                     str(tmp_path / "roster.json"))
+    assert signed_env.returncode == 0, signed_env.stderr
+    conn = open_database(tmp_path / "data")
+    writer = Writer(conn).start()
+    inbox = DownlinkInbox(SyncConfig(agency=AGENCY, downlink_public_key=public), writer, UNIT,
+                          ManualClock(datetime.now(timezone.utc)))
+    assert inbox.handle(downlink_topic(AGENCY, "all", "roster"), signed_env.stdout.strip().encode()) == "accepted"
+    writer.stop()
+    assert conn.execute("SELECT name FROM roster").fetchone()[0] == "Ann"
