@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware.recognition.detector import GEO_SCALE, STRIDE, Detection, PlateDetector, _iou, decode_maps, letterbox
+from firmware.recognition.detector import (GEO_SCALE, STRIDE, Detection, PlateDetector, _iou, autolevel, decode_maps,
+                                          letterbox)
 from firmware.synthetic.scene import compose_scene, render_scene
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,6 +78,17 @@ def test_letterbox_keeps_aspect_top_left():
     canvas, s = letterbox(img, (384, 512))
     assert canvas.shape == (384, 512, 3) and s == pytest.approx(512 / 1920)
     assert canvas[:287].min() == 200 and canvas[289:].max() == 0
+
+
+def test_autolevel_stretches_dim_content_and_keeps_padding():
+    rng = np.random.default_rng(3)
+    canvas = np.zeros((384, 512, 3), np.uint8)
+    canvas[:288] = rng.integers(60, 110, (288, 512, 3))  # dim, low contrast
+    out = autolevel(canvas, (288, 512))
+    assert out[:288].min() <= 5 and out[:288].max() >= 250
+    assert out[288:].max() == 0
+    flat = np.full((384, 512, 3), 90, np.uint8)
+    assert np.array_equal(autolevel(flat, (384, 512)), flat)
 
 
 # ---------------------------------------------------------------- scenes
