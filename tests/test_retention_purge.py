@@ -78,6 +78,8 @@ def test_purge_keeps_and_removes_by_the_rule(unit):
     assert conn.execute("SELECT count(*) FROM hits").fetchone()[0] == 0
     loss = conn.execute("SELECT detail FROM events WHERE kind = 'data_loss'").fetchall()
     assert len(loss) == 1 and json.loads(loss[0][0])["read_ids"] == [ancient_unsynced]
+    queued = conn.execute("SELECT payload FROM outbox WHERE kind = 'event' AND acked_at IS NULL").fetchall()
+    assert [json.loads(p[0])["kind"] for p in queued] == ["data_loss"]  # the back office hears of the loss
     events = [r[0] for r in conn.execute("SELECT event FROM audit_log ORDER BY seq")]
     assert events == ["hold_add", "purge", "data_loss"]
     assert verify_chain(conn)["ok"]

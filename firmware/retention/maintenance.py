@@ -48,14 +48,20 @@ def record_malfunction(conn: sqlite3.Connection, *, source: str, at: datetime, u
                        detail: dict | None = None, back_in_service: bool = False) -> str:
     """For the daemon: a part failed (or recovered). Writes the event, audits it and queues it for sync."""
     kind = "back_in_service" if back_in_service else "malfunction"
-    event_id = str(uuid.uuid4())
-    body = json.dumps(detail or {}, sort_keys=True)
-    conn.execute("INSERT INTO events (id, at, kind, source, detail) VALUES (?, ?, ?, ?, ?)",
-                 (event_id, iso_utc(at), kind, source, body))
+    event_id = store_event(conn, kind=kind, source=source, detail=detail or {}, at=at)
     append_audit(conn, unit_id=unit_id, event=kind, at=at, user="system",
                  detail={"event_id": event_id, "source": source, **(detail or {})})
+    return event_id
+
+
+def store_event(conn: sqlite3.Connection, *, kind: str, source: str, detail: dict, at: datetime) -> str:
+    """An `events` row queued for sync, shaped like `firmware.storage.reads.record_event` (which pulls
+    in OpenCV; the purge CLI should not)."""
+    event_id = str(uuid.uuid4())
+    conn.execute("INSERT INTO events (id, at, kind, source, detail) VALUES (?, ?, ?, ?, ?)",
+                 (event_id, iso_utc(at), kind, source, json.dumps(detail, default=str)))
     outbox.enqueue(conn, "event", event_id, {"schema": 1, "id": event_id, "at": iso_utc(at), "kind": kind,
-                                             "source": source, "detail": detail or {}, "unit_id": unit_id}, at)
+                                             "source": source, "detail": detail}, at)
     return event_id
 
 

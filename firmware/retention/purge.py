@@ -28,6 +28,7 @@ from firmware.clock import Clock, iso_utc, parse_iso_utc
 from firmware.retention.audit import append_audit, purge_audit_prefix
 from firmware.retention.config import RetentionConfig
 from firmware.retention.holds import hold_facts
+from firmware.retention.maintenance import store_event
 from firmware.retention.policy import Policy, ReadFacts, candidate_cutoff, decide_audit, decide_read, KEEP_YOUNG
 
 log = logging.getLogger(__name__)
@@ -153,11 +154,8 @@ class Purger:
             conn.execute(f"DELETE FROM outbox WHERE seq IN ({','.join('?' * len(chunk))})", chunk)
         conn.execute(f"DELETE FROM reads WHERE id IN ({','.join('?' * len(doomed))})", doomed)  # hits cascade
         if out["lost"]:
-            conn.execute(
-                "INSERT INTO events (id, at, kind, source, detail) VALUES (?, ?, 'data_loss', 'retention', ?)",
-                (str(uuid.uuid4()), iso_utc(now), json.dumps(
-                    {"reason": "legal_max_age", "unsynced_reads_purged": len(out["lost"]), "read_ids": out["lost"]})),
-            )
+            store_event(conn, kind="data_loss", source="retention", at=now, detail={
+                "reason": "legal_max_age", "unsynced_reads_purged": len(out["lost"]), "read_ids": out["lost"]})
         return out
 
     def _unlink(self, rel_paths: list[str], tally: Counter) -> None:
@@ -365,6 +363,7 @@ class Purger:
     def _record(self, conn: sqlite3.Connection, now: datetime, report: dict) -> None:
         run_id = str(uuid.uuid4())
         report["run_id"] = run_id
+        conn.execute("DELETE FROM purge_runs WHERE started_at < ?", (iso_utc(now - self.policy.audit_retention),))
         conn.execute("INSERT INTO purge_runs (id, started_at, finished_at, dry_run, report) VALUES (?, ?, ?, 0, ?)",
                      (run_id, iso_utc(now), iso_utc(self.clock.utc()), json.dumps(report, default=str)))
         summary = {"run_id": run_id, "reads": report["reads"], "held": report["held"],
