@@ -390,8 +390,9 @@ def test_a_kind_the_broker_refuses_stays_queued_without_a_resend_storm(tmp_path,
     assert collector.unique("image") == 0
     assert status["queued"] == {"image": 40}               # refused (MQTT 5 PUBACK 0x87): not marked synced
     assert status["sender"]["refused_kinds"] == ["image"] and status["sender"]["rejected"] >= 1
-    # each image tried once, then held back: at most one probe of the kind at a time afterwards
-    assert settled <= 20 + 40 + 5 and status["sender"]["sent"] - settled <= 1
+    # a few tries while the refusal sinks in (in-flight copies are re-sent after each dropped connection),
+    # then held back: at most one probe of the kind at a time afterwards; a storm would be thousands
+    assert settled <= 3 * 60 and status["sender"]["sent"] - settled <= 1
 
 
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])
