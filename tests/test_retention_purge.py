@@ -213,7 +213,9 @@ def test_orphan_images_are_swept(unit):
     fresh = data / "images" / NOW.strftime("%Y/%m/%d") / "cafe-crop.jpg"
     fresh.parent.mkdir(parents=True)
     fresh.write_bytes(b"being written")
+    transaction(conn, lambda c: store_read(c, data, "FUT0001", NOW + timedelta(days=30), images=False))
     report = make_purger(conn, data, ManualClock(NOW)).run()
+    assert report["future_dated_reads"] == 1 and report["reads"]["by_reason"] == {"within_local_retention": 2}
     assert report["orphan_images"] == 1 and not orphan.exists() and fresh.exists()
     assert rid in ids(conn)
 

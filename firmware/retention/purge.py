@@ -204,6 +204,10 @@ class Purger:
             "SELECT count(*) FROM reads WHERE captured_at > ?", (cutoff,)).fetchone()[0])
         if young:
             reasons[KEEP_YOUNG] += young
+        # Reads stamped more than a day ahead of this clock: either this clock or theirs is wrong. They
+        # are kept (counted as young) until the clock passes them; the count makes it visible.
+        report["future_dated_reads"] = self._job("count", lambda conn: conn.execute(
+            "SELECT count(*) FROM reads WHERE captured_at > ?", (iso_utc(now + timedelta(days=1)),)).fetchone()[0])
         purged = sum(n for reason, n in reasons.items() if reason in ("synced_and_expired", "legal_max_age"))
         report["reads"] = {"purged": purged, "kept": sum(reasons.values()) - purged, "by_reason": dict(reasons)}
         report["held"] = reasons.get("held", 0)

@@ -67,14 +67,18 @@ def build_report(conn: sqlite3.Connection, start: datetime, end: datetime, now: 
             "SELECT count(*) FROM holds WHERE created_at < ? AND expires_at > ? AND (released_at IS NULL OR"
             " released_at > ?)", (hi, hi, hi)).fetchone()[0],
     }
-    purges = {"runs": 0, "reads_purged": 0, "reads_held": 0, "lost_unsynced": 0, "audit_purged": 0}
-    for (text,) in conn.execute("SELECT report FROM purge_runs WHERE started_at >= ? AND started_at < ?", (lo, hi)):
+    purges = {"runs": 0, "reads_purged": 0, "reads_held": 0, "lost_unsynced": 0, "audit_purged": 0,
+              "hits_purged_by_disposition": Counter()}
+    for (text,) in conn.execute(
+            "SELECT report FROM purge_runs WHERE started_at >= ? AND started_at < ? ORDER BY started_at", (lo, hi)):
         r = _detail(text)
         purges["runs"] += 1
         purges["reads_purged"] += r.get("reads", {}).get("purged", 0)
         purges["reads_held"] = r.get("held", 0)  # the latest run's figure
         purges["lost_unsynced"] += r.get("lost_unsynced", 0)
         purges["audit_purged"] += r.get("audit", {}).get("purged", 0)
+        purges["hits_purged_by_disposition"].update(r.get("hits_purged_by_disposition", {}))
+    purges["hits_purged_by_disposition"] = dict(purges["hits_purged_by_disposition"])
     malfunctions = Counter(r[0] for r in conn.execute(
         "SELECT source FROM events WHERE kind = 'malfunction' AND at >= ? AND at < ?", (lo, hi)))
     maintenance = Counter(r[0] for r in conn.execute(
