@@ -73,6 +73,13 @@ def test_decode_drops_weak_blobs_and_clips_to_image():
     assert x + w <= 512 and y >= 0 and w > 0 and h > 0
 
 
+def test_decode_drops_plates_too_narrow_to_read():
+    q = np.array([[100, 100], [124, 100], [124, 112], [100, 112]], np.float32)  # 24 px wide at the input
+    score, corners = _maps_for([q])
+    assert len(decode_maps(score, corners, 1.0, (384, 512), min_width=16)) == 1
+    assert decode_maps(score, corners, 2.0, (768, 1024), min_width=16) == []  # 12 px in a half-size image
+
+
 def test_letterbox_keeps_aspect_top_left():
     img = np.full((1080, 1920, 3), 200, np.uint8)
     canvas, s = letterbox(img, (384, 512))

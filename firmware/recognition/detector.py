@@ -75,11 +75,13 @@ def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
 
 
 def decode_maps(score: np.ndarray, corners: np.ndarray, scale: float, image_hw: tuple[int, int],
-                threshold: float = 0.3, min_score: float = 0.4, max_detections: int = 16) -> list[Detection]:
+                threshold: float = 0.3, min_score: float = 0.4, max_detections: int = 16,
+                min_width: float = 16.0) -> list[Detection]:
     """Score map (H, W) in 0..1 and corner map (H, W, 8) -> detections in image pixels.
 
     A detection is one 8-connected blob of cells above `threshold`; its score is the blob's mean
-    probability, its quad the probability-weighted mean of the blob's corner votes.
+    probability, its quad the probability-weighted mean of the blob's corner votes. Quads narrower than
+    `min_width` image pixels are dropped: too small for any OCR to read (the unit's floor is ~20 px).
     """
     mask = (score > threshold).astype(np.uint8)
     n, labels = cv2.connectedComponents(mask, connectivity=8)
@@ -97,6 +99,8 @@ def decode_maps(score: np.ndarray, corners: np.ndarray, scale: float, image_hw: 
         votes = corners[ys, xs].reshape(-1, 4, 2) * GEO_SCALE + centres[:, None, :]
         quad = (votes * p[:, None, None]).sum(0) / p.sum()
         quad = (quad / scale).astype(np.float32)
+        if 0.5 * (np.linalg.norm(quad[1] - quad[0]) + np.linalg.norm(quad[2] - quad[3])) < min_width:
+            continue
         x0, y0 = np.floor(quad.min(0))
         x1, y1 = np.ceil(quad.max(0))
         x0, y0 = max(0, int(x0)), max(0, int(y0))
@@ -133,6 +137,7 @@ class PlateDetector:
         self.min_score = float(min_score if min_score is not None else self.entry.get("min_score", 0.4))
         self.max_detections = int(self.entry.get("max_detections", 16))
         self.autolevel = bool(self.entry.get("autolevel", True))
+        self.min_width = float(self.entry.get("min_width", 16.0))
         scale, zero = inp["quantization"]
         # uint8 pixels map to int8 by flipping the top bit when the input is quantised as (1.0, -128)
         self._xor_input = inp["dtype"] == np.int8 and abs(scale - 1.0) < 1e-6 and zero == -128
@@ -172,4 +177,4 @@ class PlateDetector:
         """Plates in the image, best first (at most `max_detections`)."""
         score, corners, scale = self.maps(image_bgr)
         return decode_maps(score, corners, scale, image_bgr.shape[:2], self.threshold, self.min_score,
-                           self.max_detections)
+                           self.max_detections, self.min_width)
