@@ -174,3 +174,16 @@ def test_parse_truth_line_and_dataset(tmp_path):
     ds = load_dataset(tmp_path)
     assert [t.image.name for t in ds] == ["a.jpg", "b.jpg"]
     assert ds[1].plates == (((5, 6, 7, 8), "XYZ9"), ((50, 60, 70, 80), "QQ1"))
+
+
+def test_free_reading_prefers_digit_zero_over_rare_letter_o_when_close():
+    # 'ABCD1O5X' fits no format; O vs 0 nearly tied -> 0 (the letter prior), and the confidence
+    # reported for it is the posterior under that prior, not the raw 0.42
+    r = apply_hints("AB1O5XYZ", char_rows("AB1O5XYZ", 0.55, {3: ("0", 0.42)}))
+    assert r.text == "AB105XYZ" and r.changed == (3,) and r.pattern is None
+    assert r.char_confidences[3] > 0.6
+
+
+def test_clear_letter_o_stays():
+    r = apply_hints("AB1O5XYZ", char_rows("AB1O5XYZ", 0.95, {3: ("0", 0.04)}))
+    assert r.text == "AB1O5XYZ"

@@ -17,8 +17,13 @@ class RecognitionConfig(Section):
     format_hints: bool = Field(
         True, description="Apply US plate-format knowledge as soft hints (never as a hard filter)"
     )
-    crop_pad: float = Field(
-        0.1, ge=0.0, le=0.3, description="Margin added around each detected plate before OCR, as a fraction of its size"
+    crop_pad_x: float = Field(
+        0.12, ge=0.0, le=0.4,
+        description="Margin added at the left and right of each detected plate before OCR, as a fraction of its width"
+    )
+    crop_pad_y: float = Field(
+        0.05, ge=0.0, le=0.4,
+        description="Margin added above and below each detected plate before OCR, as a fraction of its height"
     )
     min_chars: int = Field(2, ge=1, le=10, description="Reads shorter than this are dropped (not plates)")
     max_chars: int = Field(10, ge=2, le=16, description="Reads longer than this are dropped (not plates)")

@@ -5,7 +5,8 @@ follow patterns (ABC1234, 1ABC234, 123ABC, ...), and most states leave I, O and 
 a digit is a priori likelier than those letters. We pick, per pattern, the best letters-or-digits
 reading from the per-character probabilities, weigh it by the pattern's prior, and keep whichever
 reading (the raw one included) scores best. So:
-- a read that fits no pattern is returned unchanged (no hard filter: vanity and out-of-state plates);
+- a read that fits no pattern is kept (no hard filter: vanity and out-of-state plates), except that
+  a rare letter (I, O, Q) yields to its digit when the OCR found them nearly as likely;
 - a character changes only when the OCR itself gave the replacement real probability (>= min_alt);
 - the length never changes; switching hints off returns the read as is.
 """
@@ -34,7 +35,7 @@ class HintResult:
     text: str
     char_confidences: tuple[float, ...]
     changed: tuple[int, ...]          # positions that differ from the raw read
-    pattern: str | None               # the format that won, None when the raw read stood
+    pattern: str | None               # the format that won, None when no format did
 
 
 def _char_prior(alphabet: str) -> np.ndarray:
@@ -54,9 +55,16 @@ def apply_hints(text: str, char_probs: np.ndarray, alphabet: str = ALPHABET,
     prior = _char_prior(alphabet)
     is_digit = np.array([c.isdigit() for c in alphabet])
     eps = 1e-9
-    raw_logp = sum(math.log(max(p, eps)) for p in base_conf)
-    raw_logp += sum(math.log(RARE_LETTERS.get(c, 1.0)) for c in text)
-    best = (raw_logp + math.log(raw_prior), text, None)
+    # the free reading: each character on its own, weighed by the letter prior (O -> 0 when close)
+    free = []
+    for i, c in enumerate(text):
+        scores = probs[i] * prior
+        k = int(scores.argmax())
+        free.append(alphabet[k] if probs[i, k] >= min_alt else c)
+    free_text = "".join(free)
+    free_logp = sum(math.log(max(probs[i, alphabet.index(c)] * RARE_LETTERS.get(c, 1.0), eps))
+                    for i, c in enumerate(free_text))
+    best = (free_logp + math.log(raw_prior), free_text, None)
     for pattern, weight in formats.items():
         if len(pattern) != n:
             continue
@@ -76,5 +84,8 @@ def apply_hints(text: str, char_probs: np.ndarray, alphabet: str = ALPHABET,
             best = (logp, "".join(chosen), pattern)
     _, new_text, pattern = best
     changed = tuple(i for i, (a, b) in enumerate(zip(text, new_text)) if a != b)
-    confs = tuple(float(probs[i, alphabet.index(c)]) for i, c in enumerate(new_text))
+    # confidence under the letter prior: P(c) * prior(c) / sum over the alphabet of the same
+    posterior = probs * prior
+    posterior = posterior / np.maximum(posterior.sum(axis=1, keepdims=True), eps)
+    confs = tuple(float(posterior[i, alphabet.index(c)]) for i, c in enumerate(new_text))
     return HintResult(new_text, confs, changed, pattern)

@@ -58,16 +58,25 @@ def ctc_greedy(probs: np.ndarray, alphabet: str, blank: int = 0) -> OcrResult:
     return OcrResult("".join(chars), tuple(confs), confidence, mat)
 
 
+def grow_quad(quad: np.ndarray, pad_x: float, pad_y: float) -> np.ndarray:
+    """Grow a TL, TR, BR, BL quad along its own axes: pad_x of its width at each end, pad_y of its height."""
+    tl, tr, br, bl = np.asarray(quad, dtype=np.float32).reshape(4, 2)
+    top, bottom, left, right = tr - tl, br - bl, bl - tl, br - tr
+    return np.array([tl - pad_x * top - pad_y * left, tr + pad_x * top - pad_y * right,
+                     br + pad_x * bottom + pad_y * right, bl - pad_x * bottom + pad_y * left], np.float32)
+
+
 def rectify(image_bgr: np.ndarray, quad: np.ndarray, out_h: int = 48, out_w: int = 160,
-            pad: float = 0.0) -> np.ndarray:
+            pad: float | tuple[float, float] = 0.0) -> np.ndarray:
     """Warp the plate quad (TL, TR, BR, BL image points) to an upright out_w x out_h crop.
 
-    `pad` grows the quad by that fraction of its size on each side, to forgive a tight detector.
+    `pad` (or (pad_x, pad_y)) grows the quad by that fraction of its size on each side, to forgive
+    a detector that clips the first or last character.
     """
     q = np.asarray(quad, dtype=np.float32).reshape(4, 2)
-    if pad:
-        centre = q.mean(axis=0)
-        q = centre + (q - centre) * (1 + 2 * pad)
+    pad_x, pad_y = (pad, pad) if np.isscalar(pad) else pad
+    if pad_x or pad_y:
+        q = grow_quad(q, pad_x, pad_y)
     dst = np.array([[0, 0], [out_w - 1, 0], [out_w - 1, out_h - 1], [0, out_h - 1]], np.float32)
     m = cv2.getPerspectiveTransform(q, dst)
     return cv2.warpPerspective(image_bgr, m, (out_w, out_h), flags=cv2.INTER_LINEAR,

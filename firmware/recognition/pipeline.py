@@ -47,7 +47,7 @@ class Recognizer:
 
     def read_crop(self, image_bgr: np.ndarray, quad: np.ndarray) -> tuple[str, tuple[float, ...], float]:
         """OCR one plate given its quad (TL, TR, BR, BL); hints applied when switched on."""
-        crop = rectify(image_bgr, quad, self.ocr.input_h, self.ocr.input_w, pad=self.config.crop_pad)
+        crop = rectify(image_bgr, quad, self.ocr.input_h, self.ocr.input_w, pad=(self.config.crop_pad_x, self.config.crop_pad_y))
         result = self.ocr.read(crop)
         text, confs = result.text, result.char_confidences
         if self.config.format_hints and result.char_probs is not None and text:
