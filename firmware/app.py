@@ -100,7 +100,8 @@ class Unit:
         from firmware.sync.service import SyncService
 
         self.sync = SyncService(cfg.sync, self.data_dir, self.writer, cfg.unit.id, self.clock,
-                                health=self.health, on_event=self.record_event)
+                                health=self.health, on_event=self.record_event,
+                                base_config=lambda: cfg.model_dump(mode="json"))
         self.sync.start()
         self._started("sync", self.sync.stop)
 
@@ -111,6 +112,7 @@ class Unit:
             unit_id=cfg.unit.id, data_dir=self.data_dir, writer=self.writer, clock=self.clock, gnss=self.gnss,
             hotlists=self.hotlists, alerter=self.alerter, storage_config=cfg.storage,
             min_free_mb=cfg.unit.min_free_mb, on_event=self.record_event, on_read=self.seams.on_read,
+            on_committed=self.sync.notify,
         )
         factory = self.seams.recognizer_factory or self._recognizer_from_config
         for camera in cfg.cameras:

@@ -81,7 +81,8 @@ class CaptureStats:
 class ReadRecorder:
     def __init__(self, *, unit_id: str, data_dir: Path, writer: Writer, clock: Clock, gnss: PositionProvider,
                  hotlists: HotlistMatcher, alerter: Alerter, storage_config, min_free_mb: int,
-                 on_event: Callable[[str, str, dict], None], on_read: Callable[[Read], None] | None = None):
+                 on_event: Callable[[str, str, dict], None], on_read: Callable[[Read], None] | None = None,
+                 on_committed: Callable[[], None] | None = None):
         self.unit_id = unit_id
         self.data_dir = Path(data_dir)
         self.writer = writer
@@ -93,6 +94,7 @@ class ReadRecorder:
         self.min_free_mb = min_free_mb
         self.on_event = on_event
         self.on_read = on_read
+        self.on_committed = on_committed or (lambda: None)
         self.stats = CaptureStats()
         self._lock = threading.Lock()
         self._disk_low = False
@@ -135,6 +137,7 @@ class ReadRecorder:
             log.error("read not stored", extra={"event": "read.store_failed", "read_id": read.id, "error": str(exc)})
             self.on_event("malfunction", "storage", {"reason": str(exc)})
             return None
+        self.on_committed()   # wake the uplink: a hit should not wait for the next poll
         with self._lock:
             self.stats.reads += 1
             self.stats.hits += 1 if read.hits else 0
