@@ -23,6 +23,7 @@ from firmware.alerts.alerter import Alerter, alert_for
 from firmware.clock import Clock
 from firmware.consensus import ConsensusTracker, Track, vote
 from firmware.frames.worker import CameraWorker
+from firmware.hotlist.match import normalise_plate
 from firmware.records import Frame, Hit, PlateCandidate, Position, Read
 from firmware.storage.db import Writer
 from firmware.storage.reads import image_paths, save_read, write_jpeg
@@ -40,11 +41,6 @@ class PositionProvider(Protocol):
 
 class HotlistMatcher(Protocol):
     def match(self, plate: str, state: str | None = None) -> list[Hit]: ...
-
-
-def normalize_plate(text: str) -> str:
-    """NCIC convention: upper case, letters and digits only."""
-    return "".join(ch for ch in text.upper() if ch.isascii() and ch.isalnum())
 
 
 def crop_with_margin(image: np.ndarray, box: tuple[int, int, int, int], margin: float = 0.25) -> np.ndarray:
@@ -116,7 +112,7 @@ class ReadRecorder:
         voted = vote([s.candidate for s in track.sightings])
         best = track.best
         frame: Frame = best.payload
-        plate = normalize_plate(voted.text)
+        plate = normalise_plate(voted.text)
         if not plate:
             return None
         read_id = str(uuid.uuid4())

@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "firmware.sync.cli",
     "firmware.retention.cli",
     "firmware.selftest",
+    "firmware.dispositions",
 ]
 
 # bench name -> module exposing add_arguments(parser) and run(args) -> dict
