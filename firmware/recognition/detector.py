@@ -84,13 +84,15 @@ def decode_maps(score: np.ndarray, corners: np.ndarray, scale: float, image_hw: 
     `min_width` image pixels are dropped: too small for any OCR to read (the unit's floor is ~20 px).
     """
     mask = (score > threshold).astype(np.uint8)
-    n, labels = cv2.connectedComponents(mask, connectivity=8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if n <= 1:
         return []
     H, W = image_hw
     out: list[Detection] = []
     for k in range(1, n):
-        ys, xs = np.nonzero(labels == k)
+        bx, by, bw, bh = stats[k, :4]
+        ys, xs = np.nonzero(labels[by:by + bh, bx:bx + bw] == k)
+        ys, xs = ys + by, xs + bx
         p = score[ys, xs]
         s = float(p.mean())
         if s < min_score:

@@ -78,3 +78,36 @@ def sample(rng: np.random.Generator):
     canvas = np.zeros((INPUT_HW[0], INPUT_HW[1], 3), np.uint8)
     canvas[:h, :w] = img
     return (canvas,) + make_targets(quads)
+
+
+def _dim(plate: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Lower a plate's contrast and brightness the way shade, dusk and dirt do."""
+    p = plate.astype(np.float32)
+    c = rng.uniform(0.3, 0.8)
+    p = p.mean() + (p - p.mean()) * c
+    p = p * rng.uniform(0.5, 1.0)
+    return np.clip(p, 0, 255).astype(np.uint8)
+
+
+def sample_small(rng: np.random.Generator, hw=(256, 448)):
+    """Stage-3 sample: half the time small, often dim plates in a scene rendered at 2x and downscaled
+    (the way a real camera frame reaches the model), else a normal scene; autolevel as at runtime."""
+    from firmware.recognition.detector import autolevel
+
+    h, w = hw
+    r = rng.random()
+    n = 0 if r < 0.08 else 1 if r < 0.55 else int(rng.integers(2, 5))
+    plates = [render_plate(random_plate_text(rng), rng) for _ in range(n)]
+    if rng.random() < 0.5:
+        plates = [_dim(p, rng) if rng.random() < 0.6 else p for p in plates]
+        big, quads = compose_scene(rng, plates, (2 * h, 2 * w), width_range=(18.0, 130.0), max_tilt_deg=30.0)
+        img = cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA)
+        quads = [q / 2 for q in quads]
+        if rng.random() < 0.5:
+            ok, enc = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(40, 90))])
+            img = cv2.imdecode(enc, cv2.IMREAD_COLOR) if ok else img
+    else:
+        plates = [_dim(p, rng) if rng.random() < 0.2 else p for p in plates]
+        img, quads = compose_scene(rng, plates, (h, w), width_range=(7.0, 0.45 * w), max_tilt_deg=30.0)
+    img = autolevel(img, (h, w))
+    return (img,) + make_targets(quads, hw)

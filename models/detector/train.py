@@ -21,20 +21,24 @@ import torch.nn.functional as F
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent.parent))
-from data import sample  # noqa: E402
+from data import sample, sample_small  # noqa: E402
 from net import PlateNet, export_onnx  # noqa: E402
 
 
 class Synth(torch.utils.data.IterableDataset):
-    def __init__(self, seed):
+    def __init__(self, seed, stage3_hw=None):
         self.seed = seed
+        self.stage3_hw = stage3_hw
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         wid = info.id if info else 0
         rng = np.random.default_rng([self.seed, wid, os.getpid()])
         while True:
-            img, score, weight, geo, norm = sample(rng)
+            if self.stage3_hw:
+                img, score, weight, geo, norm = sample_small(rng, self.stage3_hw)
+            else:
+                img, score, weight, geo, norm = sample(rng)
             yield (torch.from_numpy(img).permute(2, 0, 1), torch.from_numpy(score), torch.from_numpy(weight),
                    torch.from_numpy(geo), torch.from_numpy(norm))
 
@@ -68,6 +72,10 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--init", type=Path, help="start from these weights (fine-tune) instead of scratch")
     ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--small", type=int, nargs=2, metavar=("H", "W"),
+                    help="stage 3: H x W crops of small/dim plates rendered at 2x (data.sample_small)")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    ap.add_argument("--freeze-bn", action="store_true", help="keep BatchNorm statistics (small CPU batches)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed)
@@ -77,12 +85,18 @@ def main():
         model.load_state_dict(torch.load(args.init, map_location="cpu"))
     model = model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    dl = torch.utils.data.DataLoader(Synth(args.seed), batch_size=args.batch, num_workers=args.workers,
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dl = torch.utils.data.DataLoader(Synth(args.seed, tuple(args.small) if args.small else None), batch_size=args.batch, num_workers=args.workers,
                                      pin_memory=dev == "cuda", prefetch_factor=4 if args.workers else None,
                                      persistent_workers=bool(args.workers))
     t0 = time.time()
     step, log = 0, []
     model.train()
+    if args.freeze_bn:
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.eval()
     for img, score, weight, geo, norm in dl:
         elapsed = time.time() - t0
         if elapsed > args.seconds or step >= args.max_steps:
