@@ -27,4 +27,8 @@ class RecognitionConfig(Section):
     )
     min_chars: int = Field(2, ge=1, le=10, description="Reads shorter than this are dropped (not plates)")
     max_chars: int = Field(10, ge=2, le=16, description="Reads longer than this are dropped (not plates)")
+    min_detector_score: float = Field(
+        0.4, ge=0.0, le=1.0,
+        description="Detections scored below this are not read; raise it (0.6) to trade a few reads for speed"
+    )
     max_plates: int = Field(8, ge=1, le=64, description="At most this many plates are read per frame (best first)")

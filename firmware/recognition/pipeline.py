@@ -61,7 +61,8 @@ class Recognizer:
         detections = self.detector.detect(image_bgr)
         t1 = time.perf_counter()
         out: list[PlateCandidate] = []
-        for det in detections[: self.config.max_plates]:
+        kept = sorted((d for d in detections if d.score >= self.config.min_detector_score), key=lambda d: -d.score)
+        for det in kept[: self.config.max_plates]:
             quad = det.quad if det.quad is not None else box_quad(det.box)
             text, confs, confidence = self.read_crop(image_bgr, quad)
             if not (self.config.min_chars <= len(text) <= self.config.max_chars):
