@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Rebuild the plate OCR from the PP-OCRv6 recogniser that ships in the `rapidocr` wheel (Apache-2.0):
+# cut to plates -> fine-tune on rendered plates -> ONNX -> TFLite (int8 weights + float32 reference).
+#
+#   ML_PY=/work/mlvenv/bin/python bash models/ocr/build.sh [OUT]
+#
+# ML_PY: a Python with torch (CUDA if available), onnx, onnx2torch, onnxruntime, onnxsim, rapidocr,
+# pillow, opencv-python-headless, numpy, tensorflow(-cpu), tf-keras, onnx2tf, onnx-graphsurgeon,
+# sng4onnx, psutil (build machine only; never the unit's dependencies) and Debian's fonts-dejavu.
+# No network is used: the base weights come from the installed rapidocr wheel, the fonts from Debian.
+# The shipped model (ppocrv6s-plate-2) was fine-tuned for 4 minutes on one H100 (1,993 steps of 128
+# crops, 15 data workers). On a CPU the same recipe runs, slower: raise MINUTES or accept fewer steps.
+# The training stream is seeded from the clock as well as --seed, so a rebuild is equivalent, not
+# bit-identical; the manifest's sha256 always names the committed files.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY="${ML_PY:-python}"
+OUT="${1:-build/ocr}"
+MINUTES="${MINUTES:-4}"
+WORKERS="${WORKERS:-$(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))}"
+mkdir -p "$OUT"
+"$PY" models/ocr/prepare_base.py "$OUT/base.onnx"
+"$PY" models/ocr/make_atlas.py "$OUT/glyphs.npz"
+"$PY" models/ocr/train_ocr.py --base "$OUT/base.onnx" --atlas "$OUT/glyphs.npz" --out "$OUT/train" \
+    --minutes "$MINUTES" --steps 100000 --workers "$WORKERS" --batch "${BATCH:-128}" --val "${VAL:-2000}"
+"$PY" - "$OUT" <<'PY'
+import json, sys
+out = sys.argv[1]
+s = json.load(open(f"{out}/train/train_log.json"))["summary"]
+json.dump({"training": {"steps": s["steps"], "minutes": s["minutes"], "synthetic_val_acc": s["synthetic_val_acc"]}},
+          open(f"{out}/metrics.json", "w"))
+PY
+# writes models/plate_ocr*.tflite, models/ocr/manifest_entry.json and merges models/manifest.json
+# (MODELS_DIR=elsewhere leaves the committed models alone and writes a manifest there instead)
+"$PY" models/ocr/convert.py "$OUT/train/plate_ocr_ft.onnx" --version "${VERSION:-ppocrv6s-plate-local}" \
+    --metrics "$OUT/metrics.json" --models-dir "${MODELS_DIR:-models}"
