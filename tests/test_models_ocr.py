@@ -178,3 +178,10 @@ def test_ocr_on_real_plate_boxes_stays_above_its_floor(ocr):
         (x, y, w, h), plate = truth.plates[0]
         correct += ocr.read(image[y:y + h, x:x + w]).text == plate
     assert correct / len(ds) >= 0.7
+
+
+def test_reads_stacked_characters_inline(ocr):
+    rng = np.random.default_rng(8)
+    data = [(render_plate(t, rng, "stacked"), t) for t in (random_plate_text(rng) for _ in range(30))]
+    correct = sum(ocr.read(img).text == t for img, t in data)
+    assert correct >= 24
