@@ -25,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-xnnpack", action="store_true")
     parser.add_argument("--model-dir", type=Path, default=None)
     parser.add_argument("--peer", action="store_true", help="also time rapidocr's pipeline (needs rapidocr)")
+    parser.add_argument("--min-detector-score", type=float, default=None,
+                        help="override recognition.min_detector_score (speed/recall trade)")
 
 
 def _truths(folder: Path) -> dict[str, set[str]]:
@@ -62,7 +64,9 @@ def run_peer(images: list[Path], threads: int, truths: dict[str, set[str]]) -> d
         truth = truths.get(path.name, set())
         if truth and any(p in t for t in texts for p in truth):
             found += 1
-    out = {"peer": "rapidocr " + getattr(__import__("rapidocr"), "__version__", "?") + " (PP-OCRv6 det+rec, onnxruntime)",
+    from importlib.metadata import version
+
+    out = {"peer": f"rapidocr {version('rapidocr')} (PP-OCRv6 det+rec, onnxruntime)",
            "peer_ms_median": _median(ms), "peer_fps": round(1000 / np.median(ms), 2) if ms else 0.0}
     if truths:
         out["peer_plate_in_texts"] = round(found / len(images), 4)
@@ -83,6 +87,8 @@ def run(args: argparse.Namespace) -> dict:
     if not images:
         raise SystemExit(f"no images in {args.images}")
     config = RecognitionConfig(threads=args.threads, use_xnnpack=not args.no_xnnpack, model_dir=args.model_dir)
+    if args.min_detector_score is not None:
+        config = config.model_copy(update={"min_detector_score": args.min_detector_score})
     recognizer = Recognizer.from_config(config)
     truths = _truths(Path(args.images))
     decode, detect, ocr, total = [], [], [], []
@@ -103,7 +109,7 @@ def run(args: argparse.Namespace) -> dict:
                 correct += 1
     result = {
         "bench": "recognition", "images": len(images), "passes": args.passes, "threads": args.threads,
-        "xnnpack": not args.no_xnnpack,
+        "xnnpack": not args.no_xnnpack, "min_detector_score": config.min_detector_score,
         "decode_ms_median": _median(decode), "detect_ms_median": _median(detect), "ocr_ms_median": _median(ocr),
         "total_ms_median": _median(total), "total_ms_p95": round(float(np.percentile(total, 95)), 2),
         "fps": round(1000 / float(np.median(total)), 2),
