@@ -109,6 +109,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--lr-body", type=float, default=5e-5, help="backbone: small, keeps what PP-OCR knew")
     ap.add_argument("--lr-head", type=float, default=5e-4)
+    ap.add_argument("--init", type=Path, default=None, help="start from this state dict (a previous run's .pt)")
     ap.add_argument("--snapshot-s", type=float, default=0, help="also save the weights this often")
     ap.add_argument("--val", type=int, default=2000, help="held-out synthetic crops to score at the end")
     args = ap.parse_args()
@@ -129,6 +130,8 @@ def main() -> None:
         print("atlas fonts:", load_glyph_atlas(args.atlas), flush=True)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     net = onnx2torch.convert(onnx.load(str(args.base))).to(device).eval()  # BN frozen
+    if args.init:  # continue from an earlier fine-tune's weights
+        net.load_state_dict(torch.load(args.init, map_location=device))
 
     class Data(torch.utils.data.IterableDataset):
         def __iter__(self):
