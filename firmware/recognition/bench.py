@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> dict:
     truths = _truths(Path(args.images))
     decode, detect, ocr, total = [], [], [], []
     correct = 0
-    recognizer.recognize(cv2.imread(str(images[0]), cv2.IMREAD_COLOR))  # warm-up (XNNPACK packs weights)
+    recognizer.warm_up()  # XNNPACK packs weights on the first call
     for p in range(args.passes):
         for path in images:
             t0 = time.perf_counter()

@@ -45,6 +45,11 @@ class Recognizer:
                                             "ocr": ocr_entry.get("version"), "threads": config.threads})
         return cls(detector, ocr, config)
 
+    def warm_up(self) -> None:
+        """Run both models once on blank input: XNNPACK packs weights on the first call (~100 ms)."""
+        self.detector.detect(np.zeros((720, 1280, 3), np.uint8))
+        self.ocr.read(np.zeros((self.ocr.input_h, self.ocr.input_w, 3), np.uint8))
+
     def read_crop(self, image_bgr: np.ndarray, quad: np.ndarray) -> tuple[str, tuple[float, ...], float]:
         """OCR one plate given its quad (TL, TR, BR, BL); hints applied when switched on."""
         crop = rectify(image_bgr, quad, self.ocr.input_h, self.ocr.input_w, pad=(self.config.crop_pad_x, self.config.crop_pad_y))
