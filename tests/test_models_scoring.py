@@ -187,3 +187,29 @@ def test_free_reading_prefers_digit_zero_over_rare_letter_o_when_close():
 def test_clear_letter_o_stays():
     r = apply_hints("AB1O5XYZ", char_rows("AB1O5XYZ", 0.95, {3: ("0", 0.04)}))
     assert r.text == "AB1O5XYZ"
+
+
+# --- crop geometry ---------------------------------------------------------------------------
+
+@given(st.floats(0, 500), st.floats(0, 500), st.floats(1, 400), st.floats(1, 200),
+       st.floats(0, 0.4), st.floats(0, 0.4))
+def test_grow_quad_on_rectangles(x, y, w, h, px, py):
+    from firmware.recognition.ocr import box_quad, grow_quad
+
+    q = grow_quad(box_quad((x, y, w, h)), px, py)
+    np.testing.assert_allclose(q, [[x - px * w, y - py * h], [x + w + px * w, y - py * h],
+                                   [x + w + px * w, y + h + py * h], [x - px * w, y + h + py * h]],
+                               rtol=1e-4, atol=1e-2)
+
+
+def test_grow_quad_follows_a_rotated_plate():
+    from firmware.recognition.ocr import grow_quad
+
+    a = np.deg2rad(30)
+    u, v = np.array([np.cos(a), np.sin(a)]), np.array([-np.sin(a), np.cos(a)])
+    tl = np.array([100.0, 100.0])
+    quad = np.array([tl, tl + 200 * u, tl + 200 * u + 100 * v, tl + 100 * v], np.float32)
+    g = grow_quad(quad, 0.1, 0.0)
+    assert np.linalg.norm(g[1] - g[0]) == pytest.approx(240, rel=1e-4)  # 10% of the width each end
+    assert np.linalg.norm(g[3] - g[0]) == pytest.approx(100, rel=1e-4)  # height untouched
+    assert np.dot(g[1] - g[0], v) == pytest.approx(0, abs=1e-3)         # still along the plate's axis
