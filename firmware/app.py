@@ -133,13 +133,20 @@ class Unit:
     def _recognizer_from_config(self) -> Recognizer:
         from firmware.recognition.pipeline import Recognizer as TfliteRecognizer
 
-        return TfliteRecognizer.from_config(self.config.recognition)
+        recognizer = TfliteRecognizer.from_config(self.config.recognition)
+        recognizer.warm_up()   # the first real frame should not pay for delegate set-up
+        return recognizer
 
     def _stop_cameras(self) -> None:
         for worker in self.cameras:
             worker.stop()
         for pipeline in self.pipelines:
             pipeline.stop()
+        if getattr(self, "recorder", None) is not None:
+            waiting = self.recorder.retry_unsaved()
+            if waiting:
+                log.error("reads could not be stored before shutdown",
+                          extra={"event": "read.unsaved_at_stop", "count": waiting})
 
     def stop(self) -> None:
         sdnotify.notify("STOPPING=1")

@@ -7,6 +7,7 @@ writer, and only then alerts. Nothing here knows where frames, fixes or lists co
 
 from __future__ import annotations
 
+import collections
 import logging
 import shutil
 import threading
@@ -66,11 +67,12 @@ class CaptureStats:
     hits: int = 0
     store_failures: int = 0
     images_skipped: int = 0
+    unsaved_dropped: int = 0
     stage_ms: dict = field(default_factory=lambda: {"recognize": 0.0, "record": 0.0})
 
     def as_dict(self) -> dict:
         return {"frames": self.frames, "reads": self.reads, "hits": self.hits, "store_failures": self.store_failures,
-                "images_skipped": self.images_skipped,
+                "images_skipped": self.images_skipped, "unsaved_dropped": self.unsaved_dropped,
                 "stage_ms_total": {k: round(v, 1) for k, v in self.stage_ms.items()}}
 
 
@@ -78,7 +80,7 @@ class ReadRecorder:
     def __init__(self, *, unit_id: str, data_dir: Path, writer: Writer, clock: Clock, gnss: PositionProvider,
                  hotlists: HotlistMatcher, alerter: Alerter, storage_config, min_free_mb: int,
                  on_event: Callable[[str, str, dict], None], on_read: Callable[[Read], None] | None = None,
-                 on_committed: Callable[[], None] | None = None):
+                 on_committed: Callable[[], None] | None = None, unsaved_max: int = 10_000):
         self.unit_id = unit_id
         self.data_dir = Path(data_dir)
         self.writer = writer
@@ -94,6 +96,8 @@ class ReadRecorder:
         self.stats = CaptureStats()
         self._lock = threading.Lock()
         self._disk_low = False
+        self._storage_failing = False
+        self._unsaved: collections.deque[Read] = collections.deque(maxlen=unsaved_max)
 
     def _disk_ok(self) -> bool:
         try:
@@ -126,27 +130,57 @@ class ReadRecorder:
         )
         read = replace(read, hits=tuple(self.hotlists.match(plate, read.state)))
         read = self._write_images(read, frame, best.candidate.box)
-        try:
-            self.writer.call(lambda conn: save_read(conn, read, self.clock.utc()))
-        except Exception as exc:
-            self.stats.store_failures += 1
-            log.error("read not stored", extra={"event": "read.store_failed", "read_id": read.id, "error": str(exc)})
-            self.on_event("malfunction", "storage", {"reason": str(exc)})
-            return None
-        self.on_committed()   # wake the uplink: a hit should not wait for the next poll
+        self.retry_unsaved()
+        stored = self._commit(read)
+        if not stored:
+            # Storage is failing (disk full, card error): keep the read for the next attempt, and still
+            # alert on a hit - a stolen car on the road does not wait for the SD card.
+            with self._lock:
+                if len(self._unsaved) == self._unsaved.maxlen:
+                    self.stats.unsaved_dropped += 1
+                self._unsaved.append(read)
         with self._lock:
             self.stats.reads += 1
             self.stats.hits += 1 if read.hits else 0
             self.stats.stage_ms["record"] += (time.perf_counter() - started) * 1000
-        log.info("read stored", extra={"event": "read.stored", "read_id": read.id, "camera": camera_id,
-                                       "confidence": read.confidence, "frames": read.frames,
-                                       "position": read.position.method, "hit": bool(read.hits)})
         alert = alert_for(read, list(read.hits))
         if alert is not None:
             self.alerter.alert(alert)
         if self.on_read:
             self.on_read(read)
         return read
+
+    def _commit(self, read: Read) -> bool:
+        try:
+            self.writer.call(lambda conn: save_read(conn, read, self.clock.utc()))
+        except Exception as exc:
+            self.stats.store_failures += 1
+            log.error("read not stored yet", extra={"event": "read.store_failed", "read_id": read.id, "error": str(exc)})
+            if not self._storage_failing:
+                self._storage_failing = True
+                self.on_event("malfunction", "storage", {"reason": str(exc)})
+            return False
+        if self._storage_failing:
+            self._storage_failing = False
+            self.on_event("back_in_service", "storage", {})
+        self.on_committed()   # wake the uplink: a hit should not wait for the next poll
+        log.info("read stored", extra={"event": "read.stored", "read_id": read.id, "camera": read.camera_id,
+                                       "confidence": read.confidence, "frames": read.frames,
+                                       "position": read.position.method, "hit": bool(read.hits)})
+        return True
+
+    def retry_unsaved(self) -> int:
+        """Commit reads held back by a storage failure, oldest first; returns how many are still waiting."""
+        while True:
+            with self._lock:
+                if not self._unsaved:
+                    return 0
+                read = self._unsaved[0]
+            if not self._commit(read):
+                with self._lock:
+                    return len(self._unsaved)
+            with self._lock:
+                self._unsaved.popleft()
 
     def _write_images(self, read: Read, frame: Frame, box) -> Read:
         if not self._disk_ok():
