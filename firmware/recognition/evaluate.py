@@ -10,12 +10,14 @@ The rules, written once so `alpr-unit eval`, the tests and the docs agree:
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from firmware.consensus import iou  # noqa: F401  (re-exported: scoring uses the tracker's overlap)
+from firmware.hotlist.match import normalise_plate as normalise
 
 Box = tuple[int, int, int, int]
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -25,20 +27,6 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 class Truth:
     image: Path
     plates: tuple[tuple[Box, str], ...]
-
-
-def normalise(text: str) -> str:
-    return re.sub(r"[^A-Z0-9]", "", text.upper())
-
-
-def iou(a: Box, b: Box) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
-    inter = ix * iy
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
 
 
 def parse_truth_line(line: str) -> tuple[str, Box, str] | None:
