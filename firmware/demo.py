@@ -125,8 +125,8 @@ def run_demo(data_dir: Path, seconds: float | None, fps: float, out=print) -> di
     clock = SystemClock()
     config = demo_config(data_dir, clip_dir, fps)
     hotlist = load_demo_hotlist(data_dir, config.unit.id, clock)
-    out(f"demo: {len(list(clip_dir.iterdir()))} frames of {len(plates)} vehicles, hotlist rows loaded: "
-        f"{hotlist.get('loaded', hotlist)}")
+    out(f"demo: {len(list(clip_dir.iterdir()))} frames of {len(plates)} vehicles; hotlist '{hotlist['list_name']}' "
+        f"version {hotlist['version']}: {hotlist['entries']} entries (sha256 {hotlist['sha256'][:12]}...)")
 
     def show(read) -> None:
         pos = read.position
