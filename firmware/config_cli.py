@@ -35,7 +35,13 @@ def _validate(args) -> int:
     return EXIT_OK
 
 
+SECRETS = (("sync", "password"),)
+
+
 def _show(args) -> int:
-    config = load_unit_config(args)
-    print(json.dumps(config.model_dump(mode="json"), indent=2))
+    config = load_unit_config(args).model_dump(mode="json")
+    for section, key in SECRETS:   # the effective config goes into support bundles: no secrets in it
+        if config[section].get(key):
+            config[section][key] = "<redacted>"
+    print(json.dumps(config, indent=2))
     return EXIT_OK

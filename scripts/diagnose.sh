@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Collect what support needs from a unit into one tarball: versions, selftest, effective config
+# (secrets redacted by `config show`), sync status, recent service log, disk and database health. No plate data.
+#
+#   sudo scripts/diagnose.sh [--config /etc/alpr-unit/unit.toml] [--out /tmp]
+set -uo pipefail
+CONFIG=/etc/alpr-unit/unit.toml
+OUT=/tmp
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --config) CONFIG=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    *) echo "diagnose: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+ALPR=${ALPR:-/opt/alpr-unit/venv/bin/alpr-unit}
+command -v "$ALPR" >/dev/null 2>&1 || ALPR="$(dirname "$0")/../.venv/bin/alpr-unit"
+work=$(mktemp -d)
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+{
+  echo "time: $stamp"; uname -a; cat /proc/device-tree/model 2>/dev/null; echo
+  "$ALPR" --version; python3 --version
+  vcgencmd measure_temp 2>/dev/null; vcgencmd get_throttled 2>/dev/null
+  df -h / /var/lib/alpr-unit 2>/dev/null; free -m; uptime
+} > "$work/system.txt" 2>&1
+"$ALPR" selftest --config "$CONFIG" --json > "$work/selftest.jsonl" 2>&1
+"$ALPR" config show --config "$CONFIG" > "$work/config.json" 2>&1   # secrets redacted by config show
+"$ALPR" sync status --config "$CONFIG" --json > "$work/sync.json" 2>&1
+"$ALPR" audit verify --config "$CONFIG" --json > "$work/audit-verify.json" 2>&1
+journalctl -u alpr-unit --since "-2h" -o cat 2>/dev/null | grep -v '"level": "DEBUG"' | tail -2000 > "$work/journal.jsonl"
+tar -czf "$OUT/alpr-diagnose-$stamp.tar.gz" -C "$work" .
+rm -rf "$work"
+echo "$OUT/alpr-diagnose-$stamp.tar.gz"
