@@ -89,3 +89,71 @@ def test_config_bounds_are_enforced():
         RecognitionConfig(threads=0)
     with pytest.raises(ValueError):
         RecognitionConfig(unknown_key=1)
+
+
+# --- early stop: detections read best first, the rest skipped once a confident plate is read ---
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+from firmware.recognition.detector import Detection  # noqa: E402
+from firmware.recognition.pipeline import should_read  # noqa: E402
+
+
+@given(score=st.floats(0, 1), found=st.booleans(), early=st.booleans(),
+       floor=st.floats(0, 1), above=st.floats(0, 1))
+def test_should_read_rules(score, found, early, floor, above):
+    cfg = RecognitionConfig(min_detector_score=floor, read_all_above=above, early_stop=early)
+    got = should_read(score, found, cfg)
+    if score < floor:
+        assert not got  # below the floor nothing is read
+    elif not found or not early:
+        assert got  # before a confident read (or with early stop off) everything above the floor is read
+    else:
+        assert got == (score >= above)
+
+
+class _GivenDetections:
+    """Stands in for the detector only: returns fixed detections so the crops read can be counted."""
+
+    def __init__(self, detections):
+        self.detections = detections
+
+    def detect(self, image):
+        return list(self.detections)
+
+
+def _ocr() -> PlateOCR:
+    path, entry = load_model_entry(None, "ocr")
+    return PlateOCR(path, entry)
+
+
+def test_early_stop_skips_weaker_detections_after_a_confident_read():
+    ocr = _ocr()
+    rng = np.random.default_rng(7)
+    image, plates = render_scene(rng, ["7ABC123"])
+    quad = np.asarray(plates[0][1], np.float32)
+    h = image.shape[0]
+    dets = [Detection(quad_box(quad), 0.8, quad)] + [
+        Detection((40 + 200 * k, h - 70, 100, 50), 0.7 - 0.1 * k, None) for k in range(3)]
+    fast = Recognizer(_GivenDetections(dets), ocr, RecognitionConfig())
+    slow = Recognizer(_GivenDetections(dets), ocr, RecognitionConfig(early_stop=False))
+    got_fast, got_slow = fast.recognize(image), slow.recognize(image)
+    assert "7ABC123" in [c.text for c in got_slow]
+    assert [c.text for c in got_fast] == ["7ABC123"]
+    assert fast.last_timings_ms["crops"] == 1 and slow.last_timings_ms["crops"] == 4
+
+
+def test_early_stop_still_reads_every_plate_the_detector_is_sure_of():
+    ocr = _ocr()
+    rng = np.random.default_rng(8)
+    texts = ["4KXM822", "ABC1234"]
+    image, plates = render_scene(rng, texts)
+    quads = [np.asarray(q, np.float32) for _, q in plates]
+    h = image.shape[0]
+    dets = [Detection(quad_box(q), 0.97 - 0.02 * i, q) for i, q in enumerate(quads)]
+    dets.append(Detection((30, h - 70, 100, 50), 0.6, None))  # a weak decoy: skipped
+    rec = Recognizer(_GivenDetections(dets), ocr, RecognitionConfig())
+    got = {c.text for c in rec.recognize(image)}
+    assert rec.last_timings_ms["crops"] == 2
+    truth = set(texts)
+    assert len(got & truth) == 2, (got, truth)

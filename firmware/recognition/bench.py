@@ -27,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--peer", action="store_true", help="also time rapidocr's pipeline (needs rapidocr)")
     parser.add_argument("--min-detector-score", type=float, default=None,
                         help="override recognition.min_detector_score (speed/recall trade)")
+    parser.add_argument("--no-early-stop", action="store_true",
+                        help="read every kept detection (recognition.early_stop off), the pre-early-stop behaviour")
 
 
 def _truths(folder: Path) -> dict[str, set[str]]:
@@ -89,9 +91,11 @@ def run(args: argparse.Namespace) -> dict:
     config = RecognitionConfig(threads=args.threads, use_xnnpack=not args.no_xnnpack, model_dir=args.model_dir)
     if args.min_detector_score is not None:
         config = config.model_copy(update={"min_detector_score": args.min_detector_score})
+    if args.no_early_stop:
+        config = config.model_copy(update={"early_stop": False})
     recognizer = Recognizer.from_config(config)
     truths = _truths(Path(args.images))
-    decode, detect, ocr, total = [], [], [], []
+    decode, detect, ocr, total, crops = [], [], [], [], []
     correct = 0
     recognizer.warm_up()  # XNNPACK packs weights on the first call
     for p in range(args.passes):
@@ -104,12 +108,14 @@ def run(args: argparse.Namespace) -> dict:
             decode.append((t1 - t0) * 1000)
             detect.append(recognizer.last_timings_ms["detect"])
             ocr.append(recognizer.last_timings_ms["ocr"])
+            crops.append(recognizer.last_timings_ms.get("crops", 0))
             total.append((t2 - t0) * 1000)
             if p == 0 and truths.get(path.name) and any(normalise(c.text) in truths[path.name] for c in plates):
                 correct += 1
     result = {
         "bench": "recognition", "images": len(images), "passes": args.passes, "threads": args.threads,
         "xnnpack": not args.no_xnnpack, "min_detector_score": config.min_detector_score,
+        "early_stop": config.early_stop, "crops_per_image": round(float(np.mean(crops)), 2),
         "decode_ms_median": _median(decode), "detect_ms_median": _median(detect), "ocr_ms_median": _median(ocr),
         "total_ms_median": _median(total), "total_ms_p95": round(float(np.percentile(total, 95)), 2),
         "fps": round(1000 / float(np.median(total)), 2),
