@@ -157,3 +157,29 @@ def test_early_stop_still_reads_every_plate_the_detector_is_sure_of():
     assert rec.last_timings_ms["crops"] == 2
     truth = set(texts)
     assert len(got & truth) == 2, (got, truth)
+
+
+SHARED_US = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "data" / "plates" / "openalpr-us-dev"
+
+
+@pytest.mark.skipif(not SHARED_US.is_dir(), reason="../shared real photos not present")
+def test_early_stop_on_real_photos_keeps_the_reads_and_reads_far_fewer_crops():
+    import cv2
+
+    from firmware.recognition.evaluate import load_dataset, normalise
+
+    dataset = load_dataset(SHARED_US)[::3]  # every third photo: ~47, a few seconds
+    det = Recognizer.from_config(RecognitionConfig()).detector
+    ocr = _ocr()
+    fast = Recognizer(det, ocr, RecognitionConfig())
+    slow = Recognizer(det, ocr, RecognitionConfig(early_stop=False))
+    counts = {"fast": [0, 0], "slow": [0, 0]}
+    for truth in dataset:
+        image = cv2.imread(str(truth.image), cv2.IMREAD_COLOR)
+        plates = {p for _, p in truth.plates}
+        for name, rec in (("fast", fast), ("slow", slow)):
+            got = rec.recognize(image)
+            counts[name][0] += any(normalise(c.text) in plates for c in got)
+            counts[name][1] += rec.last_timings_ms["crops"]
+    assert counts["fast"][0] >= counts["slow"][0] - 1, counts  # at most one photo lost to stopping early
+    assert counts["fast"][1] <= 0.6 * counts["slow"][1], counts
