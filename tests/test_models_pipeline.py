@@ -183,3 +183,30 @@ def test_early_stop_on_real_photos_keeps_the_reads_and_reads_far_fewer_crops():
             counts[name][1] += rec.last_timings_ms["crops"]
     assert counts["fast"][0] >= counts["slow"][0] - 1, counts  # at most one photo lost to stopping early
     assert counts["fast"][1] <= 0.6 * counts["slow"][1], counts
+
+
+def test_two_plates_the_detector_is_unsure_of_take_turns_over_frames():
+    ocr = _ocr()
+    rng = np.random.default_rng(8)
+    texts = ["4KXM822", "ABC1234"]
+    image, plates = render_scene(rng, texts)
+    dets = [Detection(quad_box(np.asarray(q, np.float32)), s, np.asarray(q, np.float32))
+            for (_, q), s in zip(plates, (0.85, 0.8))]
+    rec = Recognizer(_GivenDetections(dets), ocr, RecognitionConfig())
+    frames = [{c.text for c in rec.recognize(image)} for _ in range(4)]
+    assert all(len(f) == 1 for f in frames)  # one crop per frame: the other plate is below read_all_above
+    assert frames[0] == frames[2] and frames[1] == frames[3] and frames[0] != frames[1]
+    assert frames[0] | frames[1] == set(texts)
+    assert rec.last_timings_ms["crops"] == 1
+
+
+def test_visit_order_sends_the_plate_read_last_frame_to_the_back():
+    from firmware.recognition.pipeline import visit_order
+
+    cfg = RecognitionConfig(min_detector_score=0.4)
+    a, b, c, low = (Detection((0, 0, 100, 50), 0.9), Detection((300, 0, 100, 50), 0.8),
+                    Detection((600, 0, 100, 50), 0.7), Detection((900, 0, 100, 50), 0.3))
+    assert visit_order([c, low, a, b], cfg) == [a, b, c]
+    assert visit_order([c, low, a, b], cfg, [(5, 2, 100, 50)]) == [b, c, a]
+    assert visit_order([c, a, b], cfg, [(5, 2, 100, 50), (600, 0, 100, 50)]) == [b, a, c]
+    assert visit_order([c, a, b], cfg, [(2000, 0, 10, 10)]) == [a, b, c]

@@ -8,7 +8,8 @@ first and last character more often than a loose one hurts.
 Speed: the OCR costs one fixed interpreter invoke per crop (~15 ms on the dev VM; the model's shapes
 are fixed, so crops cannot share one batched invoke) and the detector proposes ~4 boxes per image,
 most of them false. So detections are read best first and, once the frame holds a confident
-plate-shaped read, only those the detector is sure of are still read (`should_read`).
+plate-shaped read, only those the detector is sure of are still read (`should_read`); a plate read
+in the previous frame is visited last, so two plates in view take turns (`visit_order`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from firmware.consensus import iou
 from firmware.recognition.config import RecognitionConfig
 from firmware.recognition.hints import apply_hints
 from firmware.recognition.manifest import default_model_dir, load_model_entry
@@ -36,6 +38,7 @@ class Recognizer:
         self.ocr = ocr
         self.config = config or RecognitionConfig()
         self.last_timings_ms: dict = {"detect": 0.0, "ocr": 0.0}
+        self._last_read_boxes: list[tuple[int, int, int, int]] = []  # kept reads of the previous frame
 
     @classmethod
     def from_config(cls, config: RecognitionConfig) -> "Recognizer":
@@ -72,7 +75,7 @@ class Recognizer:
         t1 = time.perf_counter()
         out: list[PlateCandidate] = []
         cfg = self.config
-        kept = sorted((d for d in detections if d.score >= cfg.min_detector_score), key=lambda d: -d.score)
+        kept = visit_order(detections, cfg, self._last_read_boxes if cfg.early_stop else [])
         found = False  # a confident plate-shaped read in this frame already
         crops = 0
         for det in kept[: cfg.max_plates]:
@@ -90,9 +93,23 @@ class Recognizer:
                                       box=tuple(int(v) for v in det.box), state=None,
                                       detector_confidence=float(det.score)))
         t2 = time.perf_counter()
+        self._last_read_boxes = [c.box for c in out]
         self.last_timings_ms = {"detect": (t1 - t0) * 1000, "ocr": (t2 - t1) * 1000,
                                 "plates": len(detections), "crops": crops}
         return out
+
+
+def visit_order(detections, config: RecognitionConfig, last_read_boxes=()) -> list:
+    """Detections above the floor, best first; those over a plate read in the previous frame go last.
+
+    With early stop, a second plate the detector is not sure of would be skipped in every frame while
+    a first plate is read; sending the plate just read to the back makes two plates take turns.
+    """
+    kept = sorted((d for d in detections if d.score >= config.min_detector_score), key=lambda d: -d.score)
+    if not last_read_boxes:
+        return kept
+    seen = [any(iou(tuple(d.box), b) >= 0.5 for b in last_read_boxes) for d in kept]
+    return [d for d, s in zip(kept, seen) if not s] + [d for d, s in zip(kept, seen) if s]
 
 
 def should_read(detector_score: float, found: bool, config: RecognitionConfig) -> bool:
