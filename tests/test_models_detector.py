@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware.recognition.detector import (GEO_SCALE, STRIDE, Detection, PlateDetector, _iou, autolevel, decode_maps,
+from firmware.recognition.detector import (GEO_SCALE, STRIDE, Detection, PlateDetector, autolevel, decode_maps,
                                           letterbox)
 from firmware.synthetic.scene import compose_scene, render_scene
+from firmware.consensus import iou
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
@@ -56,10 +57,10 @@ def test_decode_recovers_tilted_quads_and_scales_to_image():
     dets = decode_maps(score, corners, scale=0.5, image_hw=(768, 1024))
     assert len(dets) == 2
     for q in (q1, q2):
-        best = max(dets, key=lambda d: _iou(d.box, _box_of(q * 2)))
+        best = max(dets, key=lambda d: iou(d.box, _box_of(q * 2)))
         assert np.abs(best.quad - q * 2).max() < 1.0  # quads are in image pixels (1 / scale)
         assert best.quad.shape == (4, 2) and best.quad.dtype == np.float32
-        assert _iou(best.box, _box_of(q * 2)) > 0.9
+        assert iou(best.box, _box_of(q * 2)) > 0.9
         assert best.score == pytest.approx(0.9, abs=1e-5)
 
 
@@ -152,8 +153,8 @@ def test_model_finds_rendered_plates(int8_detector, scenes):
         dets = int8_detector.detect(img)
         for q in quads:
             total += 1
-            best = max(dets, key=lambda d: _iou(d.box, _box_of(q)), default=None)
-            if best is not None and _iou(best.box, _box_of(q)) >= 0.3:
+            best = max(dets, key=lambda d: iou(d.box, _box_of(q)), default=None)
+            if best is not None and iou(best.box, _box_of(q)) >= 0.3:
                 found += 1
                 h = np.linalg.norm(q[3] - q[0])
                 corner_err.append(np.linalg.norm(best.quad - q, axis=1).mean() / h)
@@ -168,7 +169,7 @@ def test_int8_agrees_with_float32(int8_detector, scenes):
         a, b = int8_detector.detect(img), ref.detect(img)
         for d in b:
             total += 1
-            agree += any(_iou(d.box, e.box) >= 0.5 for e in a)
+            agree += any(iou(d.box, e.box) >= 0.5 for e in a)
     assert total > 0 and agree / total >= 0.85, (agree, total)
 
 
@@ -189,7 +190,7 @@ def test_xnnpack_off_gives_the_same_answer(int8_detector, scenes):
     a, b = int8_detector.detect(img), plain.detect(img)
     assert len(a) == len(b)
     for d, e in zip(a, b):
-        assert _iou(d.box, e.box) > 0.9
+        assert iou(d.box, e.box) > 0.9
 
 
 @pytest.mark.skipif(not DEV.is_dir(), reason="../shared/data/plates/openalpr-us-dev not present")
@@ -202,5 +203,5 @@ def test_detect_rate_on_real_photos(int8_detector):
         gt = tuple(int(v) for v in parts[1:5])
         dets = int8_detector.detect(cv2.imread(str(DEV / parts[0])))
         n += 1
-        hits += any(_iou(d.box, gt) >= 0.3 for d in dets)
+        hits += any(iou(d.box, gt) >= 0.3 for d in dets)
     assert hits / n >= 0.5, (hits, n)  # floor, well below the measured rate in models/plate_detector.md

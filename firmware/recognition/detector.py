@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from firmware.consensus import iou
 from firmware.recognition.runtime import dequantize_output, make_interpreter
 
 log = logging.getLogger(__name__)
@@ -65,15 +66,6 @@ def autolevel(canvas: np.ndarray, content_hw: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
-    iw = max(0, min(ax1, bx1) - max(a[0], b[0]))
-    ih = max(0, min(ay1, by1) - max(a[1], b[1]))
-    inter = iw * ih
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
-
-
 def decode_maps(score: np.ndarray, corners: np.ndarray, scale: float, image_hw: tuple[int, int],
                 threshold: float = 0.3, min_score: float = 0.4, max_detections: int = 16,
                 min_width: float = 16.0) -> list[Detection]:
@@ -113,7 +105,7 @@ def decode_maps(score: np.ndarray, corners: np.ndarray, scale: float, image_hw: 
     out.sort(key=lambda d: -d.score)
     kept: list[Detection] = []
     for d in out:  # blobs split by noise vote for the same plate: keep the best
-        if all(_iou(d.box, k.box) < 0.5 for k in kept):
+        if all(iou(d.box, k.box) < 0.5 for k in kept):
             kept.append(d)
         if len(kept) >= max_detections:
             break
