@@ -63,12 +63,16 @@ def _car(img: np.ndarray, plate: np.ndarray, cx: int, base_y: int, scale: float,
     img[py:py + ph, px:px + pw] = cv2.resize(plate, (pw, ph), interpolation=cv2.INTER_AREA)
 
 
-def render_clip(folder: Path, seed: int = 7) -> list[str]:
-    """Write the demo clip as numbered JPEGs; returns the plates it shows, in order."""
+def render_clip(folder: Path, seed: int = 7, lead_in_frames: int = 0) -> list[str]:
+    """Write the demo clip as numbered JPEGs; returns the plates it shows, in order.
+    `lead_in_frames` of empty road come first (a unit that has just booted, no car yet)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     colours = [(160, 40, 30), (40, 40, 40), (200, 200, 205), (30, 90, 150), (60, 120, 60), (150, 150, 30)]
-    frame_no = 0
+    for frame_no in range(lead_in_frames):
+        cv2.imwrite(str(folder / f"frame_{frame_no:05d}.jpg"), _background(rng, frame_no),
+                    [cv2.IMWRITE_JPEG_QUALITY, 90])
+    frame_no = lead_in_frames
     for index, (text, style) in enumerate(zip(DEMO_PLATES, DEMO_STYLES)):
         plate = render_plate(text, np.random.default_rng(seed + index), style=style)
         lane_x = 640 + (-160 if index % 2 else 150)

@@ -83,13 +83,13 @@ class PtyGps:
                 pass
 
 
-def render_vehicles(folder: Path, vehicles: list[dict], seed: int) -> None:
+def render_vehicles(folder: Path, vehicles: list[dict], seed: int, lead_in_frames: int) -> None:
     plates = tuple(v["plate"] for v in vehicles)
     styles = tuple(v.get("style", "white") for v in vehicles)
     original = demo.DEMO_PLATES, demo.DEMO_STYLES
     demo.DEMO_PLATES, demo.DEMO_STYLES = plates, styles
     try:
-        demo.render_clip(folder, seed=seed)
+        demo.render_clip(folder, seed=seed, lead_in_frames=lead_in_frames)
     finally:
         demo.DEMO_PLATES, demo.DEMO_STYLES = original
 
@@ -126,10 +126,14 @@ def alpr(*args: str, **kw) -> subprocess.CompletedProcess:
 
 def run_scenario(path: Path, work: Path) -> dict:
     scenario = tomllib.loads(Path(path).read_text())
-    render_vehicles(work / "frames", scenario["vehicles"], scenario.get("seed", 11))
+    # The receiver's first epoch completes only when the second begins (1-2 s at 1 Hz); reads before a
+    # unit's first fix honestly carry no position, so scenarios start with empty road (lead_in_s).
+    fps = scenario.get("fps", 10)
+    render_vehicles(work / "frames", scenario["vehicles"], scenario.get("seed", 11),
+                    int(scenario.get("lead_in_s", 3.0) * fps))
     gps = PtyGps(demo.asset("demo-route.nmea"))
     gps.start()
-    config = unit_config(work, gps.port, scenario.get("fps", 10))
+    config = unit_config(work, gps.port, fps)
     failures: list[str] = []
     try:
         if scenario.get("hotlist"):
