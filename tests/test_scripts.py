@@ -35,8 +35,10 @@ def test_provision_refuses_a_bad_config_and_writes_nothing(tmp_path):
 def test_diagnose_bundle_has_selftest_and_redacted_config(tmp_path):
     config = tmp_path / "unit.toml"
     config.write_text(f'[unit]\nid = "diag"\ndata_dir = "{tmp_path / "data"}"\n[sync]\nusername = "unit"\npassword = "hunter2"\n')
-    result = run("scripts/diagnose.sh", "--config", str(config), "--out", str(tmp_path),
-                 ALPR=str(REPO / ".venv/bin/alpr-unit") if (REPO / ".venv/bin/alpr-unit").exists() else "alpr-unit")
+    wrapper = tmp_path / "alpr-unit"   # the firmware of this checkout, whatever venv runs the tests
+    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH="{REPO}" exec "{sys.executable}" -m firmware "$@"\n')
+    wrapper.chmod(0o755)
+    result = run("scripts/diagnose.sh", "--config", str(config), "--out", str(tmp_path), ALPR=str(wrapper))
     assert result.returncode == 0, result.stderr
     bundle = result.stdout.strip().splitlines()[-1]
     with tarfile.open(bundle) as tar:
