@@ -66,6 +66,7 @@ class SyncService:
                              on_puback=self.sender.on_puback)
         self.sender.link = self.link
         self.link.start()
+        self._write_status_file()   # `sync status` knows the daemon runs from the first moment
         for name, target in (("sync-sender", self.sender.run), ("sync-downlink", self.inbox.run),
                              ("sync-health", self._housekeeping)):
             thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
@@ -120,11 +121,15 @@ class SyncService:
 
     def _housekeeping(self, stop_event: threading.Event) -> None:
         next_health = 0.0
-        elapsed = 0.0
-        while not stop_event.wait(STATUS_EVERY_S if elapsed else 0.5):
-            elapsed += STATUS_EVERY_S
-            self._write_status_file()
+        next_status = 0.0
+        written_connected: bool | None = None
+        while not stop_event.wait(0.5):
             now = self.clock.monotonic_ns() / 1e9
+            connected = bool(self.link and self.link.connected.is_set())
+            # every STATUS_EVERY_S, and at once when the link goes up or down: `sync status` must not lag it
+            if now >= next_status or connected != written_connected:
+                self._write_status_file()
+                next_status, written_connected = now + STATUS_EVERY_S, connected
             if now >= next_health and self._publish_health():
                 next_health = now + self.config.health_interval_s
 
