@@ -196,6 +196,7 @@ class Unit:
         for worker, pipeline in zip(self.cameras, self.pipelines):
             status = worker.status()
             status["fps"] = round(pipeline.frames / uptime_s, 2) if uptime_s > 0 else 0.0
+            status["recognition_errors"] = pipeline.errors
             cameras.append(status)
         return {
             "version": __version__, "unit_id": self.config.unit.id, "uptime_s": round(uptime_s, 1),

@@ -219,7 +219,6 @@ class CameraPipeline:
         self.recorder = recorder
         self.clock = clock
         self.frames = 0
-        self.recognize_ms = 0.0
         self.errors = 0
         self.done = threading.Event()
         self._stop = threading.Event()
@@ -262,7 +261,6 @@ class CameraPipeline:
                     log.exception("recognition failed", extra={"event": "recognize.error", "seq": frame.seq})
                     candidates = []
                 elapsed_ms = (time.perf_counter() - started) * 1000
-                self.recognize_ms += elapsed_ms
                 self.frames += 1
                 self.recorder.stats.frames += 1
                 self.recorder.stats.stage_ms["recognize"] += elapsed_ms
