@@ -58,9 +58,11 @@ class Recognizer:
         self.detector.detect(np.zeros((720, 1280, 3), np.uint8))
         self.ocr.read(np.zeros((self.ocr.input_h, self.ocr.input_w, 3), np.uint8))
 
-    def read_crop(self, image_bgr: np.ndarray, quad: np.ndarray) -> tuple[str, tuple[float, ...], float]:
+    def read_crop(self, image_bgr: np.ndarray, quad: np.ndarray,
+                  pad_x: float | None = None) -> tuple[str, tuple[float, ...], float]:
         """OCR one plate given its quad (TL, TR, BR, BL); hints applied when switched on."""
-        crop = rectify(image_bgr, quad, self.ocr.input_h, self.ocr.input_w, pad=(self.config.crop_pad_x, self.config.crop_pad_y))
+        pad = (self.config.crop_pad_x if pad_x is None else pad_x, self.config.crop_pad_y)
+        crop = rectify(image_bgr, quad, self.ocr.input_h, self.ocr.input_w, pad=pad)
         result = self.ocr.read(crop)
         text, confs = result.text, result.char_confidences
         if self.config.format_hints and result.char_probs is not None and text:
@@ -68,6 +70,26 @@ class Recognizer:
             text, confs = hinted.text, hinted.char_confidences
         confidence = float(np.prod(confs)) if confs else 0.0
         return text, confs, confidence
+
+    def read_detection(self, image_bgr: np.ndarray, det) -> tuple[tuple[str, tuple[float, ...], float], int]:
+        """Best read of one detection and how many crops it took.
+
+        The first crop follows the detector's quad. When that read is unsure, the same plate is cut
+        again along its axis-aligned box and with tighter and looser margins: a quad a little off clips
+        a character or takes in a bolt or frame text, and a differently cut crop usually avoids that.
+        The most confident read wins (a vote over the same misreading would only repeat it).
+        """
+        quad = det.quad if det.quad is not None else box_quad(det.box)
+        best = self.read_crop(image_bgr, quad)
+        if best[2] >= self.config.second_look_below:
+            return best, 1
+        looks = [(box_quad(det.box), None)] if det.quad is not None else []
+        looks += [(quad, pad) for pad in self.config.second_look_pads]
+        for q, pad in looks:
+            read = self.read_crop(image_bgr, q, pad)
+            if read[2] > best[2]:
+                best = read
+        return best, 1 + len(looks)
 
     def recognize(self, image_bgr: np.ndarray) -> list[PlateCandidate]:
         t0 = time.perf_counter()
@@ -81,9 +103,8 @@ class Recognizer:
         for det in kept[: cfg.max_plates]:
             if not should_read(det.score, found, cfg):
                 continue
-            quad = det.quad if det.quad is not None else box_quad(det.box)
-            text, confs, confidence = self.read_crop(image_bgr, quad)
-            crops += 1
+            (text, confs, confidence), used = self.read_detection(image_bgr, det)
+            crops += used
             if not (cfg.min_chars <= len(text) <= cfg.max_chars):
                 continue
             if confidence < cfg.min_confidence:

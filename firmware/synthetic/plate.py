@@ -120,8 +120,12 @@ def _glyph(ch: str, font: str, thick: int) -> np.ndarray:
 
 
 def _draw_text(img: np.ndarray, text: str, box: tuple[int, int, int, int], color, font: str,
-               thick: int, gap: float = 0.12) -> None:
-    """Draw `text` into box (x, y, w, h) of img as fixed cells, each glyph fitted to its cell height."""
+               thick: int, gap: float = 0.12, shapes: dict[str, str] | None = None) -> None:
+    """Draw `text` into box (x, y, w, h) of img as fixed cells, each glyph fitted to its cell height.
+
+    `shapes` draws a character with another's glyph ({"0": "O"}): many plate typefaces give the
+    digit and the letter one shape, and the label stays what the state issued.
+    """
     x, y, w, h = box
     n = max(1, len(text))
     cell_w = w / (n + (n - 1) * gap)
@@ -129,7 +133,7 @@ def _draw_text(img: np.ndarray, text: str, box: tuple[int, int, int, int], color
     for i, ch in enumerate(text):
         if ch == " ":
             continue
-        g = _glyph(ch, font, thick)
+        g = _glyph((shapes or {}).get(ch, ch), font, thick)
         gh, gw = g.shape
         widen = 1.25 if gw / gh > 0.35 else 1.0  # bars (I, 1) keep their shape
         tw = int(round(min(cell_w, gw * h / gh * widen)))  # never past the cell
@@ -162,11 +166,14 @@ def _palette(style: str, rng: np.random.Generator):
     return tuple(jitter(c) for c in table[key])
 
 
-def render_plate(text: str, rng: np.random.Generator, style: str | None = None) -> np.ndarray:
+def render_plate(text: str, rng: np.random.Generator, style: str | None = None, extras: bool = False) -> np.ndarray:
     """BGR plate image, tight crop (about 2:1). `style` from STYLES or None for a random one.
 
     'stacked' draws the first two characters stacked vertically at the left, as several states do;
     'ir' gives the grayscale, high-contrast look of an infrared night camera (still 3 channels).
+    `extras` (OCR training) adds what real plates carry and the OCR must not read or must read
+    through: digits drawn with the letter's glyph (0 as O, 1 as I), bolts, large emblems between
+    groups, small text at either edge. Off by default so the demo and detector data stay as they were.
     """
     text = "".join(c for c in text.upper() if c in ALPHABET or c == " ")
     if style is None:
@@ -211,14 +218,21 @@ def render_plate(text: str, rng: np.random.Generator, style: str | None = None) 
         margin = margin + sw * 1.4
     right = W - W * rng.uniform(0.06, 0.12)
     gap = rng.uniform(0.05, 0.25)
+    shapes = _shared_shapes(rng) if extras else None
+    if extras:
+        _plate_furniture(img, rng, top, char_h, margin, right, header_col, small_font, stacked)
     if len(body) >= 5 and rng.random() < 0.4:  # a dash, dot or emblem between two groups (not a character)
         split = len(body) // 2 if rng.random() < 0.5 else 3
         n = len(body) + 1.2
         unit = (right - margin) / n
-        _draw_text(img, body[:split], (int(margin), int(top), int(unit * split), int(char_h)), fg, font, thick, gap)
+        _draw_text(img, body[:split], (int(margin), int(top), int(unit * split), int(char_h)), fg, font, thick, gap,
+                   shapes)
         cx, cy = int(margin + unit * (split + 0.6)), int(top + char_h / 2)
         kind = int(rng.integers(4))
         r = max(2, int(min(unit, char_h) * rng.uniform(0.2, 0.45)))
+        if extras and rng.random() < 0.5:  # state outlines, hearts, logos: as tall as the characters
+            r = max(2, int(char_h * rng.uniform(0.3, 0.55)))
+            kind = int(rng.integers(2, 6))
         col = tuple(float(v) for v in (fg if rng.random() < 0.6 else rng.integers(0, 256, 3)))
         if kind == 0:
             cv2.line(img, (cx - r, cy), (cx + r, cy), col, max(2, r // 2))
@@ -227,15 +241,28 @@ def render_plate(text: str, rng: np.random.Generator, style: str | None = None) 
         elif kind == 2:  # keystone / shield
             pts = np.array([[cx - r, cy - r], [cx + r, cy - r], [cx + r // 2, cy + r], [cx - r // 2, cy + r]], np.int32)
             cv2.fillPoly(img, [pts], col, cv2.LINE_AA)
+        elif kind == 4:  # a state-outline-like blob, outline or filled
+            ang = np.sort(rng.uniform(0, 2 * np.pi, int(rng.integers(6, 12))))
+            rad = r * rng.uniform(0.6, 1.0, len(ang))
+            pts = np.stack([cx + rad * np.cos(ang), cy + rad * np.sin(ang)], 1).astype(np.int32)
+            if rng.random() < 0.5:
+                cv2.fillPoly(img, [pts], col, cv2.LINE_AA)
+            else:
+                cv2.polylines(img, [pts], True, col, max(1, r // 5), cv2.LINE_AA)
+        elif kind == 5:  # two-lobed (heart, bird, plane)
+            cv2.circle(img, (cx - r // 2, cy - r // 3), max(2, r // 2), col, -1, cv2.LINE_AA)
+            cv2.circle(img, (cx + r // 2, cy - r // 3), max(2, r // 2), col, -1, cv2.LINE_AA)
+            pts = np.array([[cx - r, cy - r // 4], [cx + r, cy - r // 4], [cx, cy + r]], np.int32)
+            cv2.fillPoly(img, [pts], col, cv2.LINE_AA)
         else:  # star-ish
             ang = np.linspace(0, 2 * np.pi, 11)[:-1]
             rad = np.where(np.arange(10) % 2 == 0, r, r * 0.45)
             pts = np.stack([cx + rad * np.sin(ang), cy - rad * np.cos(ang)], 1).astype(np.int32)
             cv2.fillPoly(img, [pts], col, cv2.LINE_AA)
         _draw_text(img, body[split:], (int(margin + unit * (split + 1.2)), int(top), int(unit * (len(body) - split)),
-                                       int(char_h)), fg, font, thick, gap)
+                                       int(char_h)), fg, font, thick, gap, shapes)
     else:
-        _draw_text(img, body, (int(margin), int(top), int(right - margin), int(char_h)), fg, font, thick, gap)
+        _draw_text(img, body, (int(margin), int(top), int(right - margin), int(char_h)), fg, font, thick, gap, shapes)
     if rng.random() < 0.4:  # registration sticker in a corner: small, not part of the plate number
         sw_, sh_ = int(W * rng.uniform(0.08, 0.14)), int(H * rng.uniform(0.12, 0.2))
         sx = int(rng.choice([W * 0.03, W * 0.97 - sw_]))
@@ -256,6 +283,42 @@ def render_plate(text: str, rng: np.random.Generator, style: str | None = None) 
         gray = cv2.convertScaleAbs(gray, alpha=rng.uniform(1.2, 1.8), beta=rng.uniform(-60, 0))
         out = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
     return out
+
+
+def _shared_shapes(rng: np.random.Generator) -> dict[str, str]:
+    """Per plate: which digits this typeface draws like a letter (0 like O, 1 like I, 8 squared like B)."""
+    shapes = {}
+    if rng.random() < 0.35:
+        shapes["0"] = "O"
+    if rng.random() < 0.3:
+        shapes["1"] = "I"
+    return shapes
+
+
+def _plate_furniture(img: np.ndarray, rng: np.random.Generator, top: float, char_h: float, left: float,
+                     right: float, colour, font: str, stacked: bool) -> None:
+    """Things on a real plate that are not its number: bolts, small edge text (county, month, 'WA')."""
+    h, w = img.shape[:2]
+    if rng.random() < 0.5:  # mounting bolts, usually in the top row between header and characters
+        r = max(2, int(h * rng.uniform(0.03, 0.06)))
+        y = int(top - r * rng.uniform(0.2, 1.5)) if rng.random() < 0.7 else int(h - top * 0.8)
+        shade = tuple(float(v) for v in rng.integers(60, 220, 1).repeat(3))
+        for x in (int(w * rng.uniform(0.15, 0.3)), int(w * rng.uniform(0.7, 0.85))):
+            cv2.circle(img, (x, max(r, y)), r, shade, -1, cv2.LINE_AA)
+    if rng.random() < 0.3:  # small text at an edge, well under the stacked characters' size (those are read)
+        side = "right" if stacked or rng.random() < 0.4 else "left"
+        vertical = rng.random() < 0.6
+        n = 3 if vertical else int(rng.integers(1, 4))
+        word = "".join(LETTERS[int(rng.integers(26))] if rng.random() < 0.7 else DIGITS[int(rng.integers(10))]
+                       for _ in range(n))
+        cw = max(3, int(w * rng.uniform(0.025, 0.04)))
+        x = int(left * rng.uniform(0.15, 0.5)) if side == "left" else int(right + (w - right) * rng.uniform(0.2, 0.5))
+        for j, ch in enumerate(word):
+            if vertical:
+                box = (x, int(top + j * char_h / 3), cw, int(char_h / 3.6))
+            else:
+                box = (x + j * cw, int(top + char_h * rng.uniform(0.1, 0.6)), cw, int(char_h * 0.25))
+            _draw_text(img, ch, box, colour, font, 3)
 
 
 def degrade(img: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:

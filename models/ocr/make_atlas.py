@@ -1,4 +1,9 @@
-"""Pre-render DejaVu glyphs (Debian fonts-dejavu, Bitstream Vera licence) into an .npz atlas.
+"""Pre-render font glyphs into an .npz atlas the OCR training renders plates with.
+
+Fonts (Debian packages, all permissive): fonts-dejavu (Bitstream Vera licence), fonts-liberation
+(SIL OFL 1.1: Liberation Sans Narrow is close to the condensed grotesques many states use),
+fonts-roboto-unhinted (Apache-2.0: Roboto Condensed), fonts-noto-core (SIL OFL 1.1). A missing font
+is skipped, so the atlas degrades to what is installed rather than failing.
 
 Training runs where Pillow or the fonts may be missing (the GPU box); firmware.synthetic.plate
 loads this atlas with load_glyph_atlas() so plates there use the same fonts as here.
@@ -12,9 +17,15 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
-FONTS = ["DejaVuSansCondensed-Bold", "DejaVuSans-Bold", "DejaVuSansMono-Bold", "DejaVuSansMono",
-         "DejaVuSerifCondensed-Bold", "DejaVuSansCondensed", "DejaVuSans", "DejaVuSerif-Bold"]
+FONT_DIR = Path("/usr/share/fonts/truetype")
+FONTS = ["dejavu/DejaVuSansCondensed-Bold", "dejavu/DejaVuSans-Bold", "dejavu/DejaVuSansMono-Bold",
+         "dejavu/DejaVuSansMono", "dejavu/DejaVuSerifCondensed-Bold", "dejavu/DejaVuSansCondensed",
+         "dejavu/DejaVuSans", "dejavu/DejaVuSerif-Bold",
+         "liberation/LiberationSansNarrow-Bold", "liberation/LiberationSansNarrow-Regular",
+         "liberation/LiberationSans-Bold", "liberation/LiberationMono-Bold",
+         "roboto/unhinted/RobotoCondensed-Bold", "roboto/unhinted/RobotoCondensed-Medium",
+         "roboto/unhinted/RobotoCondensed-Regular", "noto/NotoSansDisplay-Bold", "noto/NotoSans-Bold",
+         "noto/NotoSansMono-Bold"]
 
 
 def main(out: str) -> None:
@@ -30,7 +41,7 @@ def main(out: str) -> None:
                 ImageDraw.Draw(img).text((30, 20), ch, fill=255, font=font, stroke_width=stroke, stroke_fill=255)
                 a = np.asarray(img)
                 ys, xs = np.nonzero(a > 40)
-                arrays[f"{name}{'-heavy' if stroke else ''}|{ch}"] = a[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+                arrays[f"{Path(name).name}{'-heavy' if stroke else ''}|{ch}"] = a[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
     np.savez_compressed(out, **arrays)
     print(f"{len(arrays)} glyphs -> {out}")
 
