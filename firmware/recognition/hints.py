@@ -27,7 +27,8 @@ US_FORMATS: dict[str, float] = {
     "DDDDDD": 0.5, "DDDDDDD": 0.5, "LLLDDDL": 0.5, "DLDDDD": 0.5, "DDDLDDD": 0.5, "DDLDDDD": 0.5,
     "LLDLDDD": 0.5, "DDDDLLL": 0.5, "LLLLDD": 0.5, "DDLLLL": 0.5, "LDLDDDD": 0.3,
 }
-RARE_LETTERS = {"I": 0.1, "O": 0.1, "Q": 0.1}  # most states leave these out of serials: ~1/10 of a digit's base rate
+RARE_LETTERS = {"I": 0.3, "O": 0.1, "Q": 0.1}  # most states leave these out of serials (~1/10 of a digit's rate);
+# I stays likelier: vanity plates use it, and a bar without a flag reads as I or 1 in equal measure
 
 
 @dataclass(frozen=True)

@@ -172,7 +172,7 @@ def render_plate(text: str, rng: np.random.Generator, style: str | None = None, 
     'stacked' draws the first two characters stacked vertically at the left, as several states do;
     'ir' gives the grayscale, high-contrast look of an infrared night camera (still 3 channels).
     `extras` (OCR training) adds what real plates carry and the OCR must not read or must read
-    through: digits drawn with the letter's glyph (0 as O, 1 as I), bolts, large emblems between
+    through: the digit 0 drawn with the letter O's glyph, bolts, large emblems between
     groups, small text at either edge. Off by default so the demo and detector data stay as they were.
     """
     text = "".join(c for c in text.upper() if c in ALPHABET or c == " ")
@@ -286,13 +286,12 @@ def render_plate(text: str, rng: np.random.Generator, style: str | None = None, 
 
 
 def _shared_shapes(rng: np.random.Generator) -> dict[str, str]:
-    """Per plate: which digits this typeface draws like a letter (0 like O, 1 like I, 8 squared like B)."""
-    shapes = {}
-    if rng.random() < 0.35:
-        shapes["0"] = "O"
-    if rng.random() < 0.3:
-        shapes["1"] = "I"
-    return shapes
+    """Per plate: whether this typeface draws the digit 0 with the letter O's round shape.
+
+    Many plate typefaces do, and states issue 0 far more than O. (1 and I are not shared: a plain bar
+    labelled 1 taught the OCR to read real I's as 1.)
+    """
+    return {"0": "O"} if rng.random() < 0.35 else {}
 
 
 def _plate_furniture(img: np.ndarray, rng: np.random.Generator, top: float, char_h: float, left: float,

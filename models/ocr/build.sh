@@ -6,7 +6,8 @@
 #
 # ML_PY: a Python with torch (CUDA if available), onnx, onnx2torch, onnxruntime, onnxsim, rapidocr,
 # pillow, opencv-python-headless, numpy, tensorflow(-cpu), tf-keras, onnx2tf, onnx-graphsurgeon,
-# sng4onnx, psutil (build machine only; never the unit's dependencies) and Debian's fonts-dejavu.
+# sng4onnx, psutil (build machine only; never the unit's dependencies) and Debian's fonts-dejavu,
+# fonts-liberation, fonts-roboto-unhinted and fonts-noto-core (glyphs for the rendered plates).
 # No network is used: the base weights come from the installed rapidocr wheel, the fonts from Debian.
 # The shipped model (ppocrv6s-plate-2) was fine-tuned for 4 minutes on one H100 (1,993 steps of 128
 # crops, 15 data workers). On a CPU the same recipe runs, slower: raise MINUTES or accept fewer steps.
@@ -21,8 +22,14 @@ WORKERS="${WORKERS:-$(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))}"
 mkdir -p "$OUT"
 "$PY" models/ocr/prepare_base.py "$OUT/base.onnx"
 "$PY" models/ocr/make_atlas.py "$OUT/glyphs.npz"
+# stage 1: learn plates (GPU minutes); stage 2: continue at a lower rate with smaller batches, at the
+# unit's 48x128 input (the shipped stage 2 ran 60 min on the 2-core dev VM: MINUTES2=60 BATCH2=32)
+"$PY" models/ocr/train_ocr.py --base "$OUT/base.onnx" --atlas "$OUT/glyphs.npz" --out "$OUT/train1" \
+    --minutes "$MINUTES" --steps 100000 --workers "$WORKERS" --batch "${BATCH:-128}" --val "${VAL:-2000}" \
+    --width 160 --lr-body 5e-5 --lr-head 5e-4
 "$PY" models/ocr/train_ocr.py --base "$OUT/base.onnx" --atlas "$OUT/glyphs.npz" --out "$OUT/train" \
-    --minutes "$MINUTES" --steps 100000 --workers "$WORKERS" --batch "${BATCH:-128}" --val "${VAL:-2000}"
+    --init "$OUT/train1/plate_ocr_ft.pt" --minutes "${MINUTES2:-60}" --steps 100000 --workers "$WORKERS" \
+    --batch "${BATCH2:-32}" --val "${VAL:-2000}" --width 128 --lr-body 3e-5 --lr-head 3e-4
 "$PY" - "$OUT" <<'PY'
 import json, sys
 out = sys.argv[1]

@@ -7,7 +7,7 @@ is skipped, so the atlas degrades to what is installed rather than failing.
 
 Training runs where Pillow or the fonts may be missing (the GPU box); firmware.synthetic.plate
 loads this atlas with load_glyph_atlas() so plates there use the same fonts as here.
-Usage: python models/ocr/make_atlas.py OUT.npz   (needs Pillow and fonts-dejavu)
+Usage: python models/ocr/make_atlas.py OUT.npz   (needs Pillow and the font packages above)
 """
 
 import sys
