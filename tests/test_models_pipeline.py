@@ -241,7 +241,7 @@ def _one_tilted_plate():
 
 def test_second_look_keeps_the_most_confident_of_differently_cut_crops():
     image, det = _one_tilted_plate()
-    ocr = _ScriptedOCR([("WABC123", 0.55), ("ABC123", 0.93), ("ABC12", 0.7), ("WABC1234", 0.4)])
+    ocr = _ScriptedOCR([("WABC123", 0.45), ("ABC123", 0.93), ("ABC12", 0.7), ("WABC1234", 0.4)])
     rec = Recognizer(_GivenDetections([det]), ocr, RecognitionConfig(second_look_pads=[0.03, 0.22]))
     got = rec.recognize(image)
     assert [c.text for c in got] == ["ABC123"]
