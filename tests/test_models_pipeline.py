@@ -257,3 +257,17 @@ def test_second_look_costs_nothing_when_the_first_read_is_sure_or_it_is_off():
     off = _ScriptedOCR([("ABC123", 0.6)])
     rec = Recognizer(_GivenDetections([det]), off, RecognitionConfig(second_look_below=0.0))
     assert [c.text for c in rec.recognize(image)] == ["ABC123"] and rec.last_timings_ms["crops"] == 1
+
+
+def test_second_look_skips_short_reads_and_is_bounded_per_frame():
+    image, det = _one_tilted_plate()
+    short = _ScriptedOCR([("AB", 0.3)])  # a badge or tail light: not worth three more crops
+    rec = Recognizer(_GivenDetections([det]), short, RecognitionConfig())
+    rec.recognize(image)
+    assert rec.last_timings_ms["crops"] == 1
+    dets = [Detection(det.box, 0.95 - 0.01 * k, det.quad) for k in range(3)]
+    unsure = _ScriptedOCR([("ABC123", 0.3)] * 12)
+    rec = Recognizer(_GivenDetections(dets), unsure,
+                     RecognitionConfig(second_look_max_per_frame=2, min_confidence=0.9, early_stop=False))
+    rec.recognize(image)
+    assert rec.last_timings_ms["crops"] == 4 + 4 + 1  # two detections looked at again, the third not

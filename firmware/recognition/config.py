@@ -55,3 +55,11 @@ class RecognitionConfig(Section):
         [0.03, 0.22], min_length=0, max_length=4,
         description="Left/right margins (fraction of plate width) of the extra crops read by the second look"
     )
+    second_look_min_chars: int = Field(
+        4, ge=1, le=16,
+        description="Only a first read of at least this many characters gets a second look (a tail light or "
+                    "badge reads short or empty: looking again at it only costs time)"
+    )
+    second_look_max_per_frame: int = Field(
+        2, ge=0, le=16, description="At most this many detections per frame get a second look (bounds the worst frame)"
+    )

@@ -71,7 +71,8 @@ class Recognizer:
         confidence = float(np.prod(confs)) if confs else 0.0
         return text, confs, confidence
 
-    def read_detection(self, image_bgr: np.ndarray, det) -> tuple[tuple[str, tuple[float, ...], float], int]:
+    def read_detection(self, image_bgr: np.ndarray, det,
+                       may_look_again: bool = True) -> tuple[tuple[str, tuple[float, ...], float], int]:
         """Best read of one detection and how many crops it took.
 
         The first crop follows the detector's quad. When that read is unsure, the same plate is cut
@@ -81,7 +82,8 @@ class Recognizer:
         """
         quad = det.quad if det.quad is not None else box_quad(det.box)
         best = self.read_crop(image_bgr, quad)
-        if best[2] >= self.config.second_look_below:
+        cfg = self.config
+        if not may_look_again or best[2] >= cfg.second_look_below or len(best[0]) < cfg.second_look_min_chars:
             return best, 1
         looks = [(box_quad(det.box), None)] if det.quad is not None else []
         looks += [(quad, pad) for pad in self.config.second_look_pads]
@@ -99,12 +101,14 @@ class Recognizer:
         cfg = self.config
         kept = visit_order(detections, cfg, self._last_read_boxes if cfg.early_stop else [])
         found = False  # a confident plate-shaped read in this frame already
-        crops = 0
+        crops = looks = 0
         for det in kept[: cfg.max_plates]:
             if not should_read(det.score, found, cfg):
                 continue
-            (text, confs, confidence), used = self.read_detection(image_bgr, det)
+            (text, confs, confidence), used = self.read_detection(image_bgr, det,
+                                                                  looks < cfg.second_look_max_per_frame)
             crops += used
+            looks += used > 1
             if not (cfg.min_chars <= len(text) <= cfg.max_chars):
                 continue
             if confidence < cfg.min_confidence:
