@@ -189,8 +189,8 @@ def test_xnnpack_off_gives_the_same_answer(int8_detector, scenes):
     img, _ = scenes[1]
     a, b = int8_detector.detect(img), plain.detect(img)
     assert len(a) == len(b)
-    for d, e in zip(a, b):
-        assert iou(d.box, e.box) > 0.9
+    for d in a:  # the same boxes; plates of near-equal score may swap places between kernels
+        assert max(iou(d.box, e.box) for e in b) > 0.9
 
 
 @pytest.mark.skipif(not DEV.is_dir(), reason="../shared/data/plates/openalpr-us-dev not present")

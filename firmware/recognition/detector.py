@@ -1,6 +1,6 @@
 """Full-frame plate detection with PlateNet (.tflite): where the plates are, as boxes and quads.
 
-Why this design: the whole frame is letterboxed once to the model's input (576x1024, 16:9 like the
+Why this design: the whole frame is letterboxed once to the model's input (544x960, 16:9 like the
 unit's cameras; top-left, zero padding — as in training), so cost does not grow with camera resolution. The model
 marks plate interiors on a stride-4 grid and every marked cell also predicts the four plate corners;
 averaging those corner votes over a connected blob gives a quad that follows tilt and perspective

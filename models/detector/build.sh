@@ -21,5 +21,5 @@ WORKERS="${WORKERS:-$(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))}"
     --batch 48 --lr 1.5e-3 --warmup 30 --init "$OUT/stage1/platenet.pt"
 "$PY" models/detector/train.py --out "$OUT/stage3" --seconds "${STAGE3_SECONDS:-1200}" --workers 1 --threads 1 \
     --batch 8 --lr 5e-4 --warmup 20 --small 256 448 --freeze-bn --init "$OUT/stage2/platenet.pt"
-"$PY" models/detector/export_tflite.py --weights "$OUT/stage3/platenet.pt" --out "$OUT" --input-hw 576 1024
+"$PY" models/detector/export_tflite.py --weights "$OUT/stage3/platenet.pt" --out "$OUT" --input-hw 544 960
 sha256sum "$OUT"/plate_detector_*.tflite

@@ -20,7 +20,8 @@ from pathlib import Path
 import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from firmware.recognition.detector import PlateDetector, _iou  # noqa: E402
+from firmware.consensus import iou as _iou  # noqa: E402
+from firmware.recognition.detector import PlateDetector  # noqa: E402
 
 
 def load(dataset: Path):

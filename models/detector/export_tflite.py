@@ -3,7 +3,7 @@
     python models/detector/export_tflite.py --onnx build/detector/platenet.onnx --out build/detector
 
 Needs tensorflow + onnx2tf (build machine only, never on the unit). onnx2tf writes the SavedModel
-(NHWC input 1xHxWx3 float BGR 0..255, default 576x1024; outputs score 1xH/4xW/4x1 and corners 1xH/4xW/4x8); the TF converter then makes
+(NHWC input 1xHxWx3 float BGR 0..255, default 544x960; outputs score 1xH/4xW/4x1 and corners 1xH/4xW/4x8); the TF converter then makes
 plate_detector_float32.tflite and plate_detector_int8.tflite (int8 weights and activations, int8
 input/output tensors with their scale/zero point, so the unit feeds uint8 pixels shifted by 128).
 """
@@ -29,7 +29,7 @@ def main():
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--calib", type=int, default=300, help="synthetic scenes for int8 calibration")
     ap.add_argument("--seed", type=int, default=12345)
-    ap.add_argument("--input-hw", type=int, nargs=2, default=[576, 1024], help="model input (h w), multiples of 32")
+    ap.add_argument("--input-hw", type=int, nargs=2, default=[544, 960], help="model input (h w), multiples of 32")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     work = args.out / "tf"
