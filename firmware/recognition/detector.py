@@ -139,10 +139,18 @@ class PlateDetector:
         # uint8 pixels map to int8 by flipping the top bit when the input is quantised as (1.0, -128)
         self._xor_input = inp["dtype"] == np.int8 and abs(scale - 1.0) < 1e-6 and zero == -128
 
-    def _prepare(self, canvas: np.ndarray) -> np.ndarray:
+    def _feed(self, canvas: np.ndarray) -> None:
+        """Put the uint8 canvas into the interpreter's input in the model's own type."""
+        it, index, dtype = self.interpreter, self._in["index"], self._in["dtype"]
+        if dtype == np.float32:  # convert straight into the interpreter's input: no 7 MB copy
+            buf = it.tensor(index)
+            np.copyto(buf()[0], canvas, casting="unsafe")
+            del buf  # the interpreter refuses to run while a view of its memory is held
+            return
+        it.set_tensor(index, self._quantise(canvas))
+
+    def _quantise(self, canvas: np.ndarray) -> np.ndarray:
         dtype = self._in["dtype"]
-        if dtype == np.float32:
-            return canvas[None].astype(np.float32)
         if self._xor_input:
             return (canvas ^ np.uint8(0x80)).view(np.int8)[None]
         if dtype == np.uint8 and tuple(self._in["quantization"]) == (1.0, 0):
@@ -163,13 +171,8 @@ class PlateDetector:
         if self.autolevel:
             h, w = image_bgr.shape[:2]
             canvas = autolevel(canvas, (min(self.input_hw[0], round(h * scale)), min(self.input_hw[1], round(w * scale))))
+        self._feed(canvas)
         it = self.interpreter
-        if self._in["dtype"] == np.float32:  # convert straight into the interpreter's input: no 7 MB copy
-            buf = it.tensor(self._in["index"])
-            np.copyto(buf()[0], canvas, casting="unsafe")
-            del buf  # the interpreter refuses to run while a view of its memory is held
-        else:
-            it.set_tensor(self._in["index"], self._prepare(canvas))
         it.invoke()
         score = dequantize_output(it.get_tensor(self._score["index"]), self._score)[0, :, :, 0]
         corners = dequantize_output(it.get_tensor(self._corners["index"]), self._corners)[0]

@@ -5,7 +5,7 @@ hold several plates; each detection is cut out along its quad when the detector 
 plates come out upright), else along its box, with a small margin because a tight box clips the
 first and last character more often than a loose one hurts.
 
-Speed: the OCR costs one fixed interpreter invoke per crop (~15 ms on the dev VM; the model's shapes
+Speed: the OCR costs one fixed interpreter invoke per crop (~12.5 ms on the dev VM; the model's shapes
 are fixed, so crops cannot share one batched invoke) and the detector proposes ~4 boxes per image,
 most of them false. So detections are read best first and, once the frame holds a confident
 plate-shaped read, only those the detector is sure of are still read (`should_read`); a plate read
@@ -86,7 +86,7 @@ class Recognizer:
         if not may_look_again or best[2] >= cfg.second_look_below or len(best[0]) < cfg.second_look_min_chars:
             return best, 1
         looks = [(box_quad(det.box), None)] if det.quad is not None else []
-        looks += [(quad, pad) for pad in self.config.second_look_pads]
+        looks += [(quad, pad) for pad in cfg.second_look_pads]
         for q, pad in looks:
             read = self.read_crop(image_bgr, q, pad)
             if read[2] > best[2]:
