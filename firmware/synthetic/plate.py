@@ -4,7 +4,8 @@ Real plate photos in the repo's reach are AGPL evaluation data, so everything we
 here: state-like layouts (header text, slogan, border, colours), several fonts, stacked characters,
 then the camera's sins are added by the caller (perspective, blur, noise, glare, IR look) via
 `degrade`. Fonts: OpenCV's built-in Hershey faces always; DejaVu (Debian fonts-dejavu, permissive
-Bitstream Vera licence) through Pillow when both are present. The product never needs Pillow.
+Bitstream Vera licence) through Pillow when both are present; the atlas of make_atlas.py; and, for
+OCR training (`extras`), procedural plate typefaces (stroke_font.py). The product never needs Pillow.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from .stroke_font import stroke_glyph
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 LETTERS = ALPHABET[10:]
@@ -28,6 +31,9 @@ FORMATS = (
 
 STYLES = ("white", "white_red", "white_blue", "yellow", "blue", "dark", "green", "stacked", "ir")
 _STYLE_P = np.array([3, 3, 3, 1, 1, 1, 1, 0.6, 1.5]) / 15.1
+
+STROKE_FONTS = 48  # procedural plate typefaces (stroke_font.py) drawn with `extras`
+STROKE_FONT_SHARE = 0.45
 
 _HEADERS = ("CALIFORNIA", "TEXAS", "NEW YORK", "FLORIDA", "OHIO", "ILLINOIS", "GEORGIA", "ARIZONA",
             "NEVADA", "OREGON", "VIRGINIA", "MICHIGAN", "COLORADO", "UTAH", "IOWA", "MAINE", "DELAWARE")
@@ -94,6 +100,8 @@ def load_glyph_atlas(path: Path) -> int:
 @lru_cache(maxsize=8192)
 def _glyph(ch: str, font: str, thick: int) -> np.ndarray:
     """Ink mask (float32 0..1) of one character, cropped to its ink."""
+    if font.startswith("stroke:"):
+        return stroke_glyph(ch, int(font.split(":")[1])) if ch in ALPHABET else np.zeros((10, 5), np.float32)
     if font.startswith("atlas:"):
         g = _ATLAS[font].get(ch)
         if g is None:
@@ -194,6 +202,8 @@ def render_plate(text: str, rng: np.random.Generator, style: str | None = None, 
     fonts = available_fonts()
     font = fonts[int(rng.integers(len(fonts)))]
     small_font = fonts[int(rng.integers(len(fonts)))]
+    if extras and rng.random() < STROKE_FONT_SHARE:  # plate-like typefaces for the OCR's training
+        font = f"stroke:{int(rng.integers(STROKE_FONTS))}"
     thick = int(rng.integers(4, 9))
     if rng.random() < 0.85:
         header = _HEADERS[int(rng.integers(len(_HEADERS)))]
