@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware.recognition.detector import (GEO_SCALE, STRIDE, Detection, PlateDetector, autolevel, cover_blob,
-                                          decode_maps, letterbox)
+from firmware.recognition.detector import (GEO_SCALE, STRIDE, Detection, PlateDetector, autolevel, decode_maps,
+                                          letterbox)
 from firmware.synthetic.scene import compose_scene, render_scene
 from firmware.consensus import iou
 
@@ -79,21 +79,6 @@ def test_decode_drops_plates_too_narrow_to_read():
     score, corners = _maps_for([q])
     assert len(decode_maps(score, corners, 1.0, (384, 512), min_width=16)) == 1
     assert decode_maps(score, corners, 2.0, (768, 1024), min_width=16) == []  # 12 px in a half-size image
-
-
-def test_cover_blob_grows_a_short_quad_along_its_axis_and_never_shrinks():
-    quad = np.array([[40, 10], [80, 10], [80, 30], [40, 30]], np.float32)
-    inside = np.array([[45.5, 20.0], [75.5, 20.0]], np.float32)
-    assert np.array_equal(cover_blob(quad, inside), quad)  # blob within the quad: untouched
-    blob = np.array([[21.5, 20.0], [101.5, 20.0]], np.float32)  # marked cells from x=20 to x=103
-    out = cover_blob(quad, blob)
-    assert out[:, 0].min() == pytest.approx(21.5 - STRIDE / 2) and out[:, 0].max() == pytest.approx(101.5 + STRIDE / 2)
-    assert np.array_equal(out[:, 1], quad[:, 1])  # height is the corner votes' business
-    tilt = np.deg2rad(20)
-    rot = np.array([[np.cos(tilt), -np.sin(tilt)], [np.sin(tilt), np.cos(tilt)]], np.float32)
-    out_t = cover_blob(quad @ rot.T, blob @ rot.T)  # the same, tilted: grows along the tilted axis
-    assert np.abs(out_t - out @ rot.T).max() < 1e-3
-    assert np.array_equal(cover_blob(quad, np.zeros((0, 2), np.float32)), quad)
 
 
 def test_letterbox_keeps_aspect_top_left():

@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 
 STRIDE = 4
 GEO_SCALE = 32.0
-COVER_MIN = 0.7  # cells this sure of being plate set the least extent of its quad
 
 
 @dataclass(frozen=True)
@@ -96,7 +95,7 @@ def decode_maps(score: np.ndarray, corners: np.ndarray, scale: float, image_hw: 
         centres = np.stack([xs * STRIDE + (STRIDE - 1) / 2, ys * STRIDE + (STRIDE - 1) / 2], axis=1)  # (n, 2)
         votes = corners[ys, xs].reshape(-1, 4, 2) * GEO_SCALE + centres[:, None, :]
         quad = (votes * p[:, None, None]).sum(0) / p.sum()
-        quad = (cover_blob(quad, centres[p > COVER_MIN]) / scale).astype(np.float32)
+        quad = (quad / scale).astype(np.float32)
         if 0.5 * (np.linalg.norm(quad[1] - quad[0]) + np.linalg.norm(quad[2] - quad[3])) < min_width:
             continue
         x0, y0 = np.floor(quad.min(0))
@@ -114,27 +113,6 @@ def decode_maps(score: np.ndarray, corners: np.ndarray, scale: float, image_hw: 
         if len(kept) >= max_detections:
             break
     return kept
-
-
-def cover_blob(quad: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """Stretch the quad along its own long axis until it covers the blob's marked cells.
-
-    Corner votes from cells far from a corner fall short on large plates (a close car fills a third of
-    the frame), while the marked cells themselves still span the plate: a quad shorter than its blob
-    clipped the first or last character. Only ever grows the quad, and only along its axis.
-    """
-    axis = (quad[1] - quad[0]) + (quad[2] - quad[3])
-    length = float(np.linalg.norm(axis))
-    if length < 1e-6 or len(centres) == 0:
-        return quad
-    axis = axis / length
-    along = centres @ axis
-    lo, hi = along.min() - STRIDE / 2, along.max() + STRIDE / 2
-    q = quad.copy()
-    for left, right in ((0, 1), (3, 2)):  # top edge, bottom edge
-        q[left] -= axis * max(0.0, float(q[left] @ axis - lo))
-        q[right] += axis * max(0.0, float(hi - q[right] @ axis))
-    return q
 
 
 class PlateDetector:
