@@ -2,7 +2,7 @@
 
 Runs on the lent GPU box (torch + onnx + opencv; no internet) or, slowly, on a CPU. Input: the
 prepared ONNX from prepare_base.py (converted to torch with onnx2torch), the glyph atlas from
-make_atlas.py. Output: plate_ocr_ft.onnx (1x3x48x160 -> 1x20x37 probabilities) and the state dict.
+make_atlas.py. Output: plate_ocr_ft.onnx (1x3x48xW -> 1x(W/8)x37 probabilities; W = --width, 128) and the state dict.
 
 The crops imitate what the runtime hands the OCR: a plate at 30-260 px wide, tilted up to 30 degrees,
 cut either by the detector's quad (then rectified) or by its axis-aligned box, with the box off by a
