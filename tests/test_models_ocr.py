@@ -166,6 +166,16 @@ def test_eval_cli_on_a_hand_made_dataset(tmp_path):
                             "ms_p95"}
     assert summary["correct"] <= summary["images"] and 0 <= summary["accuracy"] <= 1
     assert _cli("eval", "--dataset", str(tmp_path / "nope")).returncode == 2
+    # OCR alone on the true boxes: every box is read (detected by definition), and a wrong label counts
+    proc = _cli("eval", "--dataset", str(tmp_path), "--json", "--true-boxes", "--per-image")
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(x) for x in proc.stdout.splitlines()]
+    assert all(len(x["reads"]) == 1 for x in lines[:-1]) and lines[-1]["detected"] == 3
+    assert lines[-1]["correct"] == sum(x["reads"] == x["truth"] for x in lines[:-1])
+    label = tmp_path / "s0.txt"
+    label.write_text(label.read_text().replace("ABC1234", "QQQ0000"))
+    wrong = json.loads(_cli("eval", "--dataset", str(tmp_path), "--json", "--true-boxes").stdout.splitlines()[-1])
+    assert wrong["correct"] == lines[-1]["correct"] - (lines[0]["reads"] == ["ABC1234"])
 
 
 @pytest.mark.skipif(not SHARED_US.is_dir(), reason="../shared evaluation photos not present")

@@ -28,6 +28,8 @@ def register(subparsers) -> None:
     ev.add_argument("--dataset", required=True, type=Path, help="folder of images with `image x y w h PLATE` .txt files")
     ev.add_argument("--per-image", action="store_true", help="also print one line per image")
     ev.add_argument("--min-accuracy", type=float, default=None, help="exit 1 when accuracy is below this")
+    ev.add_argument("--true-boxes", action="store_true",
+                    help="OCR alone on the ground-truth boxes (no detector): how much of the loss is the OCR's")
     _model_options(ev)
     ev.set_defaults(func=cmd_eval)
 
@@ -129,7 +131,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                     "reads": [r for r, _ in reads], **score, "ms": round(ms, 2)}
             print(json.dumps(line), flush=True)
 
-    summary = evaluate(recognizer, dataset, on_image=per_image)
+    summary = evaluate(recognizer, dataset, on_image=per_image, true_boxes=args.true_boxes)
     emit(summary, args.json)
     if args.min_accuracy is not None and summary["accuracy"] < args.min_accuracy:
         return EXIT_FAILED

@@ -84,9 +84,15 @@ def summarise(scores: list[dict], ms: list[float]) -> dict:
     }
 
 
-def evaluate(recognizer, dataset: list[Truth], on_image=None) -> dict:
-    """Run `recognizer` over `dataset`; `on_image(truth, reads, score, ms)` sees each image."""
+def evaluate(recognizer, dataset: list[Truth], on_image=None, true_boxes: bool = False) -> dict:
+    """Run `recognizer` over `dataset`; `on_image(truth, reads, score, ms)` sees each image.
+
+    `true_boxes` reads each ground-truth box with the OCR alone (no detector, no confidence floor), so
+    the end-to-end loss splits into what the OCR gets wrong and what the detector's boxes cost.
+    """
     import cv2
+
+    from firmware.recognition.ocr import box_quad
 
     scores, ms = [], []
     for truth in dataset:
@@ -94,6 +100,8 @@ def evaluate(recognizer, dataset: list[Truth], on_image=None) -> dict:
         image = cv2.imread(str(truth.image), cv2.IMREAD_COLOR)
         if image is None:
             reads = []
+        elif true_boxes:
+            reads = [(recognizer.read_crop(image, box_quad(box))[0], box) for box, _ in truth.plates]
         else:
             reads = [(c.text, c.box) for c in recognizer.recognize(image)]
         elapsed = (time.perf_counter() - t0) * 1000
