@@ -21,18 +21,17 @@ GLYPH_H = 160  # render height in pixels; the renderer resizes to the cell anywa
 
 
 class _Pen:
-    """Polylines in pixel space with rounded-corner helpers (y grows downwards)."""
+    """Open polylines in pixel space (y grows downwards), drawn later with one pen width."""
 
     def __init__(self) -> None:
         self.paths: list[list[tuple[float, float]]] = []
 
-    def line(self, *pts: tuple[float, float]) -> "_Pen":
+    def path(self, pts: list[tuple[float, float]]) -> "_Pen":
         self.paths.append(list(pts))
         return self
 
-    def path(self, pts: list[tuple[float, float]]) -> "_Pen":
-        self.paths.append(pts)
-        return self
+    def line(self, *pts: tuple[float, float]) -> "_Pen":
+        return self.path(pts)
 
 
 def _arc(cx: float, cy: float, r: float, a0: float, a1: float, n: int = 10) -> list[tuple[float, float]]:
