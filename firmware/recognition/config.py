@@ -63,3 +63,13 @@ class RecognitionConfig(Section):
     second_look_max_per_frame: int = Field(
         2, ge=0, le=16, description="At most this many detections per frame get a second look (bounds the worst frame)"
     )
+    zoom_below: float = Field(
+        0.7, ge=0.0, le=1.0,
+        description="A detection scored below this is looked at again by the detector in a window around it, "
+                    "scaled so the plate is zoom_plate_width px wide (far plates come out clipped at full-frame "
+                    "scale); 0 switches it off. Needs the manifest's detector_zoom model"
+    )
+    zoom_plate_width: float = Field(
+        128.0, ge=32.0, le=400.0,
+        description="Width in zoom-model pixels a weak detection is scaled to for its second detector look"
+    )

@@ -10,6 +10,10 @@ are fixed, so crops cannot share one batched invoke) and the detector proposes ~
 most of them false. So detections are read best first and, once the frame holds a confident
 plate-shaped read, only those the detector is sure of are still read (`should_read`); a plate read
 in the previous frame is visited last, so two plates in view take turns (`visit_order`).
+
+A detection the detector is unsure of (far plates, mostly) is first looked at again by the same network
+in a window where the plate is ~128 px wide (`zoom.refine`, ~3 ms): at full-frame scale its quad comes
+out clipped, and a clipped crop reads confidently wrong.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ import numpy as np
 from firmware.consensus import iou
 from firmware.recognition.config import RecognitionConfig
 from firmware.recognition.hints import apply_hints
-from firmware.recognition.manifest import default_model_dir, load_model_entry
+from firmware.recognition.manifest import default_model_dir, load_model_entry, read_manifest
 from firmware.recognition.ocr import PlateOCR, box_quad, rectify
+from firmware.recognition.zoom import refine
 from firmware.records import PlateCandidate
 
 log = logging.getLogger(__name__)
@@ -33,9 +38,10 @@ log = logging.getLogger(__name__)
 class Recognizer:
     """Not thread-safe (LiteRT interpreters are not): one Recognizer per worker thread."""
 
-    def __init__(self, detector, ocr: PlateOCR, config: RecognitionConfig | None = None):
+    def __init__(self, detector, ocr: PlateOCR, config: RecognitionConfig | None = None, zoom_detector=None):
         self.detector = detector
         self.ocr = ocr
+        self.zoom_detector = zoom_detector  # same network at a small input, for weak detections (zoom.py)
         self.config = config or RecognitionConfig()
         self.last_timings_ms: dict = {"detect": 0.0, "ocr": 0.0}
         self._last_read_boxes: list[tuple[int, int, int, int]] = []  # kept reads of the previous frame
@@ -49,13 +55,24 @@ class Recognizer:
         ocr_path, ocr_entry = load_model_entry(model_dir, "ocr")
         detector = PlateDetector(det_path, det_entry, threads=config.threads, use_xnnpack=config.use_xnnpack)
         ocr = PlateOCR(ocr_path, ocr_entry, threads=config.threads, use_xnnpack=config.use_xnnpack)
+        zoom = None
+        if config.zoom_below > 0:
+            if "detector_zoom" in read_manifest(model_dir)["models"]:  # present: its sha256 must match
+                zoom_path, zoom_entry = load_model_entry(model_dir, "detector_zoom")
+                zoom = PlateDetector(zoom_path, zoom_entry, threads=config.threads, use_xnnpack=config.use_xnnpack)
+            else:
+                log.warning("no detector_zoom model in the manifest: weak detections get no closer look",
+                            extra={"event": "zoom_model_missing", "model_dir": str(model_dir)})
         log.info("recognizer ready", extra={"event": "recognizer_ready", "detector": det_entry.get("version"),
-                                            "ocr": ocr_entry.get("version"), "threads": config.threads})
-        return cls(detector, ocr, config)
+                                            "ocr": ocr_entry.get("version"), "threads": config.threads,
+                                            "zoom": zoom is not None})
+        return cls(detector, ocr, config, zoom)
 
     def warm_up(self) -> None:
         """Run both models once on blank input: XNNPACK packs weights on the first call (~100 ms)."""
         self.detector.detect(np.zeros((720, 1280, 3), np.uint8))
+        if self.zoom_detector is not None:
+            self.zoom_detector.detect(np.zeros(self.zoom_detector.input_hw + (3,), np.uint8))
         self.ocr.read(np.zeros((self.ocr.input_h, self.ocr.input_w, 3), np.uint8))
 
     def read_crop(self, image_bgr: np.ndarray, quad: np.ndarray,
@@ -101,10 +118,16 @@ class Recognizer:
         cfg = self.config
         kept = visit_order(detections, cfg, self._last_read_boxes if cfg.early_stop else [])
         found = False  # a confident plate-shaped read in this frame already
-        crops = looks = 0
+        crops = looks = zooms = 0
+        zoom_s = 0.0
         for det in kept[: cfg.max_plates]:
             if not should_read(det.score, found, cfg):
                 continue
+            if self.zoom_detector is not None and det.score < cfg.zoom_below:
+                tz = time.perf_counter()
+                det = refine(self.zoom_detector, image_bgr, det, cfg.zoom_plate_width) or det
+                zoom_s += time.perf_counter() - tz
+                zooms += 1
             (text, confs, confidence), used = self.read_detection(image_bgr, det,
                                                                   looks < cfg.second_look_max_per_frame)
             crops += used
@@ -119,8 +142,8 @@ class Recognizer:
                                       detector_confidence=float(det.score)))
         t2 = time.perf_counter()
         self._last_read_boxes = [c.box for c in out]
-        self.last_timings_ms = {"detect": (t1 - t0) * 1000, "ocr": (t2 - t1) * 1000,
-                                "plates": len(detections), "crops": crops}
+        self.last_timings_ms = {"detect": (t1 - t0 + zoom_s) * 1000, "ocr": (t2 - t1 - zoom_s) * 1000,
+                                "plates": len(detections), "crops": crops, "zooms": zooms}
         return out
 
 
