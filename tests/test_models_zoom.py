@@ -206,3 +206,12 @@ def test_a_model_folder_without_the_zoom_model_still_reads(tmp_path, caplog):
         rec = Recognizer.from_config(RecognitionConfig(model_dir=tmp_path))
     assert rec.zoom_detector is None
     assert any(getattr(r, "event", "") == "zoom_model_missing" for r in caplog.records)
+
+
+def test_closer_looks_are_bounded_per_frame():
+    image = np.zeros((720, 1280, 3), np.uint8)
+    weak = [Detection((100 + 150 * k, 300, 40, 20), 0.6 - 0.01 * k, _quad(100 + 150 * k, 300, 40, 20)) for k in range(5)]
+    zoom = _RecordingZoom()
+    rec = Recognizer(_Detections(weak), _OCR(), RecognitionConfig(early_stop=False, zoom_max_per_frame=2), zoom)
+    assert len(rec.recognize(image)) == 5  # every detection is still read
+    assert len(zoom.windows) == 2 and rec.last_timings_ms["zooms"] == 2

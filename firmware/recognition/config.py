@@ -73,3 +73,9 @@ class RecognitionConfig(Section):
         128.0, ge=32.0, le=400.0,
         description="Width in zoom-model pixels a weak detection is scaled to for its second detector look"
     )
+    zoom_max_per_frame: int = Field(
+        8, ge=0, le=64,
+        description="At most this many weak detections per frame get the closer look (~3-4 ms each on the dev VM). "
+                    "The default follows max_plates: a far plate is often not the first weak box of its frame "
+                    "(on the 140 real photos one frame took 6 looks, and a bound of 3 lost one read); lower it on a slow unit"
+    )

@@ -123,7 +123,7 @@ class Recognizer:
         for det in kept[: cfg.max_plates]:
             if not should_read(det.score, found, cfg):
                 continue
-            if self.zoom_detector is not None and det.score < cfg.zoom_below:
+            if self.zoom_detector is not None and det.score < cfg.zoom_below and zooms < cfg.zoom_max_per_frame:
                 tz = time.perf_counter()
                 det = refine(self.zoom_detector, image_bgr, det, cfg.zoom_plate_width) or det
                 zoom_s += time.perf_counter() - tz
