@@ -197,3 +197,25 @@ def test_reads_stacked_characters_inline(ocr):
     data = [(render_plate(t, rng, "stacked"), t) for t in (random_plate_text(rng) for _ in range(30))]
     correct = sum(ocr.read(img).text == t for img, t in data)
     assert correct >= 24
+
+
+def test_bench_recognition_cli_gives_per_stage_medians_and_accuracy(tmp_path):
+    from firmware.synthetic.scene import render_scene
+
+    rng = np.random.default_rng(21)
+    for i, text in enumerate(["5KRW302", "HXT4418"]):
+        image, plates = render_scene(rng, [text])
+        x0, y0 = plates[0][1].min(axis=0)
+        x1, y1 = plates[0][1].max(axis=0)
+        cv2.imwrite(str(tmp_path / f"b{i}.jpg"), image)
+        (tmp_path / f"b{i}.txt").write_text(f"b{i}.jpg {int(x0)} {int(y0)} {int(x1 - x0)} {int(y1 - y0)} {text}\n")
+    proc = _cli("bench", "recognition", "--images", str(tmp_path), "--threads", "1", "--json", "--passes", "2")
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout.splitlines()[-1])
+    assert got["images"] == 2 and got["passes"] == 2 and got["threads"] == 1
+    for stage in ("decode", "detect", "ocr"):
+        assert got[f"{stage}_ms_median"] > 0
+    assert got["total_ms_median"] >= got["detect_ms_median"]
+    assert got["fps"] == pytest.approx(1000 / got["total_ms_median"], rel=0.02)
+    assert got["crops_per_image"] >= 1 and got["zooms_per_image"] >= 0
+    assert 0 <= got["accuracy"] <= 1

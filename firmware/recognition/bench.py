@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> dict:
         config = config.model_copy(update={"early_stop": False})
     recognizer = Recognizer.from_config(config)
     truths = _truths(Path(args.images))
-    decode, detect, ocr, total, crops = [], [], [], [], []
+    decode, detect, ocr, total, crops, zooms = [], [], [], [], [], []
     correct = 0
     recognizer.warm_up()  # XNNPACK packs weights on the first call
     for p in range(args.passes):
@@ -109,6 +109,7 @@ def run(args: argparse.Namespace) -> dict:
             detect.append(recognizer.last_timings_ms["detect"])
             ocr.append(recognizer.last_timings_ms["ocr"])
             crops.append(recognizer.last_timings_ms.get("crops", 0))
+            zooms.append(recognizer.last_timings_ms.get("zooms", 0))
             total.append((t2 - t0) * 1000)
             if p == 0 and truths.get(path.name) and any(normalise(c.text) in truths[path.name] for c in plates):
                 correct += 1
@@ -116,6 +117,7 @@ def run(args: argparse.Namespace) -> dict:
         "bench": "recognition", "images": len(images), "passes": args.passes, "threads": args.threads,
         "xnnpack": not args.no_xnnpack, "min_detector_score": config.min_detector_score,
         "early_stop": config.early_stop, "crops_per_image": round(float(np.mean(crops)), 2),
+        "zooms_per_image": round(float(np.mean(zooms)), 2),
         "decode_ms_median": _median(decode), "detect_ms_median": _median(detect), "ocr_ms_median": _median(ocr),
         "total_ms_median": _median(total), "total_ms_p95": round(float(np.percentile(total, 95)), 2),
         "fps": round(1000 / float(np.median(total)), 2),
