@@ -63,6 +63,18 @@ class RecognitionConfig(Section):
     second_look_max_per_frame: int = Field(
         2, ge=0, le=16, description="At most this many detections per frame get a second look (bounds the worst frame)"
     )
+    wide_look_max_chars: int = Field(
+        5, ge=0, le=16,
+        description="A read this short (but at least second_look_min_chars long) is read again from a crop with "
+                    "wide_look_pad margins, and the wider read replaces it only when it contains it whole and is "
+                    "longer: the detector sometimes marks only part of a plate ('ZRULZ' for FZRULZ), and such a "
+                    "clipped read is confident. Most US serials have 6-7 characters, so the median frame costs "
+                    "nothing extra; 0 switches it off. Counts against second_look_max_per_frame"
+    )
+    wide_look_pad: float = Field(
+        0.35, ge=0.0, le=1.0,
+        description="Left/right margin (fraction of the detected width) of the wide look's crop"
+    )
     zoom_below: float = Field(
         0.7, ge=0.0, le=1.0,
         description="A detection scored below this is looked at again by the detector in a window around it, "

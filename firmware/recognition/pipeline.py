@@ -96,19 +96,29 @@ class Recognizer:
         again along its axis-aligned box and with tighter and looser margins: a quad a little off clips
         a character or takes in a bolt or frame text, and a differently cut crop usually avoids that.
         The most confident read wins (a vote over the same misreading would only repeat it).
+        A read shorter than most serials is then read once more from a wide crop (`wide_look_*`),
+        which replaces it only by extending it (`extends`): a box on part of the plate reads confidently.
         """
         quad = det.quad if det.quad is not None else box_quad(det.box)
         best = self.read_crop(image_bgr, quad)
         cfg = self.config
-        if not may_look_again or best[2] >= cfg.second_look_below or len(best[0]) < cfg.second_look_min_chars:
+        if not may_look_again:
             return best, 1
-        looks = [(box_quad(det.box), None)] if det.quad is not None else []
-        looks += [(quad, pad) for pad in cfg.second_look_pads]
-        for q, pad in looks:
-            read = self.read_crop(image_bgr, q, pad)
-            if read[2] > best[2]:
-                best = read
-        return best, 1 + len(looks)
+        used = 1
+        if best[2] < cfg.second_look_below and len(best[0]) >= cfg.second_look_min_chars:
+            looks = [(box_quad(det.box), None)] if det.quad is not None else []
+            looks += [(quad, pad) for pad in cfg.second_look_pads]
+            for q, pad in looks:
+                read = self.read_crop(image_bgr, q, pad)
+                if read[2] > best[2]:
+                    best = read
+            used += len(looks)
+        if cfg.second_look_min_chars <= len(best[0]) <= cfg.wide_look_max_chars:
+            wide = self.read_crop(image_bgr, quad, cfg.wide_look_pad)
+            used += 1
+            if wide[2] >= cfg.min_confidence and extends(best[0], wide[0]):
+                best = wide
+        return best, used
 
     def recognize(self, image_bgr: np.ndarray) -> list[PlateCandidate]:
         t0 = time.perf_counter()
@@ -145,6 +155,15 @@ class Recognizer:
         self.last_timings_ms = {"detect": (t1 - t0 + zoom_s) * 1000, "ocr": (t2 - t1 - zoom_s) * 1000,
                                 "plates": len(detections), "crops": crops, "zooms": zooms}
         return out
+
+
+def extends(short: str, wider: str) -> bool:
+    """Whether a read of a wider crop only adds characters at the ends of a read of the narrow one.
+
+    A wider crop also takes in bolts, frame text and stickers; a read that changed any character
+    already read is a different read, not a completed one, so it does not replace the first.
+    """
+    return len(wider) > len(short) and short in wider
 
 
 def visit_order(detections, config: RecognitionConfig, last_read_boxes=()) -> list:
