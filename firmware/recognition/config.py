@@ -31,6 +31,12 @@ class RecognitionConfig(Section):
         0.4, ge=0.0, le=1.0,
         description="Detections scored below this are not read; raise it (0.6) to trade a few reads for speed"
     )
+    max_upscale: float = Field(
+        1.0, ge=0.0, le=8.0,
+        description="The detector never scales a frame up by more than this (0: small frames are blown up to fill "
+                    "its input). It learnt plates up to ~220 px wide on its input; a close-up in a small frame blown "
+                    "up past that is found in pieces. Camera frames (720p and up) are scaled down and never affected"
+    )
     max_plates: int = Field(8, ge=1, le=64, description="At most this many plates are read per frame (best first)")
     early_stop: bool = Field(
         True,

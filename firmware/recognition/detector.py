@@ -33,10 +33,15 @@ class Detection:
     quad: np.ndarray | None = None      # (4, 2) float32 corners TL, TR, BR, BL for tilted plates, image pixels
 
 
-def letterbox(image: np.ndarray, hw: tuple[int, int]) -> tuple[np.ndarray, float]:
-    """Scale `image` to fit (h, w) keeping aspect, place it top-left on zeros; returns (canvas, scale)."""
+def letterbox(image: np.ndarray, hw: tuple[int, int], max_scale: float = 0.0) -> tuple[np.ndarray, float]:
+    """Scale `image` to fit (h, w) keeping aspect, place it top-left on zeros; returns (canvas, scale).
+
+    `max_scale` (> 0) caps the scale: a frame smaller than the input is then not blown up to fill it.
+    """
     h, w = image.shape[:2]
     s = min(hw[0] / h, hw[1] / w)
+    if max_scale > 0:
+        s = min(s, max_scale)
     nh, nw = max(1, round(h * s)), max(1, round(w * s))
     if s < 0.5:  # bilinear to twice the size, then an exact 2x2 area average: ~6x cheaper than INTER_AREA
         half = cv2.resize(image, (nw * 2, nh * 2), interpolation=cv2.INTER_LINEAR)
@@ -119,8 +124,9 @@ class PlateDetector:
     """Runs the detector model on BGR images; thread-confined (one interpreter, not re-entrant)."""
 
     def __init__(self, model_path: Path, entry: dict, threads: int = 1, use_xnnpack: bool = True,
-                 min_score: float | None = None):
+                 min_score: float | None = None, max_upscale: float = 0.0):
         self.entry = dict(entry)
+        self.max_upscale = float(max_upscale)  # 0: frames are scaled to fill the input, small ones blown up
         self.interpreter = make_interpreter(Path(model_path), threads=threads, use_xnnpack=use_xnnpack)
         inp = self.interpreter.get_input_details()[0]
         self._in = inp
@@ -167,7 +173,7 @@ class PlateDetector:
             image_bgr = cv2.cvtColor(image_bgr, cv2.COLOR_GRAY2BGR)
         elif image_bgr.shape[2] == 4:
             image_bgr = cv2.cvtColor(image_bgr, cv2.COLOR_BGRA2BGR)
-        canvas, scale = letterbox(image_bgr, self.input_hw)
+        canvas, scale = letterbox(image_bgr, self.input_hw, self.max_upscale)
         if self.autolevel:
             h, w = image_bgr.shape[:2]
             canvas = autolevel(canvas, (min(self.input_hw[0], round(h * scale)), min(self.input_hw[1], round(w * scale))))

@@ -53,7 +53,8 @@ class Recognizer:
         model_dir = Path(config.model_dir) if config.model_dir else default_model_dir()
         det_path, det_entry = load_model_entry(model_dir, "detector")
         ocr_path, ocr_entry = load_model_entry(model_dir, "ocr")
-        detector = PlateDetector(det_path, det_entry, threads=config.threads, use_xnnpack=config.use_xnnpack)
+        detector = PlateDetector(det_path, det_entry, threads=config.threads, use_xnnpack=config.use_xnnpack,
+                                 max_upscale=config.max_upscale)
         ocr = PlateOCR(ocr_path, ocr_entry, threads=config.threads, use_xnnpack=config.use_xnnpack)
         zoom = None
         if config.zoom_below > 0:
