@@ -13,6 +13,7 @@ from firmware.recognition.pipeline import Recognizer
 from firmware.records import PlateCandidate
 from firmware.synthetic.plate import degrade, random_plate_text, render_plate
 from firmware.synthetic.scene import render_scene
+from tests.recognition_fakes import GivenDetections, ScriptedOCR
 
 
 @pytest.fixture(scope="module")
@@ -115,16 +116,6 @@ def test_should_read_rules(score, found, early, floor, above):
 # The early-stop tests count crops per detection: the second look (its own tests below) is off there.
 
 
-class _GivenDetections:
-    """Stands in for the detector only: returns fixed detections so the crops read can be counted."""
-
-    def __init__(self, detections):
-        self.detections = detections
-
-    def detect(self, image):
-        return list(self.detections)
-
-
 def _ocr() -> PlateOCR:
     path, entry = load_model_entry(None, "ocr")
     return PlateOCR(path, entry)
@@ -138,8 +129,8 @@ def test_early_stop_skips_weaker_detections_after_a_confident_read():
     h = image.shape[0]
     dets = [Detection(quad_box(quad), 0.8, quad)] + [
         Detection((40 + 200 * k, h - 70, 100, 50), 0.7 - 0.1 * k, None) for k in range(3)]
-    fast = Recognizer(_GivenDetections(dets), ocr, RecognitionConfig(second_look_below=0.0))
-    slow = Recognizer(_GivenDetections(dets), ocr, RecognitionConfig(early_stop=False, second_look_below=0.0))
+    fast = Recognizer(GivenDetections(dets), ocr, RecognitionConfig(second_look_below=0.0))
+    slow = Recognizer(GivenDetections(dets), ocr, RecognitionConfig(early_stop=False, second_look_below=0.0))
     got_fast, got_slow = fast.recognize(image), slow.recognize(image)
     assert "7ABC123" in [c.text for c in got_slow]
     assert [c.text for c in got_fast] == ["7ABC123"]
@@ -155,7 +146,7 @@ def test_early_stop_still_reads_every_plate_the_detector_is_sure_of():
     h = image.shape[0]
     dets = [Detection(quad_box(q), 0.97 - 0.02 * i, q) for i, q in enumerate(quads)]
     dets.append(Detection((30, h - 70, 100, 50), 0.6, None))  # a weak decoy: skipped
-    rec = Recognizer(_GivenDetections(dets), ocr, RecognitionConfig(second_look_below=0.0))
+    rec = Recognizer(GivenDetections(dets), ocr, RecognitionConfig(second_look_below=0.0))
     got = {c.text for c in rec.recognize(image)}
     assert rec.last_timings_ms["crops"] == 2
     truth = set(texts)
@@ -195,7 +186,7 @@ def test_two_plates_the_detector_is_unsure_of_take_turns_over_frames():
     image, plates = render_scene(rng, texts)
     dets = [Detection(quad_box(np.asarray(q, np.float32)), s, np.asarray(q, np.float32))
             for (_, q), s in zip(plates, (0.85, 0.8))]
-    rec = Recognizer(_GivenDetections(dets), ocr, RecognitionConfig(second_look_below=0.0))
+    rec = Recognizer(GivenDetections(dets), ocr, RecognitionConfig(second_look_below=0.0))
     frames = [{c.text for c in rec.recognize(image)} for _ in range(4)]
     assert all(len(f) == 1 for f in frames)  # one crop per frame: the other plate is below read_all_above
     assert frames[0] == frames[2] and frames[1] == frames[3] and frames[0] != frames[1]
@@ -215,24 +206,6 @@ def test_visit_order_sends_the_plate_read_last_frame_to_the_back():
     assert visit_order([c, a, b], cfg, [(2000, 0, 10, 10)]) == [a, b, c]
 
 
-class _ScriptedOCR:
-    """Stands in for the OCR only: answers reads from a script, and records each crop it was given."""
-
-    input_h, input_w, alphabet = 48, 128, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-    def __init__(self, answers):
-        self.answers = list(answers)
-        self.crops = []
-
-    def read(self, crop):
-        from firmware.recognition.ocr import OcrResult
-
-        self.crops.append(crop.copy())
-        text, conf = self.answers.pop(0)
-        per_char = tuple([conf ** (1 / len(text))] * len(text))
-        return OcrResult(text, per_char, conf, None)
-
-
 def _one_tilted_plate():
     image = np.random.default_rng(3).integers(0, 256, (200, 400, 3), dtype=np.uint8)
     quad = np.array([[100, 80], [300, 70], [302, 130], [102, 140]], np.float32)
@@ -241,8 +214,8 @@ def _one_tilted_plate():
 
 def test_second_look_keeps_the_most_confident_of_differently_cut_crops():
     image, det = _one_tilted_plate()
-    ocr = _ScriptedOCR([("WABC123", 0.45), ("ABC123", 0.93), ("ABC12", 0.7), ("WABC1234", 0.4)])
-    rec = Recognizer(_GivenDetections([det]), ocr, RecognitionConfig(second_look_pads=[0.03, 0.22]))
+    ocr = ScriptedOCR([("WABC123", 0.45), ("ABC123", 0.93), ("ABC12", 0.7), ("WABC1234", 0.4)])
+    rec = Recognizer(GivenDetections([det]), ocr, RecognitionConfig(second_look_pads=[0.03, 0.22]))
     got = rec.recognize(image)
     assert [c.text for c in got] == ["ABC123"]
     assert rec.last_timings_ms["crops"] == 4 and not ocr.answers  # quad, box, two margins
@@ -251,23 +224,23 @@ def test_second_look_keeps_the_most_confident_of_differently_cut_crops():
 
 def test_second_look_costs_nothing_when_the_first_read_is_sure_or_it_is_off():
     image, det = _one_tilted_plate()
-    sure = _ScriptedOCR([("ABC123", 0.95)])
-    rec = Recognizer(_GivenDetections([det]), sure, RecognitionConfig(second_look_below=0.9))
+    sure = ScriptedOCR([("ABC123", 0.95)])
+    rec = Recognizer(GivenDetections([det]), sure, RecognitionConfig(second_look_below=0.9))
     assert [c.text for c in rec.recognize(image)] == ["ABC123"] and rec.last_timings_ms["crops"] == 1
-    off = _ScriptedOCR([("ABC123", 0.6)])
-    rec = Recognizer(_GivenDetections([det]), off, RecognitionConfig(second_look_below=0.0))
+    off = ScriptedOCR([("ABC123", 0.6)])
+    rec = Recognizer(GivenDetections([det]), off, RecognitionConfig(second_look_below=0.0))
     assert [c.text for c in rec.recognize(image)] == ["ABC123"] and rec.last_timings_ms["crops"] == 1
 
 
 def test_second_look_skips_short_reads_and_is_bounded_per_frame():
     image, det = _one_tilted_plate()
-    short = _ScriptedOCR([("AB", 0.3)])  # a badge or tail light: not worth three more crops
-    rec = Recognizer(_GivenDetections([det]), short, RecognitionConfig())
+    short = ScriptedOCR([("AB", 0.3)])  # a badge or tail light: not worth three more crops
+    rec = Recognizer(GivenDetections([det]), short, RecognitionConfig())
     rec.recognize(image)
     assert rec.last_timings_ms["crops"] == 1
     dets = [Detection(det.box, 0.95 - 0.01 * k, det.quad) for k in range(3)]
-    unsure = _ScriptedOCR([("ABC123", 0.3)] * 12)
-    rec = Recognizer(_GivenDetections(dets), unsure,
+    unsure = ScriptedOCR([("ABC123", 0.3)] * 12)
+    rec = Recognizer(GivenDetections(dets), unsure,
                      RecognitionConfig(second_look_max_per_frame=2, min_confidence=0.9, early_stop=False))
     rec.recognize(image)
     assert rec.last_timings_ms["crops"] == 4 + 4 + 1  # two detections looked at again, the third not

@@ -11,36 +11,10 @@ import pytest
 
 from firmware.recognition.config import RecognitionConfig
 from firmware.recognition.detector import Detection
-from firmware.recognition.ocr import OcrResult
 from firmware.recognition.pipeline import Recognizer, extends
 from firmware.synthetic.plate import random_plate_text
 from firmware.synthetic.scene import render_scene
-
-
-class _Given:
-    """Stands in for the detector: returns the detections it is handed."""
-
-    def __init__(self, detections=()):
-        self.detections = list(detections)
-
-    def detect(self, image):
-        return list(self.detections)
-
-
-class _Script:
-    """Stands in for the OCR: answers from a script and keeps every crop it was shown."""
-
-    input_h, input_w, alphabet = 48, 128, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-    def __init__(self, answers):
-        self.answers = list(answers)
-        self.crops = []
-
-    def read(self, crop):
-        self.crops.append(crop.copy())
-        text, conf = self.answers.pop(0)
-        per_char = tuple([conf ** (1 / len(text))] * len(text)) if text else ()
-        return OcrResult(text, per_char, conf, None)
+from tests.recognition_fakes import GivenDetections, ScriptedOCR
 
 
 def _scene():
@@ -66,8 +40,8 @@ def test_extends_only_adds_at_the_ends(short, wider, expected):
 
 def test_a_short_confident_read_is_replaced_by_the_wide_read_that_extends_it():
     image, det = _scene()
-    ocr = _Script([("ZRULZ", 0.99), ("FZRULZ", 0.97)])
-    rec = Recognizer(_Given([det]), ocr, RecognitionConfig(early_stop=False))
+    ocr = ScriptedOCR([("ZRULZ", 0.99), ("FZRULZ", 0.97)])
+    rec = Recognizer(GivenDetections([det]), ocr, RecognitionConfig(early_stop=False))
     assert [c.text for c in rec.recognize(image)] == ["FZRULZ"]
     assert rec.last_timings_ms["crops"] == 2 and not ocr.answers
     h = ocr.crops[0].shape[0]
@@ -77,8 +51,8 @@ def test_a_short_confident_read_is_replaced_by_the_wide_read_that_extends_it():
 @pytest.mark.parametrize("wide", [("FZRU1Z", 0.99), ("FZRULZ", 0.3), ("ZRULZ", 0.99), ("", 0.0)])
 def test_the_first_read_stays_when_the_wide_read_changes_it_or_is_unsure(wide):
     image, det = _scene()
-    ocr = _Script([("ZRULZ", 0.99), wide])
-    rec = Recognizer(_Given([det]), ocr, RecognitionConfig(early_stop=False))
+    ocr = ScriptedOCR([("ZRULZ", 0.99), wide])
+    rec = Recognizer(GivenDetections([det]), ocr, RecognitionConfig(early_stop=False))
     assert [c.text for c in rec.recognize(image)] == ["ZRULZ"]
     assert rec.last_timings_ms["crops"] == 2
 
@@ -86,19 +60,19 @@ def test_the_first_read_stays_when_the_wide_read_changes_it_or_is_unsure(wide):
 def test_serial_length_reads_short_scraps_and_off_cost_no_wide_look():
     image, det = _scene()
     for text in ("ABC1234", "ABC123", "AB1"):  # 6-7: a whole serial; 3: below second_look_min_chars
-        ocr = _Script([(text, 0.99)])
-        rec = Recognizer(_Given([det]), ocr, RecognitionConfig(early_stop=False))
+        ocr = ScriptedOCR([(text, 0.99)])
+        rec = Recognizer(GivenDetections([det]), ocr, RecognitionConfig(early_stop=False))
         assert [c.text for c in rec.recognize(image)] == [text] and rec.last_timings_ms["crops"] == 1
-    ocr = _Script([("ZRULZ", 0.99)])
-    rec = Recognizer(_Given([det]), ocr, RecognitionConfig(early_stop=False, wide_look_max_chars=0))
+    ocr = ScriptedOCR([("ZRULZ", 0.99)])
+    rec = Recognizer(GivenDetections([det]), ocr, RecognitionConfig(early_stop=False, wide_look_max_chars=0))
     assert [c.text for c in rec.recognize(image)] == ["ZRULZ"] and rec.last_timings_ms["crops"] == 1
 
 
 def test_the_wide_look_shares_the_per_frame_bound_of_extra_looks():
     image, det = _scene()
     dets = [Detection(det.box, 0.95 - 0.01 * k, det.quad) for k in range(3)]
-    ocr = _Script([("ZRULZ", 0.99), ("FZRULZ", 0.99)] * 2 + [("ZRULZ", 0.99)])
-    rec = Recognizer(_Given(dets), ocr, RecognitionConfig(early_stop=False, second_look_max_per_frame=2))
+    ocr = ScriptedOCR([("ZRULZ", 0.99), ("FZRULZ", 0.99)] * 2 + [("ZRULZ", 0.99)])
+    rec = Recognizer(GivenDetections(dets), ocr, RecognitionConfig(early_stop=False, second_look_max_per_frame=2))
     assert [c.text for c in rec.recognize(image)] == ["FZRULZ", "FZRULZ", "ZRULZ"]
     assert rec.last_timings_ms["crops"] == 5 and not ocr.answers
 
@@ -120,7 +94,7 @@ def _box(quad: np.ndarray) -> tuple[int, int, int, int]:
 
 def test_rendered_plates_cut_short_by_the_detector_are_read_whole_and_whole_ones_stay_right():
     ocr = Recognizer.from_config(RecognitionConfig()).ocr
-    given = _Given()
+    given = GivenDetections()
     on = Recognizer(given, ocr, RecognitionConfig(early_stop=False))
     off = Recognizer(given, ocr, RecognitionConfig(early_stop=False, wide_look_max_chars=0))
     rng = np.random.default_rng(11)
