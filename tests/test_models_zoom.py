@@ -14,6 +14,7 @@ from firmware.recognition.manifest import load_model_entry
 from firmware.recognition.pipeline import Recognizer
 from firmware.recognition.zoom import pick_refined, refine, shift_detection, zoom_window
 from firmware.synthetic.scene import render_scene
+from tests.recognition_fakes import GivenDetections
 
 DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "plates" / "openalpr-us-dev"
 
@@ -132,14 +133,6 @@ def test_refined_boxes_fit_real_far_plates_better(detectors):
 
 # ---------------------------------------------------------------- gating in the recognizer
 
-class _Detections:
-    def __init__(self, detections):
-        self.detections = detections
-
-    def detect(self, image):
-        return list(self.detections)
-
-
 class _RecordingZoom:
     """Stands in for the zoom model: records the windows it is shown, answers with one wider plate."""
 
@@ -172,14 +165,14 @@ def test_only_detections_below_zoom_below_get_the_closer_look():
     weak = Detection((600, 300, 40, 20), 0.5, _quad(600, 300, 40, 20))
     sure = Detection((100, 300, 120, 60), 0.95, _quad(100, 300, 120, 60))
     zoom = _RecordingZoom()
-    rec = Recognizer(_Detections([sure, weak]), _OCR(), RecognitionConfig(early_stop=False), zoom)
+    rec = Recognizer(GivenDetections([sure, weak]), _OCR(), RecognitionConfig(early_stop=False), zoom)
     got = rec.recognize(image)
     assert zoom.windows == [(80, 160)]  # one look, at the weak 40 px plate scaled to 128 of 512
     assert rec.last_timings_ms["zooms"] == 1
     widths = sorted(c.box[2] for c in got)
     assert widths == [120, 120]  # the weak one now spans the zoom's wider plate (3/4 of a 160 px window)
     off = _RecordingZoom()
-    rec = Recognizer(_Detections([sure, weak]), _OCR(), RecognitionConfig(early_stop=False, zoom_below=0.0), off)
+    rec = Recognizer(GivenDetections([sure, weak]), _OCR(), RecognitionConfig(early_stop=False, zoom_below=0.0), off)
     rec.recognize(image)
     assert off.windows == [] and rec.last_timings_ms["zooms"] == 0
 
@@ -212,6 +205,6 @@ def test_closer_looks_are_bounded_per_frame():
     image = np.zeros((720, 1280, 3), np.uint8)
     weak = [Detection((100 + 150 * k, 300, 40, 20), 0.6 - 0.01 * k, _quad(100 + 150 * k, 300, 40, 20)) for k in range(5)]
     zoom = _RecordingZoom()
-    rec = Recognizer(_Detections(weak), _OCR(), RecognitionConfig(early_stop=False, zoom_max_per_frame=2), zoom)
+    rec = Recognizer(GivenDetections(weak), _OCR(), RecognitionConfig(early_stop=False, zoom_max_per_frame=2), zoom)
     assert len(rec.recognize(image)) == 5  # every detection is still read
     assert len(zoom.windows) == 2 and rec.last_timings_ms["zooms"] == 2

@@ -60,6 +60,7 @@ class Recognizer:
         if config.zoom_below > 0:
             if "detector_zoom" in read_manifest(model_dir)["models"]:  # present: its sha256 must match
                 zoom_path, zoom_entry = load_model_entry(model_dir, "detector_zoom")
+                # no max_upscale here: blowing the small window up is the point of the closer look
                 zoom = PlateDetector(zoom_path, zoom_entry, threads=config.threads, use_xnnpack=config.use_xnnpack)
             else:
                 log.warning("no detector_zoom model in the manifest: weak detections get no closer look",
