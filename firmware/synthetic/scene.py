@@ -238,10 +238,14 @@ def _paste(img: np.ndarray, crop: np.ndarray, quad: np.ndarray) -> None:
     roi[:] = np.clip(roi * (1 - mask) + warped * mask, 0, 255).astype(np.uint8)
 
 
-def _frame_plate(crop: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, tuple[float, float, float, float]]:
-    """Optionally surround the plate with a dealer frame; returns the image and the plate's box in it."""
+def frame_plate(crop: np.ndarray, rng: np.random.Generator,
+                p: float = 0.35) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """With probability `p`, surround the plate with a dealer frame; returns the image and the plate's box in it.
+
+    Shared with the OCR's training crops: on real cars the detector's quad often takes in the frame.
+    """
     h, w = crop.shape[:2]
-    if rng.random() > 0.35:
+    if rng.random() > p:
         return crop, (0.0, 0.0, float(w), float(h))
     side, top, bottom = int(w * rng.uniform(0.02, 0.06)), int(h * rng.uniform(0.03, 0.12)), int(h * rng.uniform(0.08, 0.25))
     out = np.empty((h + top + bottom, w + 2 * side, 3), np.uint8)
@@ -269,7 +273,7 @@ def compose_scene(rng: np.random.Generator, plates: list[np.ndarray], size: tupl
     order = rng.permutation(n)
     placed = []
     for slot, idx in enumerate(order):  # cars first, all of them, so no car hides an earlier plate
-        crop, inner_box = _frame_plate(plates[idx], rng)
+        crop, inner_box = frame_plate(plates[idx], rng)
         px0, py0, px1, py1 = inner_box
         pw = float(np.exp(rng.uniform(lo, hi))) if hi > lo else width_range[0]
         if n > 1:
