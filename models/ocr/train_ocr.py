@@ -46,6 +46,27 @@ def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def _paste_tilted(rng: np.random.Generator, image: np.ndarray, cw: int, ch: int):
+    """`image` on a cw x ch background under a random homography: roll up to 15 (sometimes 30) degrees,
+    yaw/pitch foreshortening up to ~30 degrees. Returns the canvas, the image's corners on it and the homography."""
+    canvas = _background(rng, ch, cw)
+    h, w = image.shape[:2]
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    ang = np.deg2rad(rng.uniform(-15, 15) if rng.random() < 0.7 else rng.uniform(-30, 30))
+    rot = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]], np.float32)
+    pts = (src - src.mean(0)) @ rot.T
+    yaw = rng.uniform(0, 0.3)
+    side = rng.choice([-1, 1])
+    pts[[1, 2] if side > 0 else [0, 3], 1] *= 1 - yaw
+    pts[:, 0] *= 1 - yaw * rng.uniform(0.3, 1.0)
+    pts = (pts + np.array([cw / 2, ch / 2], np.float32) + rng.normal(0, 2, (4, 2))).astype(np.float32)
+    m = cv2.getPerspectiveTransform(src, pts)
+    warped = cv2.warpPerspective(image, m, (cw, ch), flags=cv2.INTER_LINEAR)
+    mask = cv2.warpPerspective(np.full((h, w), 255, np.uint8), m, (cw, ch))
+    canvas[mask > 127] = warped[mask > 127]
+    return canvas, pts, m
+
+
 RUNTIME_PADS_X = (0.12, 0.12, 0.12, 0.03, 0.22, 0.35)  # recognition.crop_pad_x, then the second and wide looks
 RUNTIME_PAD_Y = 0.05  # recognition.crop_pad_y
 
@@ -67,20 +88,7 @@ def runtime_cut_sample(rng: np.random.Generator) -> tuple[np.ndarray, str]:
     sx, sy = fw / framed.shape[1], fh / framed.shape[0]  # framed-plate pixels -> resized pixels
     framed = cv2.resize(framed, (fw, fh), interpolation=cv2.INTER_AREA)
     cw, ch = int(fw * 2.0) + 24, int(fh * 2.6) + 24
-    canvas = _background(rng, ch, cw)
-    # the same random homography as `sample`: roll up to 15 (sometimes 30) degrees, yaw/pitch foreshortening
-    src = np.array([[0, 0], [fw, 0], [fw, fh], [0, fh]], np.float32)
-    ang = np.deg2rad(rng.uniform(-15, 15) if rng.random() < 0.7 else rng.uniform(-30, 30))
-    rot = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]], np.float32)
-    pts = (src - src.mean(0)) @ rot.T
-    yaw = rng.uniform(0, 0.3)
-    pts[[1, 2] if rng.random() < 0.5 else [0, 3], 1] *= 1 - yaw
-    pts[:, 0] *= 1 - yaw * rng.uniform(0.3, 1.0)
-    pts = (pts + np.array([cw / 2, ch / 2], np.float32) + rng.normal(0, 2, (4, 2))).astype(np.float32)
-    m = cv2.getPerspectiveTransform(src, pts)
-    warped = cv2.warpPerspective(framed, m, (cw, ch), flags=cv2.INTER_LINEAR)
-    mask = cv2.warpPerspective(np.full((fh, fw), 255, np.uint8), m, (cw, ch))
-    canvas[mask > 127] = warped[mask > 127]
+    canvas, pts, m = _paste_tilted(rng, framed, cw, ch)
     canvas = degrade(canvas, rng, rng.uniform(0.3, 1.0))
     inner = np.array([[[px0 * sx, py0 * sy], [px1 * sx, py0 * sy], [px1 * sx, py1 * sy], [px0 * sx, py1 * sy]]],
                      np.float32)
@@ -109,21 +117,7 @@ def sample(rng: np.random.Generator, runtime_cuts: float = 0.0) -> tuple[np.ndar
     ph = max(8, int(pw * plate.shape[0] / plate.shape[1] * rng.uniform(0.85, 1.15)))
     plate = cv2.resize(plate, (pw, ph), interpolation=cv2.INTER_AREA)
     cw, ch = int(pw * 2.2) + 20, int(ph * 2.6) + 20
-    canvas = _background(rng, ch, cw)
-    # a random homography: rotation (roll) up to 15 deg, yaw/pitch foreshortening up to ~30 deg
-    src = np.array([[0, 0], [pw, 0], [pw, ph], [0, ph]], np.float32)
-    ang = np.deg2rad(rng.uniform(-15, 15) if rng.random() < 0.7 else rng.uniform(-30, 30))
-    rot = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]], np.float32)
-    pts = (src - src.mean(0)) @ rot.T
-    yaw = rng.uniform(0, 0.3)
-    side = rng.choice([-1, 1])
-    pts[[1, 2] if side > 0 else [0, 3], 1] *= 1 - yaw
-    pts[:, 0] *= 1 - yaw * rng.uniform(0.3, 1.0)
-    pts += np.array([cw / 2, ch / 2], np.float32) + rng.normal(0, 2, (4, 2)).astype(np.float32)
-    m = cv2.getPerspectiveTransform(src, pts.astype(np.float32))
-    warped = cv2.warpPerspective(plate, m, (cw, ch), flags=cv2.INTER_LINEAR)
-    mask = cv2.warpPerspective(np.full((ph, pw), 255, np.uint8), m, (cw, ch))
-    canvas[mask > 127] = warped[mask > 127]
+    canvas, pts, _ = _paste_tilted(rng, plate, cw, ch)
     canvas = degrade(canvas, rng, rng.uniform(0.3, 1.0))
     quad = pts.astype(np.float32)
     if rng.random() < 0.5:  # the detector's quad, a little off, rectified
