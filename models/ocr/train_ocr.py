@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from firmware.recognition.config import RecognitionConfig  # noqa: E402
 from firmware.recognition.ocr import rectify  # noqa: E402
 from firmware.synthetic.plate import (ALPHABET, degrade, load_glyph_atlas,  # noqa: E402
                                       random_plate_text, render_plate)
@@ -67,8 +68,10 @@ def _paste_tilted(rng: np.random.Generator, image: np.ndarray, cw: int, ch: int)
     return canvas, pts, m
 
 
-RUNTIME_PADS_X = (0.12, 0.12, 0.12, 0.03, 0.22, 0.35)  # recognition.crop_pad_x, then the second and wide looks
-RUNTIME_PAD_Y = 0.05  # recognition.crop_pad_y
+_RUNTIME = RecognitionConfig()  # the unit's defaults: training follows them if they change
+# the first crop's margin (half the draws), then the second look's and the wide look's
+RUNTIME_PADS_X = (_RUNTIME.crop_pad_x,) * 3 + tuple(_RUNTIME.second_look_pads) + (_RUNTIME.wide_look_pad,)
+RUNTIME_PAD_Y = _RUNTIME.crop_pad_y
 
 
 def runtime_cut_sample(rng: np.random.Generator) -> tuple[np.ndarray, str]:
