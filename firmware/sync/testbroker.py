@@ -211,14 +211,21 @@ class Collector:
         self.client.reconnect_delay_set(0.05, 0.5)
         self.client.on_message = self._on_message
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+        # start() returns only once the broker has the subscription: what a unit publishes before then
+        # would otherwise never reach the collector, and a test waiting for it would time out at random
+        self.subscribed = threading.Event()
+        self.client.on_subscribe = lambda c, u, mid, codes, p: self.subscribed.set()
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 3600
         self._connect_args = (port, props)
 
-    def start(self) -> "Collector":
+    def start(self, timeout: float = 10.0) -> "Collector":
         port, props = self._connect_args
         self.client.connect("127.0.0.1", port, 30, clean_start=False, properties=props)
         self.client.loop_start()
+        if not self.subscribed.wait(timeout):
+            self.stop()
+            raise TimeoutError(f"collector not subscribed within {timeout:.0f} s (broker on port {port})")
         return self
 
     def stop(self) -> None:
