@@ -272,3 +272,41 @@ def test_agency_tools_keygen_and_sign_produce_what_the_unit_accepts(tmp_path):
     assert inbox.handle(downlink_topic(AGENCY, "all", "roster"), signed_env.stdout.strip().encode()) == "accepted"
     writer.stop()
     assert conn.execute("SELECT name FROM roster").fetchone()[0] == "Ann"
+
+
+def test_whole_list_downlink_loads_in_short_transactions(unit, agency_key):
+    """A replace list is staged batch by batch (staged.py), so reads are written between its batches."""
+    inbox, conn = unit
+    plates = [f"K{i:06d}" for i in range(45_000)]  # three staging batches of 20,000
+    content = "".join(f"{p};NC\n" for p in plates).encode()
+    jobs_before = inbox.writer.jobs_done
+    assert send_hotlist(inbox, agency_key, 11, content=content, chunk_size=64_000)[-1] == "accepted"
+    assert entries(conn) == plates
+    assert inbox.writer.jobs_done - jobs_before >= 5  # replay check, 3 batches, swap (+ clean-up)
+    load = audits(conn, "hotlist.import")[-1]
+    assert load["staged"] is True and load["accepted"] == 45_000
+    accepted = audits(conn, "downlink_accepted")[-1]
+    assert accepted["seq"] == 11 and accepted["summary"]["report"]["accepted"] == 45_000
+    assert conn.execute("SELECT count(*) FROM hotlists WHERE staging = 1").fetchone()[0] == 0
+    # the same list again with a stale sequence number is refused before anything is staged
+    assert send_hotlist(inbox, agency_key, 10, content=b"OLD111;NC\n")[0] == "rejected"
+    assert entries(conn) == plates
+
+
+def test_a_replay_landing_during_a_staged_load_abandons_it(unit, agency_key, monkeypatch):
+    """The sequence number is checked again in the swap's transaction; losing there leaves no staged rows."""
+    inbox, conn = unit
+    assert send_hotlist(inbox, agency_key, 3)[-1] == "accepted"
+    import firmware.hotlist.staged as staged
+
+    real = staged._swap_in
+
+    def newer_message_lands_first(c, *args, **kw):
+        c.execute("UPDATE sync_downlink_state SET seq = 9 WHERE stream = 'hotlist:stolen'")
+        return real(c, *args, **kw)
+
+    monkeypatch.setattr(staged, "_swap_in", newer_message_lands_first)
+    assert send_hotlist(inbox, agency_key, 4, content=b"NEW111;NC\n")[-1] == "rejected"
+    assert entries(conn) == ["ABC123", "JKL456", "XYZ789"]
+    assert conn.execute("SELECT count(*) FROM hotlists WHERE staging = 1").fetchone()[0] == 0
+    assert conn.execute("SELECT seq FROM sync_downlink_state WHERE stream='hotlist:stolen'").fetchone()[0] == 3

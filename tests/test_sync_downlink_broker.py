@@ -63,7 +63,9 @@ def test_signed_hotlist_over_the_broker(tmp_path, broker, pki):
     service.start()
 
     def count(sql):
-        return conn.execute(sql).fetchone()[0]
+        # entries of live lists only: a whole-list load stages its rows visibly before it swaps them in
+        live = "(SELECT e.* FROM hotlist_entries e JOIN hotlists h ON h.id = e.list_id AND h.staging = 0)"
+        return conn.execute(sql.replace("FROM hotlist_entries", f"FROM {live}")).fetchone()[0]
 
     def security():
         return [json.loads(r[0])["reason"] for r in conn.execute(
@@ -85,7 +87,7 @@ def test_signed_hotlist_over_the_broker(tmp_path, broker, pki):
         # a newer, good list replaces it
         publish_hotlist(agency, key, 103, b"NEW001;NC\n", retain=False)
         assert wait(lambda: count("SELECT count(*) FROM hotlist_entries WHERE plate = 'NEW001'") == 1)
-        assert service.status()["downlink"]["accepted"] == 2
+        assert wait(lambda: service.status()["downlink"]["accepted"] == 2)
     finally:
         service.stop()
         writer.stop()

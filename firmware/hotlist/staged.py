@@ -38,9 +38,13 @@ def import_hotlist_staged(run: Callable, source: Path | bytes, *, name: str, fmt
                           alert: str = "audible", at: datetime, unit_id: str, user: str | None = None,
                           options: MatchOptions | None = None, formats: dict[str, str] | None = None,
                           historical: bool = True, allow_empty: bool = False,
-                          batch_rows: int = 20_000) -> ImportReport:
+                          batch_rows: int = 20_000, on_swap: Callable | None = None) -> ImportReport:
     """Replace list `name` with the file's rows without one long write transaction. Same report,
-    version, audit and historical hits as `import_hotlist(mode="replace")`."""
+    version, audit and historical hits as `import_hotlist(mode="replace")`.
+
+    `on_swap(conn, report)` runs inside the swap's transaction, so what the caller records about the
+    load (a downlink's sequence number) commits with it or not at all; raising there abandons the load.
+    """
     started = time.perf_counter()
     spec: FormatSpec | None = parse_spec((formats or {}).get(fmt, fmt)) if fmt else None
     report = ImportReport(name, "replace", sha256=_sha256(source),
@@ -60,9 +64,14 @@ def import_hotlist_staged(run: Callable, source: Path | bytes, *, name: str, fmt
                 builder.add_rows([(0, p, s, c, _epoch(e), _epoch(x)) for p, s, c, e, x, _ in batch])
         if report.accepted == 0 and not allow_empty:
             raise empty_refusal(name, report)
-        retired = run(lambda conn: _swap_in(conn, staging_id, report, name=name, at=at, unit_id=unit_id, user=user,
-                                            list_source=list_source, category=category, priority=priority,
-                                            alert=alert))
+        def swap(conn):
+            old = _swap_in(conn, staging_id, report, name=name, at=at, unit_id=unit_id, user=user,
+                           list_source=list_source, category=category, priority=priority, alert=alert)
+            if on_swap is not None:
+                on_swap(conn, report)
+            return old
+
+        retired = run(swap)
     except BaseException:
         _delete_list(run, staging_id)
         raise

@@ -73,6 +73,12 @@ def validate_config_overlay(overlay: dict, base: dict) -> dict:
                                             for e in exc.errors()[:5])) from None
 
 
+def _refuse_replay(conn, v: Verified) -> None:
+    row = conn.execute("SELECT seq FROM sync_downlink_state WHERE stream = ?", (v.stream,)).fetchone()
+    if row is not None and v.seq <= row[0]:
+        raise Rejected("replay", f"seq {v.seq} not after {row[0]} on {v.stream}")
+
+
 class DownlinkInbox:
     def __init__(self, config: SyncConfig, writer: Writer, unit_id: str, clock: Clock,
                  on_event: Callable[[str, str, dict], None] | None = None,
@@ -195,11 +201,8 @@ class DownlinkInbox:
     def _apply(self, topic: str, v: Verified, content: bytes | None) -> str:
         at = self.clock.utc()
 
-        def job(conn) -> dict:
-            row = conn.execute("SELECT seq FROM sync_downlink_state WHERE stream = ?", (v.stream,)).fetchone()
-            if row is not None and v.seq <= row[0]:
-                raise Rejected("replay", f"seq {v.seq} not after {row[0]} on {v.stream}")
-            summary = self._apply_kind(conn, v, content, at)
+        def record(conn, summary: dict) -> None:
+            """The sequence number and the audit entry, in the transaction that applied the message."""
             conn.execute("INSERT INTO sync_downlink_state (stream, seq, digest, accepted_at) VALUES (?, ?, ?, ?)"
                          " ON CONFLICT(stream) DO UPDATE SET seq = excluded.seq, digest = excluded.digest,"
                          " accepted_at = excluded.accepted_at", (v.stream, v.seq, v.digest, iso_utc(at)))
@@ -207,10 +210,18 @@ class DownlinkInbox:
                          purpose="downlink", detail={"kind": v.kind, "stream": v.stream, "seq": v.seq,
                                                      "topic": topic, "issued_at": iso_utc(v.issued_at),
                                                      "summary": summary})
+
+        def job(conn) -> dict:
+            _refuse_replay(conn, v)
+            summary = self._apply_kind(conn, v, content, at)
+            record(conn, summary)
             return summary
 
         try:
-            summary = self.writer.call(job)
+            if v.kind == "hotlist" and v.data.mode == "replace":
+                summary = self._replace_hotlist(v, content, at, record)
+            else:
+                summary = self.writer.call(job)
         except Rejected as exc:
             return self._reject(topic, b"", exc, stream=v.stream, seq=v.seq)
         except Exception as exc:  # noqa: BLE001 - content the subsystem refused (bad hotlist rows, bad hold)
@@ -220,6 +231,26 @@ class DownlinkInbox:
         log.info("downlink message applied", extra={"event": "sync.downlink_accepted", "kind": v.kind,
                                                     "stream": v.stream, "seq": v.seq})
         return "accepted"
+
+    def _replace_hotlist(self, v: Verified, content: bytes, at, record: Callable) -> dict:
+        """A whole-list downlink in small transactions (`staged.py`): a 2,000,000-row NCIC list in one
+        transaction would hold the writer ~10 s and every read behind it. The swap, the sequence
+        number and the audit entry still commit together; a replay is refused before any row is staged."""
+        from firmware.hotlist.staged import import_hotlist_staged
+
+        data = v.data
+        self.writer.call(lambda conn: _refuse_replay(conn, v))
+        summary: dict = {}
+
+        def on_swap(conn, report) -> None:
+            _refuse_replay(conn, v)  # again: another message on the stream may have landed meanwhile
+            summary.update(name=data.name, sha256=data.sha256, report=report.as_dict())
+            record(conn, summary)
+
+        import_hotlist_staged(self.writer.call, content, name=data.name, fmt=data.format,
+                              list_source=data.list_source, category=data.category, priority=data.priority,
+                              alert=data.alert, at=at, unit_id=self.unit_id, user=DOWNLINK_USER, on_swap=on_swap)
+        return summary
 
     def _apply_kind(self, conn, v: Verified, content: bytes | None, at) -> dict:
         data = v.data
