@@ -70,10 +70,14 @@ class Unit:
         log.info("service started", extra={"event": "service.started", "service": name})
 
     def start(self) -> None:
-        cfg = self.config
         self.conn = open_database(self.data_dir)
         self.writer = Writer(self.conn).start()
         self._started("writer", self.writer.stop)
+
+        from firmware.config_changes import apply_at_start
+
+        file_config = self.config  # a signed config change from the agency lies over the file from here on
+        cfg = self.config = apply_at_start(file_config, self.writer.call, file_config.unit.id, self.clock.utc())
 
         from firmware.gnss.service import GnssService
 
@@ -101,7 +105,7 @@ class Unit:
 
         self.sync = SyncService(cfg.sync, self.data_dir, self.writer, cfg.unit.id, self.clock,
                                 health=self.health, on_event=self.record_event,
-                                base_config=lambda: cfg.model_dump(mode="json"))
+                                base_config=lambda: file_config.model_dump(mode="json"))
         self.sync.start()
         self._started("sync", self.sync.stop)
 

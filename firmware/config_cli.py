@@ -18,7 +18,8 @@ def register(sub) -> None:
     validate.add_argument("file", type=Path)
     validate.set_defaults(func=_validate)
 
-    show = config_sub.add_parser("show", help="print the effective config as JSON")
+    show = config_sub.add_parser("show", help="print the effective config as JSON (the file, and over it the "
+                                              "agency's newest signed change the daemon starts on)")
     add_common(show, json_flag=False)
     show.set_defaults(func=_show)
 
@@ -39,9 +40,26 @@ SECRETS = (("sync", "password"),)
 
 
 def _show(args) -> int:
-    config = load_unit_config(args).model_dump(mode="json")
+    file_config = load_unit_config(args)
+    config = _with_downlinked_change(file_config).model_dump(mode="json")
     for section, key in SECRETS:   # the effective config goes into support bundles: no secrets in it
         if config[section].get(key):
             config[section][key] = "<redacted>"
     print(json.dumps(config, indent=2))
     return EXIT_OK
+
+
+def _with_downlinked_change(file_config):
+    """What `apply_at_start` would start on, read-only (the daemon may be running)."""
+    from firmware.config_changes import Change, decide
+    from firmware.storage.db import DB_NAME, connect
+
+    db = Path(file_config.unit.data_dir) / DB_NAME
+    if not db.exists():
+        return file_config
+    conn = connect(db, readonly=True)
+    try:
+        rows = conn.execute("SELECT seq, overlay, status FROM config_changes").fetchall()
+    finally:
+        conn.close()
+    return decide(file_config, [Change(int(r[0]), json.loads(r[1]), r[2]) for r in rows]).config

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from firmware.clock import Clock, iso_utc
+from firmware.config_changes import deep_merge
 from firmware.retention.audit import append_audit
 from firmware.storage.db import Writer
 from firmware.sync.config import SyncConfig
@@ -35,16 +36,6 @@ def record_event(conn, kind: str, source: str, detail: dict, at) -> None:
     from firmware.storage.reads import record_event as _record
 
     _record(conn, kind, source, detail, at)
-
-
-def deep_merge(base: dict, overlay: dict) -> dict:
-    out = dict(base)
-    for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def _paths(overlay: dict, prefix: tuple = ()) -> list[tuple]:
