@@ -56,13 +56,18 @@ def test_a_change_the_file_no_longer_accepts_is_refused_and_the_file_used():
     assert d.supersede == (3,)
 
 
-def test_the_daemon_starts_on_a_stored_change_and_records_it_once(tmp_path):
-    data = tmp_path / "data"
+def stored_change(data, seq, overlay):
+    """A unit database holding one pending change, as the downlink inbox leaves it."""
     conn = open_database(data)
-    conn.execute("INSERT INTO config_changes (seq, received_at, issued_at, overlay) VALUES (7, ?, ?, ?)",
-                 ("2026-05-01T11:00:00Z", "2026-05-01T10:59:00Z", json.dumps({"hotlist": {"max_age_hours": 6}})))
+    conn.execute("INSERT INTO config_changes (seq, received_at, issued_at, overlay) VALUES (?, ?, ?, ?)",
+                 (seq, "2026-05-01T11:00:00Z", "2026-05-01T10:59:00Z", json.dumps(overlay)))
     conn.commit()
     conn.close()
+
+
+def test_the_daemon_starts_on_a_stored_change_and_records_it_once(tmp_path):
+    data = tmp_path / "data"
+    stored_change(data, 7, {"hotlist": {"max_age_hours": 6}})
     config = UnitConfig.model_validate({"unit": {"id": "u1", "data_dir": str(data), "min_free_mb": 1},
                                         "cameras": [], "gps": {"source": "none"}})
 
@@ -89,11 +94,7 @@ def test_config_show_prints_what_the_next_start_uses(tmp_path):
     from conftest import alpr_unit_cmd
 
     data = tmp_path / "data"
-    conn = open_database(data)
-    conn.execute("INSERT INTO config_changes (seq, received_at, issued_at, overlay) VALUES (2, ?, ?, ?)",
-                 ("2026-05-01T11:00:00Z", "2026-05-01T10:59:00Z", json.dumps({"hotlist": {"max_age_hours": 5}})))
-    conn.commit()
-    conn.close()
+    stored_change(data, 2, {"hotlist": {"max_age_hours": 5}})
     cfg = tmp_path / "unit.toml"
     cfg.write_text(f'[unit]\nid = "u1"\ndata_dir = "{data}"\n\n[hotlist]\nmax_age_hours = 20\n')
     out = subprocess.run(alpr_unit_cmd() + ["config", "show", "--config", str(cfg)], capture_output=True, text=True,
