@@ -12,7 +12,6 @@ import logging
 import shutil
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Protocol
@@ -25,6 +24,7 @@ from firmware.clock import Clock
 from firmware.consensus import ConsensusTracker, Track, vote
 from firmware.frames.worker import CameraWorker
 from firmware.hotlist.match import normalise_plate
+from firmware.ids import new_id
 from firmware.records import Frame, Hit, PlateCandidate, Position, Read
 from firmware.storage.db import Writer
 from firmware.storage.reads import image_paths, save_read, write_jpeg
@@ -119,7 +119,7 @@ class ReadRecorder:
         plate = normalise_plate(voted.text)
         if not plate:
             return None
-        read_id = str(uuid.uuid4())
+        read_id = new_id()
         read = Read(
             id=read_id, unit_id=self.unit_id, camera_id=camera_id, plate=plate, plate_raw=voted.text,
             state=best.candidate.state, confidence=voted.confidence, char_confidences=voted.char_confidences,

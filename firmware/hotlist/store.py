@@ -12,7 +12,6 @@ import json
 import logging
 import sqlite3
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +21,7 @@ from firmware.clock import iso_utc
 from firmware.hotlist.formats import BadRow, FormatSpec, parse_lines, parse_spec, text_lines
 from firmware.hotlist.index import IndexBuilder, ListIndex
 from firmware.hotlist.match import MatchOptions
+from firmware.ids import new_id
 from firmware.retention.audit import append_audit
 from firmware.storage import outbox
 
@@ -279,7 +279,7 @@ def record_past_hits(conn: sqlite3.Connection, list_row, found_hits, *, at: date
                            " AND entry_state IS ?", (read_id, list_row["name"], cand.plate, cand.state)).fetchone()
         if dup:
             continue
-        hit_id = str(uuid.uuid4())
+        hit_id = new_id()
         payload = _hit_payload(hit_id, read_id, list_row, cand, at, 0.0)
         conn.execute(
             "INSERT INTO hits (id, read_id, list_name, list_version, list_age_s, entry_plate, entry_state, category,"

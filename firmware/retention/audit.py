@@ -7,10 +7,10 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-import uuid
 from datetime import datetime
 
 from firmware.clock import iso_utc
+from firmware.ids import new_id
 from firmware.storage import outbox
 
 GENESIS = "0" * 64
@@ -30,7 +30,7 @@ def append_audit(conn: sqlite3.Connection, *, unit_id: str, event: str, at: date
     row = conn.execute("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
     prev = row[0] if row else GENESIS
     entry = {
-        "id": str(uuid.uuid4()), "at": iso_utc(at), "unit_id": unit_id, "event": event, "user": user,
+        "id": new_id(), "at": iso_utc(at), "unit_id": unit_id, "event": event, "user": user,
         "purpose": purpose, "detail": json.dumps(detail or {}, sort_keys=True, separators=(",", ":")),
     }
     digest = entry_hash(prev, entry)

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from firmware.clock import ManualClock, iso_utc
+from firmware.ids import new_id
 from firmware.retention.config import RetentionConfig
 from firmware.storage.db import DB_NAME, Writer, open_database
 
@@ -46,7 +47,7 @@ INSERT_OUTBOX = ("INSERT INTO outbox (record_id, kind, priority, payload, create
 def store_read(conn, data_dir: Path, plate: str, captured: datetime, *, acked_at: datetime | None = None,
                camera: str = "front", unit: str = "unit-0001", images: bool = True, hit: bool = False) -> str:
     """One read as the pipeline stores it: row, outbox rows (read, images, hit), image files. For tests."""
-    rid = str(uuid.uuid4())
+    rid = new_id()
     crop = overview = None
     if images:
         day = captured.strftime("%Y/%m/%d")
@@ -63,7 +64,7 @@ def store_read(conn, data_dir: Path, plate: str, captured: datetime, *, acked_at
             ref = json.dumps({"schema": 1, "read_id": rid, "role": role, "path": path}).encode()
             conn.execute(INSERT_OUTBOX, (f"{rid}:{role}", "image", 4, ref, row["created_at"], acked))
     if hit:
-        hid = str(uuid.uuid4())
+        hid = new_id()
         conn.execute("INSERT INTO hits (id, read_id, list_name, entry_plate, category, match, created_at)"
                      " VALUES (?, ?, 'ncic', ?, 'stolen', 'exact', ?)", (hid, rid, plate, row["created_at"]))
         conn.execute(INSERT_OUTBOX, (hid, "hit", 0, json.dumps({"schema": 1, "plate": plate}).encode(),
@@ -72,17 +73,20 @@ def store_read(conn, data_dir: Path, plate: str, captured: datetime, *, acked_at
 
 
 def populate(conn, n: int, now: datetime, days: float, images: int, data_dir: Path, seed: int = 1,
-             unsynced_fraction: float = 0.05, hit_fraction: float = 0.01, chunk: int = 20000) -> None:
-    """Insert n reads (with outbox rows, some hits, `images` reads with files) in big transactions."""
+             unsynced_fraction: float = 0.05, hit_fraction: float = 0.01, chunk: int = 20000,
+             ids: str = "v7") -> None:
+    """Insert n reads (with outbox rows, some hits, `images` reads with files) in big transactions.
+    ids: "v7" time-ordered as the unit makes them (firmware.ids), "v4" random as it did before."""
     rng = random.Random(seed)
     span = days * 86400
     image_every = max(1, n // images) if images else 0
     for start in range(0, n, chunk):
         reads, boxes, hits = [], [], []
         for i in range(start, min(n, start + chunk)):
-            rid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
             # chronological, as a unit records them (with a little jitter): rowid order ~ capture order
             captured = now - timedelta(seconds=span * (1 - (i + rng.random()) / n))
+            rid = (new_id(int(captured.timestamp() * 1000), rng.randbytes(10)) if ids == "v7"
+                   else str(uuid.UUID(int=rng.getrandbits(128), version=4)))
             plate = "".join(rng.choice(_LETTERS) for _ in range(7))
             crop = overview = None
             if image_every and i % image_every == 0:
@@ -101,7 +105,7 @@ def populate(conn, n: int, now: datetime, days: float, images: int, data_dir: Pa
                     ref = json.dumps({"schema": 1, "read_id": rid, "role": role, "path": path}).encode()
                     boxes.append((f"{rid}:{role}", "image", 4, ref, row["created_at"], acked))
             if rng.random() < hit_fraction:
-                hid = str(uuid.uuid4())
+                hid = new_id(int(captured.timestamp() * 1000), rng.randbytes(10)) if ids == "v7" else str(uuid.uuid4())
                 hits.append((hid, rid, "ncic", plate, "stolen", "exact", row["created_at"]))
                 boxes.append((hid, "hit", 0, b'{"schema":1}', row["created_at"], acked))
         conn.execute("BEGIN IMMEDIATE")
@@ -110,6 +114,17 @@ def populate(conn, n: int, now: datetime, days: float, images: int, data_dir: Pa
         conn.executemany("INSERT INTO hits (id, read_id, list_name, entry_plate, category, match, created_at)"
                          " VALUES (?, ?, ?, ?, ?, ?, ?)", hits)
         conn.execute("COMMIT")
+
+
+def _bytes_written() -> int | None:
+    """This process's storage writes so far (Linux /proc/self/io), None where the kernel does not say."""
+    try:
+        for line in Path("/proc/self/io").read_text().splitlines():
+            if line.startswith("write_bytes:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
 
 
 def add_arguments(parser) -> None:
@@ -122,6 +137,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--pause-ratio", type=float, default=RetentionConfig().purge_pause_ratio,
                         help="retention.purge_pause_ratio (0: purge flat out)")
     parser.add_argument("--dir", type=Path, default=None, help="scratch dir (default: a temporary one, removed)")
+    parser.add_argument("--ids", choices=("v7", "v4"), default="v7",
+                        help="record ids: v7 time-ordered (what the unit makes), v4 random (before 2026-11-23)")
 
 
 def run(args) -> dict:
@@ -130,7 +147,7 @@ def run(args) -> dict:
     try:
         conn = open_database(scratch)
         t0 = time.perf_counter()
-        populate(conn, args.reads, now, args.days, args.images, scratch)
+        populate(conn, args.reads, now, args.days, args.images, scratch, ids=args.ids)
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         build_s = time.perf_counter() - t0
         db_before = (scratch / DB_NAME).stat().st_size
@@ -146,7 +163,7 @@ def run(args) -> dict:
 
         def capture() -> None:
             while not stop.wait(args.capture_interval_ms / 1000):
-                row = read_row(str(uuid.uuid4()), "CAP" + str(rng.randrange(10000)), now)
+                row = read_row(new_id(), "CAP" + str(rng.randrange(10000)), now)
                 submitted = time.perf_counter()
                 writer.call(lambda c: c.execute(INSERT_READ, row))
                 waits.append(time.perf_counter() - submitted)
@@ -154,14 +171,16 @@ def run(args) -> dict:
         capturer = threading.Thread(target=capture, name="capture-sim", daemon=True)
         capturer.start()
         t1 = time.perf_counter()
+        written_before = _bytes_written()
         report = service.purge_now()
         purge_s = time.perf_counter() - t1
+        written = _bytes_written() - written_before if written_before is not None else None
         stop.set()
         capturer.join()
         writer.stop()
         waits.sort()
         return {
-            "bench": "purge", "reads": args.reads, "days": args.days, "pause_ratio": args.pause_ratio, "build_s": round(build_s, 1),
+            "bench": "purge", "ids": args.ids, "reads": args.reads, "days": args.days, "pause_ratio": args.pause_ratio, "build_s": round(build_s, 1),
             "purge_s": round(purge_s, 2), "reads_purged": report["reads"]["purged"],
             "reads_kept": report["reads"]["kept"], "lost_unsynced": report["lost_unsynced"],
             "purged_per_s": round(report["reads"]["purged"] / purge_s) if purge_s else None,
@@ -174,6 +193,10 @@ def run(args) -> dict:
             "db_bytes_before": db_before, "db_bytes_after": report["space"]["db_bytes_after"],
             "wal_bytes_after": report["space"]["wal_bytes_after"], "images_deleted": report["images_deleted"],
             "checkpoint_s": report.get("checkpoint_s"), "job_s_by_phase": report["job_s_by_phase"],
+            # what the process wrote to storage during the purge (capture's few rows included): SD wear
+            "purge_bytes_written": written,
+            "bytes_written_per_purged_read": round(written / report["reads"]["purged"])
+            if written is not None and report["reads"]["purged"] else None,
         }
     finally:
         if not args.dir:

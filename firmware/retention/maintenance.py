@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import uuid
 from datetime import datetime
 
 from firmware.clock import iso_utc, parse_iso_utc
+from firmware.ids import new_id
 from firmware.retention.audit import append_audit
 from firmware.storage import outbox
 
@@ -30,7 +30,7 @@ def add_maintenance(conn: sqlite3.Connection, *, kind: str, technician: str, des
         raise MaintenanceError(f"kind must be one of {', '.join(KINDS)}")
     if not technician.strip() or not description.strip():
         raise MaintenanceError("technician and description are required")
-    entry_id = str(uuid.uuid4())
+    entry_id = new_id()
     oos = out_of_service or kind == "out_of_service"
     conn.execute(
         "INSERT INTO maintenance_log (id, at, kind, component, technician, description, out_of_service, recorded_at)"
@@ -57,7 +57,7 @@ def record_malfunction(conn: sqlite3.Connection, *, source: str, at: datetime, u
 def store_event(conn: sqlite3.Connection, *, kind: str, source: str, detail: dict, at: datetime) -> str:
     """An `events` row queued for sync, shaped like `firmware.storage.reads.record_event` (which pulls
     in OpenCV; the purge CLI should not)."""
-    event_id = str(uuid.uuid4())
+    event_id = new_id()
     conn.execute("INSERT INTO events (id, at, kind, source, detail) VALUES (?, ?, ?, ?, ?)",
                  (event_id, iso_utc(at), kind, source, json.dumps(detail, default=str)))
     outbox.enqueue(conn, "event", event_id, {"schema": 1, "id": event_id, "at": iso_utc(at), "kind": kind,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import cv2
 import numpy as np
 
 from firmware.clock import iso_utc
+from firmware.ids import new_id
 from firmware.records import Hit, Read
 from firmware.storage import outbox
 
@@ -69,7 +69,7 @@ def read_payload(row: dict) -> dict:
 
 def hit_row(read_id: str, hit: Hit, created_at: datetime, historical: bool = False) -> dict:
     return {
-        "id": str(uuid.uuid4()), "read_id": read_id, "list_name": hit.list_name, "list_version": hit.list_version,
+        "id": new_id(), "read_id": read_id, "list_name": hit.list_name, "list_version": hit.list_version,
         "list_age_s": hit.list_age_s, "entry_plate": hit.entry_plate, "entry_state": hit.entry_state,
         "category": hit.category, "priority": hit.priority, "match": hit.match,
         "positions": json.dumps(list(hit.positions)), "possible": int(hit.possible), "alert": hit.alert,
@@ -108,7 +108,7 @@ def save_read(conn: sqlite3.Connection, read: Read, at: datetime) -> list[str]:
 
 def record_event(conn: sqlite3.Connection, kind: str, source: str, detail: dict, at: datetime) -> str:
     """Malfunctions, service restorations, security and data-loss events: stored and queued for sync."""
-    event_id = str(uuid.uuid4())
+    event_id = new_id()
     conn.execute("INSERT INTO events (id, at, kind, source, detail) VALUES (?, ?, ?, ?, ?)",
                  (event_id, iso_utc(at), kind, source, json.dumps(detail, default=str)))
     outbox.enqueue(conn, "event", event_id,
