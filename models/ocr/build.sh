@@ -6,7 +6,7 @@
 #
 # ML_PY: a Python with torch (CUDA if available), onnx, onnx2torch, onnxruntime, onnxsim, rapidocr,
 # pillow, opencv-python-headless, numpy, tensorflow(-cpu), tf-keras, onnx2tf, onnx-graphsurgeon,
-# sng4onnx, psutil (build machine only; never the unit's dependencies) and Debian's fonts-dejavu,
+# sng4onnx, psutil, pydantic (the trainer reads the runtime's crop margins from firmware.recognition.config; build machine only; never the unit's dependencies) and Debian's fonts-dejavu,
 # fonts-liberation, fonts-roboto-unhinted and fonts-noto-core (glyphs for the rendered plates).
 # No network is used: the base weights come from the installed rapidocr wheel, the fonts from Debian.
 # The shipped model (ppocrv6s-plate-2) was fine-tuned for 4 minutes on one H100 (1,993 steps of 128
