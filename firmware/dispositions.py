@@ -12,6 +12,7 @@ import json
 import sqlite3
 from datetime import datetime
 
+from firmware.auth import add_login_arguments, cli_login
 from firmware.cli import EXIT_FAILED, EXIT_OK, add_common, emit, load_unit_config
 from firmware.clock import SystemClock, iso_utc
 from firmware.retention.audit import append_audit
@@ -75,6 +76,7 @@ def register(sub) -> None:
     add_common(listing)
     listing.add_argument("--limit", type=int, default=100)
     listing.add_argument("--user", required=True, help="who is looking (the listing is audited)")
+    add_login_arguments(listing)
     listing.set_defaults(func=_list)
     verify = hit_sub.add_parser("verify", help="record what the officer found")
     add_common(verify)
@@ -83,6 +85,7 @@ def register(sub) -> None:
     verify.add_argument("--user", required=True, help="the officer's own user id")
     verify.add_argument("--note", default=None)
     verify.add_argument("--amend", action="store_true", help="replace an earlier disposition (audited)")
+    add_login_arguments(verify)
     verify.set_defaults(func=_verify)
 
 
@@ -93,12 +96,19 @@ def _open(args):
     return config, open_database(config.unit.data_dir)
 
 
+def _logged_in(conn, args, config) -> bool:
+    session = cli_login(conn, args, purpose="hit verification", unit_id=config.unit.id, at=SystemClock().utc(),
+                        context={"command": f"hit {args.hit_command}"})
+    if not session.ok:
+        emit({"ok": False, "error": f"login refused for {args.user!r}: {session.message} (audited)"}, args.json)
+    return session.ok
+
+
 def _list(args) -> int:
     from firmware.storage.db import transaction
 
     config, conn = _open(args)
-    if not roster_allows(conn, args.user):
-        emit({"ok": False, "error": f"user {args.user!r} is not an active user on the agency roster"}, args.json)
+    if not _logged_in(conn, args, config):
         return EXIT_FAILED
     rows = pending_hits(conn, args.limit)
     transaction(conn, lambda c: append_audit(
@@ -113,6 +123,8 @@ def _verify(args) -> int:
     from firmware.storage.db import transaction
 
     config, conn = _open(args)
+    if not _logged_in(conn, args, config):
+        return EXIT_FAILED
     try:
         result = transaction(conn, lambda c: record_disposition(
             c, args.hit_id, disposition=args.disposition, user=args.user, at=SystemClock().utc(),

@@ -73,4 +73,4 @@ def test_cli_list_is_audited_and_verify_works(unit):
                                "--data-dir", str(data), "--json"], capture_output=True, text=True, timeout=60)
     assert verified.returncode == 0 and json.loads(verified.stdout)["ok"]
     events = [r[0] for r in conn.execute("SELECT event FROM audit_log ORDER BY seq")]
-    assert events == ["query", "hit_disposition"]
+    assert events == ["login_ok", "query", "login_ok", "hit_disposition"]

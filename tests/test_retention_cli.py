@@ -45,7 +45,9 @@ def test_prohibited_purpose_is_refused_and_audited(tmp_path, capsys):
     assert [r["plate"] for r in reads] == ["CLI1234"] and lines[-1]["results"] == 1
     code, lines, _ = run(capsys, "query", *d, "--user", "det.lee", "--purpose", "stolen vehicle", "--plate", "CLI*")
     assert code == 0 and lines[-1]["results"] == 1
-    events = audit_events(tmp_path)
+    every = audit_events(tmp_path)
+    assert [e[0] for e in every].count("login_ok") == 4  # each command is a login (no roster yet: by name)
+    events = [e for e in every if not e[0].startswith("login")]
     assert [e[0] for e in events] == ["query_refused", "query_refused", "query", "query"]
     assert events[0][1:3] == ("ofc.jones", "traffic enforcement")
     assert json.loads(events[0][3])["terms"]["plate"] == "CLI1234"
@@ -159,7 +161,9 @@ def test_roster_limits_who_may_query(tmp_path, capsys):
     conn.close()
     d = ["--data-dir", str(tmp_path), "--json"]
     assert run(capsys, "query", *d, "--user", "det.lee", "--purpose", "wanted person")[0] == 0
-    for user in ("gone", "stranger"):
-        code, lines, _ = run(capsys, "query", *d, "--user", user, "--purpose", "wanted person")
-        assert code == 1 and lines[-1]["reason"] == "user_not_authorised"
-    assert [e[0] for e in audit_events(tmp_path)] == ["query", "query_refused", "query_refused"]
+    for user, why in (("gone", "inactive"), ("stranger", "unknown_user")):
+        code, lines, _ = run(capsys, "query", *d, "--user", user, "--purpose", "wanted person", "--plate", "X1")
+        assert code == 1 and lines[-1] == {"event": "login_refused", "user": user, "reason": why}
+    events = audit_events(tmp_path)
+    assert [e[0] for e in events] == ["login_ok", "query", "login_failed", "login_failed"]
+    assert json.loads(events[-1][3]) == {"method": "unknown_user", "command": "query", "terms": {"plate": "X1"}}

@@ -44,9 +44,9 @@ def append_audit(conn: sqlite3.Connection, *, unit_id: str, event: str, at: date
 
 
 # Event names used by this unit (others may add more; verify does not restrict them).
-EVENTS = ("login_ok", "login_failed", "logout", "query", "query_refused", "hit_disposition", "hotlist_change",
-          "export", "purge", "hold_add", "hold_renew", "hold_release", "config_change", "roster_change",
-          "malfunction", "back_in_service", "maintenance", "data_loss")
+EVENTS = ("login_ok", "login_failed", "login_locked", "logout", "query", "query_refused", "hit_disposition",
+          "hotlist_change", "export", "purge", "hold_add", "hold_renew", "hold_release", "config_change", "roster_change",
+          "malfunction", "back_in_service", "maintenance", "data_loss", "config_applied", "config_refused")
 
 REQUIRED_TRIGGERS = ("audit_log_no_update", "audit_log_no_delete")
 

@@ -137,10 +137,19 @@ def cmd_report(args) -> int:
 
 
 def cmd_query(args) -> int:
+    from firmware.auth import cli_login
     from firmware.retention.query import query_reads
     from firmware.storage.db import transaction
 
     config, conn = _open(args)
+    terms = {"plate": args.plate, "case_number": args.case, "camera_id": args.camera}
+    session = cli_login(conn, args, purpose=args.purpose, unit_id=config.unit.id, at=SystemClock().utc(),
+                        context={"command": "query", "terms": {k: v for k, v in terms.items() if v is not None}})
+    if not session.ok:
+        print(f"login refused for {args.user!r}: {session.message} (audited)", file=sys.stderr)
+        if args.json:
+            emit({"event": "login_refused", "user": args.user, "reason": session.reason})
+        return EXIT_FAILED
     result = transaction(conn, lambda c: query_reads(
         c, config=config.retention, unit_id=config.unit.id, at=SystemClock().utc(), user=args.user,
         purpose=args.purpose, plate=args.plate, start=args.start, end=args.end, camera_id=args.camera,
@@ -229,6 +238,8 @@ def register(sub) -> None:
     rep.add_argument("--format", choices=["json", "csv"], default="json")
     rep.set_defaults(func=cmd_report)
 
+    from firmware.auth import add_login_arguments
+
     q = sub.add_parser("query", help="search stored reads; states user and purpose, always audited")
     add_common(q)
     q.add_argument("--user", required=True, help=USER_HELP)
@@ -239,4 +250,5 @@ def register(sub) -> None:
     q.add_argument("--camera")
     q.add_argument("--case", help="case or incident number (recorded with the query)")
     q.add_argument("--limit", type=int, default=1000)
+    add_login_arguments(q)
     q.set_defaults(func=cmd_query)

@@ -51,6 +51,11 @@ def register(sub) -> None:
     sign.add_argument("data", type=Path, help="JSON file with the message data")
     sign.set_defaults(func=_sign)
 
+    cred = sync_sub.add_parser("hash-credential", help="agency side: hash an officer's PIN or password for the "
+                                                       "roster's `credential` (the secret itself never leaves)")
+    cred.add_argument("--stdin", action="store_true", help="read the secret from stdin's first line, not a prompt")
+    cred.set_defaults(func=_hash_credential)
+
 
 def _status(args) -> int:
     from firmware.storage import outbox
@@ -154,6 +159,19 @@ def _requeue(args) -> int:
         return n
 
     emit({"requeued": transaction(conn, job)}, args.json)
+    return EXIT_OK
+
+
+def _hash_credential(args) -> int:
+    import getpass
+
+    from firmware.auth import hash_credential
+
+    secret = sys.stdin.readline().rstrip("\r\n") if args.stdin else getpass.getpass("PIN or password: ")
+    if len(secret) < 4:
+        print("a credential needs at least 4 characters", file=sys.stderr)
+        return EXIT_FAILED
+    print(hash_credential(secret))
     return EXIT_OK
 
 
