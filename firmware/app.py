@@ -54,6 +54,7 @@ class Unit:
         self.cameras: list[CameraWorker] = []
         self.pipelines: list[CameraPipeline] = []
         self.events_recorded = 0
+        self.config_seq: int | None = None  # the agency's config change in force (config_changes.py)
 
     # -- events -----------------------------------------------------------------------------
     def record_event(self, kind: str, source: str, detail: dict) -> None:
@@ -77,7 +78,9 @@ class Unit:
         from firmware.config_changes import apply_at_start
 
         file_config = self.config  # a signed config change from the agency lies over the file from here on
-        cfg = self.config = apply_at_start(file_config, self.writer.call, file_config.unit.id, self.clock.utc())
+        started_on = apply_at_start(file_config, self.writer.call, file_config.unit.id, self.clock.utc())
+        cfg = self.config = started_on.config
+        self.config_seq = started_on.seq
 
         from firmware.gnss.service import GnssService
 
@@ -207,7 +210,16 @@ class Unit:
             "cameras": cameras, "gps": self.gnss.status(), "hotlists": self.hotlists.status(),
             "disk_free_mb": disk_free_mb, "cpu_temp_c": cpu_temperature(), "capture": self.recorder.stats.as_dict(),
             "writer_longest_job_ms": round(self.writer.longest_job_s * 1000, 1),
+            "config": {"change_in_force": self.config_seq, "change_awaiting_restart": self._pending_config()},
         }
+
+    def _pending_config(self) -> int | None:
+        from firmware.config_changes import pending_change
+
+        try:
+            return pending_change(lambda job: self.writer.call(job, timeout=2))
+        except Exception:  # noqa: BLE001 - health must answer even when the writer is busy or stopped
+            return None
 
 
 def cpu_temperature() -> float | None:

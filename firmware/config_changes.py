@@ -72,7 +72,7 @@ def decide(file_config: UnitConfig, changes: list[Change]) -> Decision:
     return Decision(config, newest.seq, newest.status == "pending", older_applied, None)
 
 
-def apply_at_start(file_config: UnitConfig, run, unit_id: str, at: datetime) -> UnitConfig:
+def apply_at_start(file_config: UnitConfig, run, unit_id: str, at: datetime) -> Decision:
     """Read the stored changes, decide, record the outcome (status + audit) in one transaction."""
     rows = run(lambda conn: conn.execute("SELECT seq, overlay, status FROM config_changes").fetchall())
     changes = [Change(int(r[0]), json.loads(r[1]), r[2]) for r in rows]
@@ -100,4 +100,9 @@ def apply_at_start(file_config: UnitConfig, run, unit_id: str, at: datetime) -> 
     elif d.seq is not None:
         log.info("downlinked config in force", extra={"event": "config.overlay", "seq": d.seq,
                                                       "newly_applied": d.newly_applied})
-    return d.config
+    return d
+
+
+def pending_change(run) -> int | None:
+    """The seq of a change received since start-up and waiting for the next restart, if any."""
+    return run(lambda conn: conn.execute("SELECT max(seq) FROM config_changes WHERE status = 'pending'").fetchone()[0])

@@ -71,21 +71,29 @@ def test_the_daemon_starts_on_a_stored_change_and_records_it_once(tmp_path):
     config = UnitConfig.model_validate({"unit": {"id": "u1", "data_dir": str(data), "min_free_mb": 1},
                                         "cameras": [], "gps": {"source": "none"}})
 
-    def start_once():
+    def start_once(newer=None):
         unit = Unit(config, Seams(clock=ManualClock(NOW)))
         unit.start()
         try:
-            return unit.config, unit.hotlists.config.max_age_hours
+            if newer:  # what the downlink inbox does while the unit runs
+                unit.writer.call(lambda c: c.execute(
+                    "INSERT INTO config_changes (seq, received_at, issued_at, overlay) VALUES (?, 'x', 'x', ?)",
+                    (newer, json.dumps({"hotlist": {"max_age_hours": 3}}))))
+            return unit.config, unit.hotlists.config.max_age_hours, unit.health()["config"]
         finally:
             unit.stop()
 
-    effective, service_hours = start_once()
+    effective, service_hours, health = start_once()
     assert effective.hotlist.max_age_hours == 6 and service_hours == 6
-    start_once()
+    assert health == {"change_in_force": 7, "change_awaiting_restart": None}
+    _, _, health = start_once(newer=8)
+    assert health == {"change_in_force": 7, "change_awaiting_restart": 8}  # the technician sees it waits
     ro = connect(data / DB_NAME, readonly=True)
     assert ro.execute("SELECT status FROM config_changes WHERE seq = 7").fetchone()[0] == "applied"
     applied = [json.loads(r[0]) for r in ro.execute("SELECT detail FROM audit_log WHERE event = 'config_applied'")]
     assert [a["seq"] for a in applied] == [7]  # once, not at every start
+    effective, _, health = start_once()
+    assert effective.hotlist.max_age_hours == 3 and health["change_in_force"] == 8
 
 
 def test_config_show_prints_what_the_next_start_uses(tmp_path):
