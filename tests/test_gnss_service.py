@@ -77,6 +77,8 @@ def test_file_replay_first_epoch_at_once_then_paced_by_the_clock(tmp_path):
         clock.advance(1.0)
         assert wait_until(lambda: service.counters["epochs_received"] == 3)
         assert wait_until(lambda: not service.status()["connected"])  # replay finished, no loop
+        # the link state flips before the malfunction event is emitted (GnssService._on_link): wait for it
+        assert wait_until(lambda: "malfunction" in [e[0] for e in events])
         kinds = [e[0] for e in events]
         assert kinds[0] == "info" and "malfunction" in kinds and all(e[1] == "gps" for e in events)
         clock.advance(0.5)
