@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 from firmware.clock import iso_utc
 from firmware.retention.audit import append_audit
+from firmware.retention.query import roster_entry
 
 SCHEME = "scrypt"
 MAX_FAILURES = 5                       # failed attempts for one user within LOCKOUT_WINDOW lock it
@@ -63,7 +64,6 @@ class Login:
     ok: bool
     reason: str            # credential | no_credential | no_roster | unknown_user | inactive | wrong_secret |
     #                        no_secret | locked | bad_credential
-    needs_secret: bool = False
 
     @property
     def message(self) -> str:
@@ -75,16 +75,6 @@ class Login:
             "locked": f"locked after {MAX_FAILURES} failed logins; try again later",
             "bad_credential": "the roster's credential for this user is unusable; ask the ALPR administrator",
         }.get(self.reason, self.reason)
-
-
-def roster_entry(conn: sqlite3.Connection, user: str) -> tuple[bool, sqlite3.Row | tuple | None]:
-    """(roster exists, this user's (active, credential) row or None)."""
-    try:
-        if conn.execute("SELECT 1 FROM roster LIMIT 1").fetchone() is None:
-            return False, None
-        return True, conn.execute("SELECT active, credential FROM roster WHERE user_id = ?", (user,)).fetchone()
-    except sqlite3.OperationalError:  # a database without the roster table
-        return False, None
 
 
 def needs_secret(conn: sqlite3.Connection, user: str) -> bool:
@@ -122,7 +112,7 @@ def _decide(conn, user: str, secret: str | None, at: datetime) -> Login:
     if failures >= MAX_FAILURES:
         return Login(False, "locked")
     if not secret:
-        return Login(False, "no_secret", needs_secret=True)
+        return Login(False, "no_secret")
     try:
         ok = verify_credential(row[1], secret)
     except CredentialFormatError:

@@ -56,6 +56,16 @@ def deep_merge(base: dict, overlay: dict) -> dict:
     return out
 
 
+def validation_summary(exc: ValidationError, limit: int = 5) -> str:
+    """`section.key: message; ...` for the first few problems (audit entries and downlink rejections)."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:limit])
+
+
+def load_changes(conn) -> list[Change]:
+    return [Change(int(r[0]), json.loads(r[1]), r[2])
+            for r in conn.execute("SELECT seq, overlay, status FROM config_changes")]
+
+
 def decide(file_config: UnitConfig, changes: list[Change]) -> Decision:
     """Which config the daemon starts on: the file with the newest live change over it, if it validates."""
     live = [c for c in changes if c.status in ("pending", "applied")]
@@ -67,15 +77,13 @@ def decide(file_config: UnitConfig, changes: list[Change]) -> Decision:
     try:
         config = UnitConfig.model_validate(merged)
     except ValidationError as exc:
-        why = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
-        return Decision(file_config, None, False, older_applied, (newest.seq, why))
+        return Decision(file_config, None, False, older_applied, (newest.seq, validation_summary(exc)))
     return Decision(config, newest.seq, newest.status == "pending", older_applied, None)
 
 
 def apply_at_start(file_config: UnitConfig, run, unit_id: str, at: datetime) -> Decision:
     """Read the stored changes, decide, record the outcome (status + audit) in one transaction."""
-    rows = run(lambda conn: conn.execute("SELECT seq, overlay, status FROM config_changes").fetchall())
-    changes = [Change(int(r[0]), json.loads(r[1]), r[2]) for r in rows]
+    changes = run(load_changes)
     d = decide(file_config, changes)
 
     def record(conn) -> None:

@@ -51,7 +51,7 @@ def _show(args) -> int:
 
 def _with_downlinked_change(file_config):
     """What `apply_at_start` would start on, read-only (the daemon may be running)."""
-    from firmware.config_changes import Change, decide
+    from firmware.config_changes import decide, load_changes
     from firmware.storage.db import DB_NAME, connect
 
     db = Path(file_config.unit.data_dir) / DB_NAME
@@ -59,7 +59,6 @@ def _with_downlinked_change(file_config):
         return file_config
     conn = connect(db, readonly=True)
     try:
-        rows = conn.execute("SELECT seq, overlay, status FROM config_changes").fetchall()
+        return decide(file_config, load_changes(conn)).config
     finally:
         conn.close()
-    return decide(file_config, [Change(int(r[0]), json.loads(r[1]), r[2]) for r in rows]).config

@@ -78,6 +78,12 @@ def populate(conn, n: int, now: datetime, days: float, images: int, data_dir: Pa
     """Insert n reads (with outbox rows, some hits, `images` reads with files) in big transactions.
     ids: "v7" time-ordered as the unit makes them (firmware.ids), "v4" random as it did before."""
     rng = random.Random(seed)
+
+    def make_id(captured: datetime) -> str:
+        if ids == "v7":
+            return new_id(int(captured.timestamp() * 1000), rng.randbytes(10))
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
     span = days * 86400
     image_every = max(1, n // images) if images else 0
     for start in range(0, n, chunk):
@@ -85,8 +91,7 @@ def populate(conn, n: int, now: datetime, days: float, images: int, data_dir: Pa
         for i in range(start, min(n, start + chunk)):
             # chronological, as a unit records them (with a little jitter): rowid order ~ capture order
             captured = now - timedelta(seconds=span * (1 - (i + rng.random()) / n))
-            rid = (new_id(int(captured.timestamp() * 1000), rng.randbytes(10)) if ids == "v7"
-                   else str(uuid.UUID(int=rng.getrandbits(128), version=4)))
+            rid = make_id(captured)
             plate = "".join(rng.choice(_LETTERS) for _ in range(7))
             crop = overview = None
             if image_every and i % image_every == 0:
@@ -105,7 +110,7 @@ def populate(conn, n: int, now: datetime, days: float, images: int, data_dir: Pa
                     ref = json.dumps({"schema": 1, "read_id": rid, "role": role, "path": path}).encode()
                     boxes.append((f"{rid}:{role}", "image", 4, ref, row["created_at"], acked))
             if rng.random() < hit_fraction:
-                hid = new_id(int(captured.timestamp() * 1000), rng.randbytes(10)) if ids == "v7" else str(uuid.uuid4())
+                hid = make_id(captured)
                 hits.append((hid, rid, "ncic", plate, "stolen", "exact", row["created_at"]))
                 boxes.append((hid, "hit", 0, b'{"schema":1}', row["created_at"], acked))
         conn.execute("BEGIN IMMEDIATE")

@@ -48,16 +48,21 @@ def check_purpose(user: str | None, purpose: str, config: RetentionConfig) -> Pu
     return PurposeCheck(True, p, "allowed")
 
 
+def roster_entry(conn: sqlite3.Connection, user: str) -> tuple[bool, tuple | None]:
+    """(whether the agency has sent a roster, this user's (active, credential) row or None)."""
+    try:
+        if conn.execute("SELECT 1 FROM roster LIMIT 1").fetchone() is None:
+            return False, None
+        return True, conn.execute("SELECT active, credential FROM roster WHERE user_id = ?", (user,)).fetchone()
+    except sqlite3.OperationalError:  # no roster table in this database
+        return False, None
+
+
 def roster_allows(conn: sqlite3.Connection, user: str) -> bool:
     """With a roster (sent by the agency), only its active users may query; an empty roster allows any
     named user (a unit not yet enrolled), every query still audited."""
-    try:
-        if conn.execute("SELECT 1 FROM roster LIMIT 1").fetchone() is None:
-            return True
-        row = conn.execute("SELECT active FROM roster WHERE user_id = ?", (user,)).fetchone()
-    except sqlite3.OperationalError:  # no roster table in this database
-        return True
-    return bool(row and row[0])
+    has_roster, row = roster_entry(conn, user)
+    return not has_roster or bool(row and row[0])
 
 
 def _plate_clause(plate: str) -> tuple[str, str]:

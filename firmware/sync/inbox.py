@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from firmware.clock import Clock, iso_utc
-from firmware.config_changes import deep_merge
+from firmware.config_changes import deep_merge, validation_summary
 from firmware.retention.audit import append_audit
 from firmware.storage.db import Writer
 from firmware.sync.config import SyncConfig
@@ -60,8 +60,7 @@ def validate_config_overlay(overlay: dict, base: dict) -> dict:
     try:
         return UnitConfig.model_validate(deep_merge(base, overlay)).model_dump(mode="json")
     except ValidationError as exc:
-        raise Rejected("invalid", "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                                            for e in exc.errors()[:5])) from None
+        raise Rejected("invalid", validation_summary(exc)) from None
 
 
 def _refuse_replay(conn, v: Verified) -> None:
