@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from firmware import __version__, sdnotify
+from firmware import __version__, lifecycle, sdnotify
 from firmware.alerts.alerter import AlertSink, build_alerter
 from firmware.capture import CameraPipeline, ReadRecorder, Recognizer
 from firmware.clock import Clock, SystemClock
@@ -55,6 +55,7 @@ class Unit:
         self.pipelines: list[CameraPipeline] = []
         self.events_recorded = 0
         self.config_seq: int | None = None  # the agency's config change in force (config_changes.py)
+        self.unsaved_at_stop = 0            # reads still not stored when capture stopped: `run` exits 3
 
     # -- events -----------------------------------------------------------------------------
     def record_event(self, kind: str, source: str, detail: dict) -> None:
@@ -74,6 +75,8 @@ class Unit:
         self.conn = open_database(self.data_dir)
         self.writer = Writer(self.conn).start()
         self._started("writer", self.writer.stop)
+        self.run_info = lifecycle.open_run(self.writer.call, self.clock, self.record_event)  # finds an unclean stop
+        self._started("run marker", lambda: lifecycle.close_run(self))
 
         from firmware.config_changes import apply_at_start
 
@@ -100,7 +103,9 @@ class Unit:
 
         from firmware.retention.service import RetentionService
 
-        self.retention = RetentionService(cfg.retention, self.data_dir, self.writer, cfg.unit.id, self.clock)
+        self.retention = RetentionService(cfg.retention, self.data_dir, self.writer, cfg.unit.id, self.clock,
+                                          gps_offset=self.gnss.clock_offset_s, run=self.run_info,
+                                          on_event=self.record_event)
         self.retention.start()
         self._started("retention", self.retention.stop)
 
@@ -135,7 +140,7 @@ class Unit:
             pipeline.start()
             worker.start()
         self._started("cameras", self._stop_cameras)
-        sdnotify.notify(f"READY=1\nSTATUS=capturing on {len(self.cameras)} camera(s)")
+        self.ready = False   # READY=1 once a camera delivered a frame (run() checks), not before
 
     def _recognizer_from_config(self) -> Recognizer:
         from firmware.recognition.pipeline import Recognizer as TfliteRecognizer
@@ -151,6 +156,7 @@ class Unit:
             pipeline.stop()
         if getattr(self, "recorder", None) is not None:
             waiting = self.recorder.retry_unsaved()
+            self.unsaved_at_stop = waiting
             if waiting:
                 log.error("reads could not be stored before shutdown",
                           extra={"event": "read.unsaved_at_stop", "count": waiting})
@@ -177,11 +183,17 @@ class Unit:
             until_sources_end: bool = False, tick_s: float = 0.5) -> None:
         """Supervise until stopped: stall checks, systemd watchdog and status."""
         watchdog = sdnotify.watchdog_interval_s()
-        last_ping = 0.0
+        last_ping = last_beat = 0.0
         deadline = time.monotonic() + max_seconds if max_seconds else None
         while not stop_event.wait(tick_s):
             for worker in self.cameras:
                 worker.check_stall()
+            if not self.ready and lifecycle.capturing(self):
+                self.ready = True
+                lifecycle.notify_ready(self)
+            if time.monotonic() - last_beat >= self.config.retention.clock_check_s:
+                lifecycle.heartbeat(self)
+                last_beat = time.monotonic()
             if watchdog and time.monotonic() - last_ping >= watchdog:
                 stats = self.recorder.stats
                 sdnotify.notify(f"WATCHDOG=1\nSTATUS=frames={stats.frames} reads={stats.reads} hits={stats.hits}")

@@ -169,6 +169,10 @@ class ReadRecorder:
                                        "position": read.position.method, "hit": bool(read.hits)})
         return True
 
+    def held_count(self) -> int:
+        with self._lock:
+            return len(self._unsaved)
+
     def retry_unsaved(self) -> int:
         """Commit reads held back by a storage failure, oldest first; returns how many are still waiting."""
         while True:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 import threading
 from pathlib import Path
 
-from firmware.cli import EXIT_OK, add_common, load_unit_config
+from firmware.cli import EXIT_OK, EXIT_RUNTIME, add_common, load_unit_config
 from firmware.logs import setup_logging
 
 
@@ -45,6 +46,9 @@ def _run(args) -> int:
         unit.run(stop, max_seconds=args.seconds, until_sources_end=args.until_sources_end)
     finally:
         unit.stop()
+    if unit.unsaved_at_stop:   # reads the unit saw and alerted on but could not store: never "ok"
+        print(f"storage error: {unit.unsaved_at_stop} read(s) could not be stored before shutdown", file=sys.stderr)
+        return EXIT_RUNTIME
     return EXIT_OK
 
 
