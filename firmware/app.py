@@ -179,9 +179,13 @@ class Unit:
         watchdog = sdnotify.watchdog_interval_s()
         last_ping = 0.0
         deadline = time.monotonic() + max_seconds if max_seconds else None
+        last_unack = 0.0
         while not stop_event.wait(tick_s):
             for worker in self.cameras:
                 worker.check_stall()
+            if time.monotonic() - last_unack >= 5.0:
+                self._mark_unacknowledged()
+                last_unack = time.monotonic()
             if watchdog and time.monotonic() - last_ping >= watchdog:
                 stats = self.recorder.stats
                 sdnotify.notify(f"WATCHDOG=1\nSTATUS=frames={stats.frames} reads={stats.reads} hits={stats.hits}")
@@ -190,6 +194,16 @@ class Unit:
                 return
             if deadline and time.monotonic() >= deadline:
                 return
+
+    def _mark_unacknowledged(self) -> None:
+        """Hits nobody answered in time are recorded as unacknowledged (never auto-rejected)."""
+        from datetime import timedelta
+
+        from firmware.dispositions import mark_unacknowledged
+
+        after = timedelta(seconds=self.config.alerts.unacknowledged_after_s)
+        self.writer.submit(lambda conn: mark_unacknowledged(conn, now=self.clock.utc(), after=after,
+                                                            unit_id=self.config.unit.id))
 
     # -- health -----------------------------------------------------------------------------
     def health(self) -> dict:
