@@ -16,6 +16,8 @@ def register(sub) -> None:
 
     validate = config_sub.add_parser("validate", help="validate a config file; names file, line and key of mistakes")
     validate.add_argument("file", type=Path)
+    validate.add_argument("--strict", action="store_true",
+                          help="also refuse (exit 1) what only warns: plaintext credentials, reserved unit ids")
     validate.set_defaults(func=_validate)
 
     show = config_sub.add_parser("show", help="print the effective config as JSON (the file, and over it the "
@@ -32,7 +34,15 @@ def _validate(args) -> int:
             print(str(problem), file=sys.stderr)
         print(f"{args.file}: {len(exc.problems)} problem(s)", file=sys.stderr)
         return EXIT_FAILED
-    print(f"{args.file}: ok")
+    from firmware.config_warnings import config_warnings
+
+    warnings = config_warnings(load_config(args.file), args.file.read_text(encoding="utf-8"), str(args.file))
+    for problem in warnings:
+        print(f"warning: {problem}", file=sys.stderr)
+    if warnings and args.strict:
+        print(f"{args.file}: {len(warnings)} warning(s), refused by --strict", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{args.file}: ok" + (f" ({len(warnings)} warning(s))" if warnings else ""))
     return EXIT_OK
 
 

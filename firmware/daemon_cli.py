@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
 import threading
@@ -10,6 +11,8 @@ from pathlib import Path
 
 from firmware.cli import EXIT_OK, EXIT_RUNTIME, add_common, load_unit_config
 from firmware.logs import setup_logging
+
+log = logging.getLogger(__name__)
 
 
 def register(sub) -> None:
@@ -38,6 +41,10 @@ def _run(args) -> int:
 
     config = load_unit_config(args)
     setup_logging(config.logging.level, config.logging.format)
+    from firmware.config_warnings import config_warnings
+
+    for problem in config_warnings(config):
+        log.warning("config warning", extra={"event": "config.warning", "key": problem.key, "problem": problem.message})
     stop = threading.Event()
     _stop_on_signals(stop)
     unit = Unit(config)
