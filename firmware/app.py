@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,8 +26,8 @@ from firmware.consensus import ConsensusTracker
 from firmware.frames.sources import FrameSource, build_source
 from firmware.frames.worker import CameraWorker
 from firmware.records import Read
-from firmware.storage.db import Writer, open_database
-from firmware.storage.reads import record_event
+from firmware.storage.db import Writer
+from firmware.storage.held_events import HeldEvents
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +63,8 @@ class Unit:
         """Malfunctions and the like: logged now, stored through the writer without blocking the caller."""
         level = logging.WARNING if kind in ("malfunction", "security", "data_loss") else logging.INFO
         log.log(level, "unit event", extra={"event": f"unit.{kind}", "source": source, "detail": detail})
-        at = self.clock.utc()
         self.events_recorded += 1
-        self.writer.submit(lambda conn: record_event(conn, kind, source, detail, at))
+        self.held_events.add(kind, source, detail, self.clock.utc())   # held in memory until stored
 
     # -- lifecycle --------------------------------------------------------------------------
     def _started(self, name: str, stop: Callable[[], None]) -> None:
@@ -72,9 +72,12 @@ class Unit:
         log.info("service started", extra={"event": "service.started", "service": name})
 
     def start(self) -> None:
-        self.conn = open_database(self.data_dir)
+        self.conn, storage_events = lifecycle.open_storage(self.data_dir, self.clock.utc())  # corrupt or full disk
         self.writer = Writer(self.conn).start()
+        self.held_events = HeldEvents(self.writer)
         self._started("writer", self.writer.stop)
+        for kind, detail in storage_events:
+            self.record_event(kind, "storage", detail)
         self.run_info = lifecycle.open_run(self.writer.call, self.clock, self.record_event)  # finds an unclean stop
         self._started("run marker", lambda: lifecycle.close_run(self))
 
@@ -170,8 +173,14 @@ class Unit:
                 log.info("service stopped", extra={"event": "service.stopped", "service": name})
             except Exception:
                 log.exception("service stop failed", extra={"event": "service.stop_failed", "service": name})
+        if getattr(self, "held_events", None) is not None and self.held_events.held():
+            log.error("events could not be stored before shutdown (each is in this log)",
+                      extra={"event": "unit.events_unsaved_at_stop", "count": self.held_events.held()})
         if getattr(self, "conn", None) is not None:
-            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            try:
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:   # a full or failing disk: the WAL stays, SQLite replays it at open
+                log.error("final checkpoint failed", extra={"event": "db.checkpoint_failed", "error": str(exc)})
             self.conn.close()
             self.conn = None
 
@@ -195,6 +204,7 @@ class Unit:
                 lifecycle.notify_ready(self)
             if time.monotonic() - last_beat >= self.config.retention.clock_check_s:
                 lifecycle.heartbeat(self)
+                self.held_events.flush()
                 last_beat = time.monotonic()
             if time.monotonic() - last_unack >= 5.0:
                 self._mark_unacknowledged()

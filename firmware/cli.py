@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "firmware.retention.cli",
     "firmware.selftest",
     "firmware.hit_cli",
+    "firmware.storage.cli",
 ]
 
 # bench name -> module exposing add_arguments(parser) and run(args) -> dict

@@ -16,6 +16,28 @@ from firmware.storage import runs
 log = logging.getLogger(__name__)
 
 
+def open_storage(data_dir, now) -> tuple:
+    """The daemon's database: a corrupt one moved aside for a new one; a disk found full given its
+    reserve back so the database opens. Returns the connection and the events to record."""
+    from firmware.storage.db import StorageError
+    from firmware.storage.recovery import open_or_quarantine
+    from firmware.storage.reserve import release_reserve
+
+    events = []
+    try:
+        conn, quarantined = open_or_quarantine(data_dir, now)
+    except StorageError as exc:
+        freed = release_reserve(data_dir)
+        if not freed:
+            raise
+        events.append(("malfunction", {"reason": "disk full at start: reserve given back", "error": str(exc),
+                                       "reserve_mb": round(freed / 2**20, 1)}))
+        conn, quarantined = open_or_quarantine(data_dir, now)
+    if quarantined:
+        events.append(("malfunction", quarantined))
+    return conn, events
+
+
 def open_run(call, clock, record_event: Callable[[str, str, dict], None]) -> runs.RunInfo:
     """Open this run's marker; an earlier run still open ended uncleanly: record it, with what it
     had in flight at its last heartbeat (held reads and tracks not yet reads are lost with it)."""
@@ -40,11 +62,16 @@ def pending_of(unit) -> dict:
         "tracks": sum(len(p.tracker.tracks) for p in unit.pipelines),
         "frames_queued": sum(len(w.queue) for w in unit.cameras),
         "reads_held": recorder.held_count() if recorder is not None else 0,
+        "events_held": unit.held_events.held() if getattr(unit, "held_events", None) is not None else 0,
         "reads": recorder.stats.reads if recorder is not None else 0,
     }
 
 
 def heartbeat(unit) -> None:
+    """Every clock_check_s: the run marker's heartbeat, held events written, the reserve restored."""
+    from firmware.storage.reserve import ensure_reserve
+
+    ensure_reserve(unit.data_dir, unit.config.unit.reserve_mb, unit.config.unit.min_free_mb)
     pending = pending_of(unit)
     now, mono = unit.clock.utc(), unit.clock.monotonic_ns()
     unit.writer.submit(lambda conn: runs.heartbeat(conn, unit.run_info.id, now=now, mono_ns=mono, pending=pending))
@@ -54,6 +81,7 @@ def close_run(unit) -> None:
     """At a clean stop, after capture flushed: the marker says so (what was still held, if anything)."""
     pending = pending_of(unit)
     now, mono = unit.clock.utc(), unit.clock.monotonic_ns()
+    unit.held_events.flush()
     try:
         unit.writer.call(lambda conn: runs.end_run(conn, unit.run_info.id, now=now, mono_ns=mono, pending=pending),
                          timeout=10)
