@@ -35,6 +35,9 @@ def open_storage(data_dir, now) -> tuple:
         conn, quarantined = open_or_quarantine(data_dir, now)
     if quarantined:
         events.append(("malfunction", quarantined))
+    # a read is alerted once committed: the commit must survive a power cut (NORMAL in WAL mode may
+    # roll the last transactions back); the cost per commit is in docs/performance.md (bench pipeline)
+    conn.execute("PRAGMA synchronous = FULL")
     return conn, events
 
 
