@@ -26,7 +26,8 @@ import numpy as np
 
 from firmware.consensus import iou
 from firmware.recognition.config import RecognitionConfig
-from firmware.recognition.hints import apply_hints
+from firmware.recognition.combine import combine
+from firmware.recognition.hints import US_FORMATS, apply_hints
 from firmware.recognition.manifest import default_model_dir, load_model_entry, read_manifest
 from firmware.recognition.ocr import PlateOCR, box_quad, rectify
 from firmware.recognition.zoom import refine
@@ -38,13 +39,18 @@ log = logging.getLogger(__name__)
 class Recognizer:
     """Not thread-safe (LiteRT interpreters are not): one Recognizer per worker thread."""
 
-    def __init__(self, detector, ocr: PlateOCR, config: RecognitionConfig | None = None, zoom_detector=None):
+    def __init__(self, detector, ocr: PlateOCR, config: RecognitionConfig | None = None, zoom_detector=None,
+                 second=None):
         self.detector = detector
         self.ocr = ocr
+        self.second = second  # SlotOCR (slot_ocr.py) with its manifest entry's calibration, or None
+        calibration = (getattr(second, "entry", None) or {}).get("calibration", {})
+        self._temperatures = (float(calibration.get("t_ocr", 1.0)), float(calibration.get("t_cct", 1.0)))
         self.zoom_detector = zoom_detector  # same network at a small input, for weak detections (zoom.py)
         self.config = config or RecognitionConfig()
         self.last_timings_ms: dict = {"detect": 0.0, "ocr": 0.0}
         self._last_read_boxes: list[tuple[int, int, int, int]] = []  # kept reads of the previous frame
+        self.second_asks = 0  # crops the second reader was asked about (bench: asks per image)
 
     @classmethod
     def from_config(cls, config: RecognitionConfig) -> "Recognizer":
@@ -65,10 +71,21 @@ class Recognizer:
             else:
                 log.warning("no detector_zoom model in the manifest: weak detections get no closer look",
                             extra={"event": "zoom_model_missing", "model_dir": str(model_dir)})
+        second = None
+        if config.second_reader:
+            if "ocr_cct" in read_manifest(model_dir)["models"]:  # present: its sha256 must match
+                from firmware.recognition.slot_ocr import SlotOCR
+
+                cct_path, cct_entry = load_model_entry(model_dir, "ocr_cct")
+                second = SlotOCR(cct_path, cct_entry, threads=config.threads, use_xnnpack=config.use_xnnpack)
+            else:
+                log.warning("no ocr_cct model in the manifest: plates are read by one reader",
+                            extra={"event": "second_reader_missing", "model_dir": str(model_dir)})
         log.info("recognizer ready", extra={"event": "recognizer_ready", "detector": det_entry.get("version"),
                                             "ocr": ocr_entry.get("version"), "threads": config.threads,
-                                            "zoom": zoom is not None})
-        return cls(detector, ocr, config, zoom)
+                                            "zoom": zoom is not None,
+                                            "second_reader": second.entry.get("version") if second else None})
+        return cls(detector, ocr, config, zoom, second)
 
     def warm_up(self) -> None:
         """Run both models once on blank input: XNNPACK packs weights on the first call (~100 ms)."""
@@ -76,6 +93,8 @@ class Recognizer:
         if self.zoom_detector is not None:
             self.zoom_detector.detect(np.zeros(self.zoom_detector.input_hw + (3,), np.uint8))
         self.ocr.read(np.zeros((self.ocr.input_h, self.ocr.input_w, 3), np.uint8))
+        if self.second is not None:
+            self.second.read(np.zeros((self.second.input_h, self.second.input_w, 3), np.uint8))
 
     def read_crop(self, image_bgr: np.ndarray, quad: np.ndarray,
                   pad_x: float | None = None) -> tuple[str, tuple[float, ...], float]:
@@ -83,9 +102,14 @@ class Recognizer:
         pad = (self.config.crop_pad_x if pad_x is None else pad_x, self.config.crop_pad_y)
         crop = rectify(image_bgr, quad, self.ocr.input_h, self.ocr.input_w, pad=pad)
         result = self.ocr.read(crop)
-        text, confs = result.text, result.char_confidences
-        if self.config.format_hints and result.char_probs is not None and text:
-            hinted = apply_hints(text, result.char_probs, self.ocr.alphabet)
+        text, confs, rows = result.text, result.char_confidences, result.char_probs
+        if self.second is not None and needs_second_reader(text, confs, self.config.second_reader_below):
+            other = self.second.read(rectify(image_bgr, quad, self.second.input_h, self.second.input_w, pad=pad))
+            both = combine(rows, other.slot_probs, self.ocr.alphabet, *self._temperatures)
+            text, confs, rows = both.text, both.char_confidences, both.char_probs
+            self.second_asks += 1
+        if self.config.format_hints and rows is not None and text:
+            hinted = apply_hints(text, rows, self.ocr.alphabet)
             text, confs = hinted.text, hinted.char_confidences
         confidence = float(np.prod(confs)) if confs else 0.0
         return text, confs, confidence
@@ -157,6 +181,19 @@ class Recognizer:
         self.last_timings_ms = {"detect": (t1 - t0 + zoom_s) * 1000, "ocr": (t2 - t1 - zoom_s) * 1000,
                                 "plates": len(detections), "crops": crops, "zooms": zooms}
         return out
+
+
+def needs_second_reader(text: str, char_confidences, below: float) -> bool:
+    """Whether the second reader can change a read: it is empty, fits no US serial format, or a character is unsure.
+
+    A confident read of a common serial shape is where both readers agree almost always, so asking then
+    only costs time; everything else is where the first reader's errors are.
+    """
+    if not text:
+        return True
+    if "".join("D" if c.isdigit() else "L" for c in text) not in US_FORMATS:
+        return True
+    return min(char_confidences) < below
 
 
 def extends(short: str, wider: str) -> bool:
