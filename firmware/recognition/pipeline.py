@@ -103,7 +103,7 @@ class Recognizer:
         crop = rectify(image_bgr, quad, self.ocr.input_h, self.ocr.input_w, pad=pad)
         result = self.ocr.read(crop)
         text, confs, rows = result.text, result.char_confidences, result.char_probs
-        if self.second is not None and needs_second_reader(text, confs, self.config.second_reader_below):
+        if self.second is not None and rows is not None and needs_second_reader(text, confs, self.config.second_reader_below):
             other = self.second.read(rectify(image_bgr, quad, self.second.input_h, self.second.input_w, pad=pad))
             both = combine(rows, other.slot_probs, self.ocr.alphabet, *self._temperatures)
             text, confs, rows = both.text, both.char_confidences, both.char_probs

@@ -13,3 +13,9 @@ cd "$(dirname "$0")/../.."
 PY="${ML_PY:-python}"
 SRC="${1:-../shared/models/fast-plate-ocr-cct-xs-v1/cct_xs_v1_global.onnx}"
 "$PY" models/cct/convert.py "$SRC" --models-dir "${MODELS_DIR:-models}"
+# temperatures of both readers for the per-character combination, fitted on rendered plates only
+# (never the evaluation photos); writes "calibration" into the manifest entry (~1 min on the dev VM)
+# (with MODELS_DIR the scratch folder has no first reader to calibrate against: skipped)
+if [ -z "${MODELS_DIR:-}" ]; then
+  "$PY" models/cct/calibrate.py --n "${CAL_N:-1200}"
+fi
