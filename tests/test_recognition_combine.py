@@ -91,12 +91,16 @@ def test_sequence_confidence_counts_characters_and_empty_slots():
 
 # --- combination -----------------------------------------------------------------------------------
 
-def test_agreeing_readers_keep_the_text_with_the_mean_confidence():
-    got = combine(rows_for("ABC1234", 0.8), slots_for("ABC1234", 0.6), AL)
+def test_agreeing_readers_keep_the_text_and_are_surer_than_either():
+    first, second = rows_for("ABC1234", 0.8), slots_for("ABC1234", 0.6)
+    got = combine(first, second, AL)
     assert got.text == "ABC1234" and got.source == "pooled"
-    # the slot row loses its empty-class share (0.4 / 36) when renormalised over the alphabet
-    want = (0.8 + 0.6 / (1 - 0.4 / N)) / 2
-    assert got.char_confidences == pytest.approx((want,) * 7, rel=1e-4)
+    b, _ = slot_rows(second, N)
+    for i, c in enumerate(got.char_confidences):
+        k = AL.index("ABC1234"[i])
+        want = first[i, k] * b[i, k] / float((first[i] * b[i]).sum())
+        assert c == pytest.approx(want, rel=1e-4)
+        assert c > 0.8  # two agreeing readers: surer than the surer one
 
 
 @pytest.mark.parametrize("pos", range(7))
@@ -118,7 +122,7 @@ def test_the_surer_reader_wins_each_disagreeing_position(pos):
     assert got.text == truth
 
 
-def test_pooled_characters_are_the_argmax_of_the_mean_of_calibrated_rows():
+def test_pooled_characters_are_the_argmax_of_the_product_of_calibrated_rows():
     rng = np.random.default_rng(5)
     for _ in range(200):
         n = int(rng.integers(1, 9))
@@ -132,7 +136,7 @@ def test_pooled_characters_are_the_argmax_of_the_mean_of_calibrated_rows():
         got = combine(a, b, AL, ta, tb)
         ra = temper(a, ta)
         rb, _ = slot_rows(temper(b, tb), N)
-        want = "".join(AL[k] for k in ((ra + rb) / 2).argmax(1))
+        want = "".join(AL[k] for k in (np.log(np.maximum(ra, 1e-9)) + np.log(np.maximum(rb, 1e-9))).argmax(1))
         assert got.source == "pooled" and got.text == want
         assert np.allclose(got.char_probs.sum(1), 1.0, atol=1e-5)
         assert all(0 < c <= 1 for c in got.char_confidences)

@@ -27,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--peer", action="store_true", help="also time rapidocr's pipeline (needs rapidocr)")
     parser.add_argument("--min-detector-score", type=float, default=None,
                         help="override recognition.min_detector_score (speed/recall trade)")
+    parser.add_argument("--no-second-reader", action="store_true",
+                        help="our OCR alone (recognition.second_reader off), to price the second reader")
     parser.add_argument("--no-early-stop", action="store_true",
                         help="read every kept detection (recognition.early_stop off), the pre-early-stop behaviour")
 
@@ -93,6 +95,8 @@ def run(args: argparse.Namespace) -> dict:
         config = config.model_copy(update={"min_detector_score": args.min_detector_score})
     if args.no_early_stop:
         config = config.model_copy(update={"early_stop": False})
+    if getattr(args, "no_second_reader", False):
+        config = config.model_copy(update={"second_reader": False})
     recognizer = Recognizer.from_config(config)
     truths = _truths(Path(args.images))
     decode, detect, ocr, total, crops, zooms, second = [], [], [], [], [], [], []

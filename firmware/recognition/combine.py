@@ -5,9 +5,12 @@ ones), so where one is unsure the other is often right. Their raw probabilities 
 (each is over- or under-confident in its own way), so each is first temperature-scaled with a
 temperature fitted on rendered plates (models/cct/calibrate.py; never on the evaluation photos).
 Then:
-- both read the same number of characters: each position takes the mean of the two calibrated
-  distributions (a linear pool: where they disagree the surer reader wins, and agreeing readers are not
-  made more certain than either), and its best character;
+- both read the same number of characters: each position takes the product of the two calibrated
+  distributions, renormalised (a log pool: the Bayes combination of two readers whose errors are
+  independent; where they disagree the surer reader wins, where they agree the character is surer than
+  either alone), and its best character. A mean (linear pool) was tried first: it put a quarter of the
+  right reads of rendered plates under the unit's min_confidence (agreeing readers came out less sure
+  than the surer one), so reads were dropped (docs/perf/recognition.md, session 8);
 - they read different lengths: per-position pooling would pair the wrong characters, so the read whose
   calibrated sequence confidence is higher is kept whole (for the slot reader that includes how sure it
   is that the remaining slots are empty).
@@ -72,7 +75,8 @@ def combine(first_rows: np.ndarray, second_slots: np.ndarray, alphabet: str,
     b_all = temper(np.asarray(second_slots, np.float64).reshape(-1, n_alpha + 1), t_second)
     b, empty = slot_rows(b_all, n_alpha)
     if len(a) == len(b) and len(a):
-        rows = (a + b) / 2.0
+        rows = np.exp(np.log(np.maximum(a, EPS)) + np.log(np.maximum(b, EPS)))
+        rows = rows / rows.sum(axis=1, keepdims=True)
         source = "pooled"
     elif len(b) and sequence_confidence(b, empty) > sequence_confidence(a):
         rows, source = b, "second"

@@ -37,14 +37,14 @@ def main() -> None:
     path, entry = load_model_entry(args.models_dir, "ocr_cct")
     slot = SlotOCR(path, entry)
     seen: list[str] = []
-    original = rec.read_crop
+    original = rec.first_read
 
-    def read_crop(image, quad, pad_x=None):
+    def first_read(image, quad, pad_x=None):
         pad = (cfg.crop_pad_x if pad_x is None else pad_x, cfg.crop_pad_y)
         seen.append(slot.read(rectify(image, quad, slot.input_h, slot.input_w, pad=pad)).text)
         return original(image, quad, pad_x)
 
-    rec.read_crop = read_crop
+    rec.first_read = first_read
     first = second = union = 0
     for truth in load_dataset(args.dataset):
         plates = {p for _, p in truth.plates}
