@@ -76,10 +76,11 @@ def test_repeated_failures_lock_the_user_until_the_window_passes(db):
     assert attempt(conn, "ofc.ray", "4711", NOW + timedelta(minutes=18)).ok
 
 
-def test_no_roster_means_named_users_audited(tmp_path):
+def test_no_roster_refuses_named_users_audited(tmp_path):
     conn = open_database(tmp_path)
     result = attempt(conn, "ofc.any", None)
-    assert result.ok and result.reason == "no_roster" and audit(conn) == [("login_ok", "ofc.any", "no_roster")]
+    assert not result.ok and result.reason == "no_roster"
+    assert audit(conn) == [("login_failed", "ofc.any", "no_roster")]
 
 
 def test_the_hit_list_command_asks_for_the_pin(db):

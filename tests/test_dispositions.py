@@ -10,6 +10,7 @@ from firmware.records import Hit, Read
 from firmware.retention.audit import verify_chain
 from firmware.storage.db import open_database, transaction
 from firmware.storage.reads import save_read
+from rosters import install_roster
 
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=timezone.utc)
 
@@ -17,6 +18,8 @@ NOW = datetime(2026, 6, 1, 8, 0, tzinfo=timezone.utc)
 @pytest.fixture
 def unit(tmp_path):
     conn = open_database(tmp_path)
+    install_roster(conn, [{"id": "ofc.ray", "name": "Ray", "roles": ["officer"]},
+                          {"id": "a", "name": "A", "roles": ["officer"]}])
     read = Read(id="read-1", unit_id="u1", camera_id="front", plate="ABC123", plate_raw="ABC123", state="NC",
                 confidence=0.9, char_confidences=(0.9,) * 6, frames=3, box=(0, 0, 10, 5), captured_at=NOW,
                 first_seen_at=NOW, clock_source="gps", frame_seq=1, capture_mono_ns=1,

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from firmware.cli import main
 from firmware.retention.bench import store_read
 from firmware.storage.db import open_database, transaction
+from rosters import install_roster
 
 
 def run(capsys, *argv) -> tuple[int, list[dict], str]:
@@ -30,6 +31,8 @@ def test_prohibited_purpose_is_refused_and_audited(tmp_path, capsys):
     now = datetime.now(timezone.utc)
     conn = open_database(tmp_path)
     transaction(conn, lambda c: store_read(c, tmp_path, "CLI1234", now - timedelta(days=1), acked_at=now))
+    install_roster(conn, [{"id": "ofc.jones", "name": "J", "roles": ["officer"]},
+                          {"id": "det.lee", "name": "L", "roles": ["officer"]}])
     conn.close()
     d = ["--data-dir", str(tmp_path), "--json"]
     code, lines, err = run(capsys, "query", *d, "--user", "ofc.jones", "--purpose", "Traffic Enforcement",
@@ -46,7 +49,7 @@ def test_prohibited_purpose_is_refused_and_audited(tmp_path, capsys):
     code, lines, _ = run(capsys, "query", *d, "--user", "det.lee", "--purpose", "stolen vehicle", "--plate", "CLI*")
     assert code == 0 and lines[-1]["results"] == 1
     every = audit_events(tmp_path)
-    assert [e[0] for e in every].count("login_ok") == 4  # each command is a login (no roster yet: by name)
+    assert [e[0] for e in every].count("login_ok") == 4  # each command is a login 
     events = [e for e in every if not e[0].startswith("login")]
     assert [e[0] for e in events] == ["query_refused", "query_refused", "query", "query"]
     assert events[0][1:3] == ("ofc.jones", "traffic enforcement")
@@ -111,6 +114,7 @@ def test_maintenance_and_report(tmp_path, capsys):
                                                    unit_id="u", back_in_service=True))
     transaction(conn, lambda c: record_malfunction(c, source="gps", at=now - timedelta(hours=1), unit_id="u"))
     conn.execute("UPDATE hits SET disposition = 'arrest'")  # no hits: stays empty
+    install_roster(conn, [{"id": "a", "name": "A", "roles": ["officer"]}])
     conn.close()
     d = ["--data-dir", str(tmp_path)]
     code, lines, _ = run(capsys, "maintenance", "add", *d, "--json", "--kind", "calibration", "--technician", "tech",
