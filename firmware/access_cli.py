@@ -67,3 +67,19 @@ def refuse(args, action: str, decision: Decision) -> None:
     if getattr(args, "json", False):
         emit({"event": "refused", "ok": False, "user": args.user, "action": action, "reason": decision.reason,
               "error": text})
+
+
+def open_with_access(args, action: str, *, purpose: str | None = None, terms: dict | None = None):
+    """The unit's config and (existing, bound) database, and the access decision for `action`.
+    The caller closes the connection and returns EXIT_FAILED when the decision refuses."""
+    from firmware.cli import load_unit_config
+    from firmware.unit_data import open_unit
+
+    config = load_unit_config(args)
+    conn = open_unit(config)
+    try:
+        decision = cli_access(conn, args, config, action=action, purpose=purpose, terms=terms)
+    except BaseException:
+        conn.close()
+        raise
+    return config, conn, decision

@@ -36,6 +36,9 @@ def register(sub) -> None:
     requeue = sync_sub.add_parser("requeue", help="send acknowledged records again (the agency lost them)")
     add_common(requeue)
     requeue.add_argument("--kind", choices=["hit", "audit", "disposition", "event", "read", "image"])
+    from firmware.access_cli import add_access_arguments
+
+    add_access_arguments(requeue, provisioning=True)
     requeue.set_defaults(func=_requeue)
 
     keygen = sync_sub.add_parser("keygen", help="agency side: make an Ed25519 key pair for signing downlink")
@@ -59,11 +62,11 @@ def register(sub) -> None:
 
 def _status(args) -> int:
     from firmware.storage import outbox
-    from firmware.storage.db import open_database
+    from firmware.unit_data import open_unit
 
     config = load_unit_config(args)
     data_dir = config.unit.data_dir
-    conn = open_database(data_dir)
+    conn = open_unit(config)
     try:
         summary = outbox.summary(conn)
         used = conn.execute("SELECT bytes FROM sync_budget WHERE day = strftime('%Y-%m-%d', 'now')").fetchone()
@@ -106,15 +109,16 @@ def _run(args) -> int:
     from firmware.clock import SystemClock
     from firmware.logs import setup_logging
     from firmware.storage import outbox
-    from firmware.storage.db import Writer, open_database
+    from firmware.storage.db import Writer
     from firmware.sync.service import SyncService
+    from firmware.unit_data import open_unit
 
     config = load_unit_config(args)
     setup_logging(config.logging.level, config.logging.format)
     if not config.sync.host:
         print("sync.host is empty: nothing to connect to", file=sys.stderr)
         return EXIT_USAGE
-    conn = open_database(config.unit.data_dir)
+    conn = open_unit(config)
     writer = Writer(conn).start()
     service = SyncService(config.sync, config.unit.data_dir, writer, config.unit.id, SystemClock(),
                           base_config=lambda: config.model_dump(mode="json"))
@@ -143,22 +147,27 @@ def _run(args) -> int:
 
 
 def _requeue(args) -> int:
+    from firmware.access_cli import open_with_access
     from firmware.clock import SystemClock
     from firmware.retention.audit import append_audit
     from firmware.storage import outbox
-    from firmware.storage.db import open_database, transaction
+    from firmware.storage.db import transaction
 
-    config = load_unit_config(args)
-    conn = open_database(config.unit.data_dir)
+    config, conn, decision = open_with_access(args, "sync.manage", terms={"requeue": args.kind or "all"})
+    if not decision.ok:
+        conn.close()
+        return EXIT_FAILED
 
     def job(c):
         n = outbox.requeue(c, args.kind)
-        append_audit(c, unit_id=config.unit.id, event="sync_requeue", at=SystemClock().utc(),
-                     user=os.environ.get("SUDO_USER") or os.environ.get("USER"), purpose="maintenance",
-                     detail={"kind": args.kind, "rows": n})
+        append_audit(c, unit_id=config.unit.id, event="sync_requeue", at=SystemClock().utc(), user=args.user,
+                     purpose="maintenance", detail={"kind": args.kind, "rows": n})
         return n
 
-    emit({"requeued": transaction(conn, job)}, args.json)
+    try:
+        emit({"requeued": transaction(conn, job)}, args.json)
+    finally:
+        conn.close()
     return EXIT_OK
 
 
