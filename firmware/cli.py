@@ -24,7 +24,7 @@ COMMAND_MODULES = [
     "firmware.sync.cli",
     "firmware.retention.cli",
     "firmware.selftest",
-    "firmware.dispositions",
+    "firmware.hit_cli",
     "firmware.provision_cli",
 ]
 
