@@ -72,6 +72,8 @@ PROVISIONING_ACTIONS = frozenset({"health.view", "hotlist.view", "maintenance.vi
 PURPOSE_RULES = {"reads.search": "listed", "reads.export": "listed", "hotlist.manual_add": "reason",
                  "hotlist.manual_extend": "reason", "hotlist.manual_remove": "stated"}
 
+PURPOSE_REFUSALS = ("prohibited", "not_listed", "no_reason")
+
 MESSAGES = {
     "allowed": "allowed",
     "provisioning": "allowed for provisioning: this unit has no roster yet (reported as a malfunction)",
@@ -158,8 +160,8 @@ def authorize(conn: sqlite3.Connection, *, user: str, action: str, at: datetime,
               purpose: str | None = None, terms: dict | None = None, config=None,
               provisioning: bool = False) -> Decision:
     """Decide and audit one attempt (inside the caller's transaction, so the entry always commits).
-    `config`: the RetentionConfig whose purposes screen searches. Audited as `access` or
-    `access_refused` with user, time, action, purpose and terms."""
+    `config`: the RetentionConfig whose purposes screen searches. Audited as `access`, `access_refused`
+    or (a search refused for its purpose) `query_refused`, with user, time, action, purpose and terms."""
     if not (user or "").strip():
         decision = Decision.of(False, "no_user")
     else:
@@ -172,8 +174,15 @@ def authorize(conn: sqlite3.Connection, *, user: str, action: str, at: datetime,
     detail = {"action": action, "reason": decision.reason, "roles": list(decision.roles), "terms": terms or {}}
     if decision.reason == "provisioning":
         detail["provisioning"] = True
-    append_audit(conn, unit_id=unit_id, event="access" if decision.ok else "access_refused", at=at,
-                 user=(user or "").strip() or None, purpose=purpose, detail=detail)
+    event = "access" if decision.ok else "access_refused"
+    if decision.reason in PURPOSE_REFUSALS:   # a refused search, counted as such by the annual report
+        event = "query_refused"
+        if PURPOSE_RULES.get(action) == "listed":
+            from firmware.retention.purpose import normalise_purpose
+
+            purpose = normalise_purpose(purpose or "")
+    append_audit(conn, unit_id=unit_id, event=event, at=at, user=(user or "").strip() or None, purpose=purpose,
+                 detail=detail)
     return decision
 
 

@@ -121,28 +121,3 @@ def _decide(conn, user: str, secret: str | None, at: datetime, provisioning: boo
     except CredentialFormatError:
         return Login(False, "bad_credential")
     return Login(True, "credential") if ok else Login(False, "wrong_secret")
-
-
-# --- for commands a person runs -------------------------------------------------------------------
-def add_login_arguments(parser) -> None:
-    parser.add_argument("--pin-stdin", action="store_true",
-                        help="read the user's PIN or password from the first line of stdin (else a prompt on a "
-                             "terminal); asked only when the agency roster holds a credential for the user")
-
-
-def cli_login(conn: sqlite3.Connection, args, *, purpose: str, unit_id: str, at: datetime,
-              context: dict | None = None) -> Login:
-    """Log `args.user` in for one command: the secret is asked for only when the roster has one."""
-    import getpass
-    import sys
-
-    from firmware.storage.db import transaction
-
-    secret = None
-    if needs_secret(conn, args.user):
-        if getattr(args, "pin_stdin", False):
-            secret = sys.stdin.readline().rstrip("\r\n") or None
-        elif sys.stdin.isatty():
-            secret = getpass.getpass(f"PIN for {args.user}: ") or None
-    return transaction(conn, lambda c: login(c, args.user, secret, purpose=purpose, at=at, unit_id=unit_id,
-                                             context=context))

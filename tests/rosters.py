@@ -29,3 +29,15 @@ def install_roster(conn, users=None, *, seq: int = 1, at: datetime = AT, recert_
     users = [{"trained_on": TRAINED, **u} for u in (STAFF if users is None else users)]
     roster = Roster.model_validate({"users": users, "recert_days": recert_days})
     return transaction(conn, lambda c: store_roster(c, roster, seq=seq, at=at))
+
+
+def provisioned(data_dir, users=None, **kw):
+    """A unit data dir as the daemon or `alpr-unit provision` leaves it, with the agency's roster."""
+    from firmware.storage.db import open_database
+
+    conn = open_database(data_dir)
+    try:
+        install_roster(conn, users, **kw)
+    finally:
+        conn.close()
+    return data_dir

@@ -99,7 +99,9 @@ def test_authorize_decides_and_audits_every_attempt(conn, user, action, purpose,
     got = run(conn, user=user, action=action, purpose=purpose, terms=terms)
     assert got.reason == reason and got.ok == (reason == "allowed")
     [(event, who, why, detail)] = audit(conn)
-    assert event == ("access" if got.ok else "access_refused") and who == (user or None) and why == purpose
+    purpose_refusal = reason in ("prohibited", "not_listed", "no_reason")
+    assert event == ("access" if got.ok else "query_refused" if purpose_refusal else "access_refused")
+    assert who == (user or None) and why == purpose
     assert detail["action"] == action and detail["reason"] == reason and detail["terms"] == terms
 
 
