@@ -43,6 +43,7 @@ def register(sub) -> None:
 
     keygen = sync_sub.add_parser("keygen", help="agency side: make an Ed25519 key pair for signing downlink")
     keygen.add_argument("--out", type=Path, required=True, help="private key file to write (PEM, mode 0600)")
+    keygen.add_argument("--json", action="store_true", help="the output is JSON either way (kept for symmetry)")
     keygen.set_defaults(func=_keygen)
 
     sign = sync_sub.add_parser("sign", help="agency side: sign a downlink message (roster, hold, config)")
@@ -52,11 +53,13 @@ def register(sub) -> None:
     sign.add_argument("--target", default="all", help="'all' or a unit id")
     sign.add_argument("--seq", type=int, default=None, help="default: milliseconds since the epoch")
     sign.add_argument("data", type=Path, help="JSON file with the message data")
+    sign.add_argument("--json", action="store_true", help="the signed envelope is JSON either way (kept for symmetry)")
     sign.set_defaults(func=_sign)
 
     cred = sync_sub.add_parser("hash-credential", help="agency side: hash an officer's PIN or password for the "
                                                        "roster's `credential` (the secret itself never leaves)")
     cred.add_argument("--stdin", action="store_true", help="read the secret from stdin's first line, not a prompt")
+    cred.add_argument("--json", action="store_true", help='print {"credential": HASH}')
     cred.set_defaults(func=_hash_credential)
 
 
@@ -180,7 +183,10 @@ def _hash_credential(args) -> int:
     if len(secret) < 4:
         print("a credential needs at least 4 characters", file=sys.stderr)
         return EXIT_FAILED
-    print(hash_credential(secret))
+    if args.json:
+        emit({"credential": hash_credential(secret)}, True)
+    else:
+        print(hash_credential(secret))
     return EXIT_OK
 
 
