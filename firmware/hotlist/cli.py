@@ -2,8 +2,9 @@
 
 Every command is a login and an access decision (firmware.access; a manual entry's reason passes the
 same purpose screen as a query, since adding one also searches the stored reads). Every change goes
-through the same store functions as sync would use, in one transaction, audited with who and why. `match` loads the lists exactly as the daemon does and prints how each hit matched, so an
-officer or technician can check a disputed hit against the photo.
+through the same store functions as sync would use, in one transaction, audited with who and why.
+`match` loads the lists exactly as the daemon does and prints how each hit matched, so an officer can
+check a disputed hit against the photo.
 """
 
 from __future__ import annotations
@@ -138,7 +139,8 @@ def cmd_add(args) -> int:
 
     def job(conn, config, at):
         h = config.hotlist
-        return add_manual(conn, plate=args.plate, state=args.state, reason=args.reason, user=args.user, at=at, unit_id=config.unit.id,
+        return add_manual(conn, plate=args.plate, state=args.state, reason=args.reason, user=args.user, at=at,
+                          unit_id=config.unit.id,
                           days=args.days or h.manual_entry_days, max_days=h.manual_entry_days,
                           category=args.category, list_name=args.list_name, priority=h.manual_priority,
                           alert=h.manual_alert, options=h.match_options())
