@@ -1,0 +1,5 @@
+"""decommission (being written)."""
+
+
+def register(sub) -> None:
+    pass

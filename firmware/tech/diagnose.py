@@ -1,0 +1,5 @@
+"""diagnose (being written)."""
+
+
+def register(sub) -> None:
+    pass

@@ -1,0 +1,5 @@
+"""provision (being written)."""
+
+
+def register(sub) -> None:
+    pass
