@@ -208,6 +208,10 @@ def test_exit_codes_for_missing_foreign_and_corrupt_unit_data(tmp_path, capsys, 
     err = capsys.readouterr().err
     assert "not a SQLite database or it is damaged" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+    binary = tmp_path / "unit.toml"
+    binary.write_bytes(bytes(range(256)) * 8)
+    assert main(args + ["--config", str(binary), "--data-dir", str(other)]) == 2
+    assert "not UTF-8 text" in capsys.readouterr().err
 
 
 def test_ids_accept_a_unique_prefix_and_say_when_ambiguous_or_unknown(unit, capsys):
