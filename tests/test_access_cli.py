@@ -303,3 +303,17 @@ def test_every_command_takes_json_and_data_commands_take_a_user():
     data_commands = {" ".join(c[1][:2]) if c[1][0] in ("hit", "hotlist", "hold", "maintenance", "audit", "sync")
                      else c[1][0] for c in COMMANDS}
     assert [c for c in data_commands if "--user" not in commands[c]] == []
+
+
+def test_an_unexpected_failure_is_one_line_and_exit_3(unit, capsys, monkeypatch):
+    from firmware.retention import purge
+
+    def broken(self, dry_run=False):
+        raise RuntimeError("disk controller said no")
+
+    monkeypatch.setattr(purge.Purger, "run", broken)
+    capsys.readouterr()
+    assert main(["purge", "--data-dir", str(unit[0]), "--user", "tech.tim"]) == 3
+    err = capsys.readouterr().err
+    assert err.strip() == ("internal error: RuntimeError: disk controller said no (set ALPR_DEBUG=1 for the "
+                           "traceback)")
