@@ -161,3 +161,32 @@ def run_demo(data_dir: Path, seconds: float | None, fps: float, out=print) -> di
                "reads_stored": total, "reads_with_position": with_gps, "hits_stored": hits,
                "outbox_queued": queued, "data_dir": str(data_dir)}
     return summary
+
+
+# --- the screen (`alpr-unit demo --screen`) ---------------------------------------------------------
+DEMO_USERS = ({"id": "demo.officer", "name": "Demo Officer", "roles": ["officer"], "pin": "1234"},
+              {"id": "demo.sergeant", "name": "Demo Sergeant", "roles": ["supervisor"], "pin": "5678"})
+
+
+def store_demo_roster(data_dir: Path, users: list[dict], at=None) -> dict:
+    """Install a roster (RosterUser dicts, credential hashes) through the store the signed downlink uses."""
+    from datetime import datetime, timezone
+
+    from firmware.storage.db import open_database, transaction
+    from firmware.sync.downlink import Roster
+
+    at = at or datetime.now(timezone.utc)
+    fields = set(Roster.model_fields["users"].annotation.__args__[0].model_fields)
+    roster = Roster.model_validate({"users": [{"trained_on": at.date().isoformat(), **u} if "trained_on" in fields
+                                              else u for u in users]})
+    conn = open_database(data_dir)
+    try:
+        try:
+            from firmware.roster import store_roster
+        except ImportError:   # before the access rule: the inbox's own store
+            from firmware.sync.inbox import DownlinkInbox as Inbox
+
+            return transaction(conn, lambda c: Inbox._apply_roster(None, c, roster, 1, at))
+        return transaction(conn, lambda c: store_roster(c, roster, seq=1, at=at))
+    finally:
+        conn.close()

@@ -33,15 +33,11 @@ def malfunctions(health: dict, now: datetime | None = None, *, min_free_mb: int 
         name = cam.get("camera", "?")
         if cam.get("stalled"):
             out.append(_problem(f"camera:{name}", f"Camera {name} stalled: no frames", "critical"))
-    alerts = health.get("alerts") or {}
-    for sink in alerts.get("sinks") or []:
-        if isinstance(sink, dict) and sink.get("ok") is False:
-            why = sink.get("error") or sink.get("reason") or "not working"
-            out.append(_problem(f"alert:{sink.get('name')}", f"Alert output {sink.get('name')} failed: {why}",
-                                "critical"))
-    for name in alerts.get("failed") or []:
-        if isinstance(name, str):
-            out.append(_problem(f"alert:{name}", f"Alert output {name} failed", "critical"))
+    for output in (health.get("alerts") or {}).get("outputs") or []:
+        if output.get("ok") is False:
+            name = output.get("sink") or "?"
+            why = output.get("problem") or "not working"
+            out.append(_problem(f"alert:{name}", f"Alert output {name} failed: {why}", "critical"))
     free = health.get("disk_free_mb")
     limit = min_free_mb if min_free_mb is not None else (health.get("disk") or {}).get("min_free_mb")
     if free is not None and limit is not None and free < limit:

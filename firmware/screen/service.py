@@ -134,9 +134,6 @@ class ScreenService:
             health["sync"] = self.unit.sync.status()
         except Exception:  # noqa: BLE001 - the bar shows what it can
             health["sync"] = None
-        alerter = getattr(self.unit, "alerter", None)
-        if alerter is not None and hasattr(alerter, "status"):
-            health["alerts"] = alerter.status()
         health["roster"] = {"present": self._read(lambda c: roster_entry(c, "")[0])}
         out = {"now": iso_utc(now), "user": session.user, "roles": list(session.roles),
                "status": status_bar(health),

@@ -25,13 +25,12 @@
       else if (k === "on") Object.keys(attrs.on).forEach(function (e) { node.addEventListener(e, attrs.on[e]); });
       else if (attrs[k] !== null && attrs[k] !== undefined && attrs[k] !== false) node.setAttribute(k, attrs[k]);
     });
-    for (var i = 2; i < arguments.length; i++) {
-      var c = arguments[i];
-      if (c === null || c === undefined) continue;
-      (Array.isArray(c) ? c : [c]).forEach(function (x) {
-        if (x !== null && x !== undefined) node.appendChild(typeof x === "string" ? document.createTextNode(x) : x);
-      });
+    function add(x) {
+      if (x === null || x === undefined) return;
+      if (Array.isArray(x)) { x.forEach(add); return; }
+      node.appendChild(typeof x === "string" ? document.createTextNode(x) : x);
     }
+    for (var i = 2; i < arguments.length; i++) add(arguments[i]);
     return node;
   }
   function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
@@ -40,7 +39,7 @@
     if (body !== undefined) { opts.body = JSON.stringify(body); opts.headers["Content-Type"] = "application/json"; }
     return fetch(path, opts).then(function (r) {
       if (r.status === 401) { location.href = "/login"; throw new Error("logged out"); }
-      return r.json().then(function (j) { j.status = r.status; return j; });
+      return r.json().then(function (j) { j._http = r.status; return j; });
     });
   }
   function hhmmss(iso) { return iso ? iso.replace(/^.*T(\d\d:\d\d:\d\d).*$/, "$1") : "-"; }
@@ -205,6 +204,7 @@
     var box = $("#alert");
     if (!shown) { box.hidden = true; clear(box); return; }
     var item = shown, p = pending();
+    box.hidden = false;
     box.className = prioClass(item.priority);
     clear(box);
     box.dataset.key = item.key;
@@ -380,7 +380,7 @@
       sortQueue();
       if (!shown || !live[shown.key]) showNext(); else renderAlert();
       renderReads(); renderHits();
-    }).catch(function () {});
+    }).catch(function (e) { if (e && e.message !== "logged out") console.error("refresh failed", e); });
   }
 
   // ---- live stream ----------------------------------------------------------------------------
