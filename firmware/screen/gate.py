@@ -1,29 +1,25 @@
-"""The screen's one door to login and role rules, so the screen asks exactly what the CLI asks.
+"""The screen's one door to the access rule (firmware/access.py), so the screen asks what the CLI asks.
 
-`firmware/access.py` (authenticate/authorize, roles and actions) is the agency's rule book; until it
-is on this branch this adapter calls `firmware.auth.login` and a local role table. Switching is this
-file only.
+- Login: `authenticate` (scrypt credential, lockout, audited) and, in the same transaction, an audited
+  `authorize` of `health.view` that every role has: an untrained, inactive or unknown user never gets a
+  session, and the session carries the roles the roster gave.
+- Viewing (the live view, hit records, images): the pure `decide` over the roster as it is now, on every
+  request, so a user the agency deactivates loses the screen at once. It is not audited per request: the
+  page refreshes every few seconds, and the session's start is audited (login_ok and access).
+- Acting (checks, dispositions, outcomes, manual entries, searches): the audited `authorize`, with the
+  purpose and terms, in the same writer transaction as the domain function, as the CLI does.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from firmware.auth import login as auth_login
+from firmware.access import ACTIONS, Decision, authenticate as access_authenticate, authorize, decide
+from firmware.roster import roster_member
 
-# What each role may do on the screen (the CLI's officer rules: see firmware/dispositions.py).
-OFFICER = frozenset({"health.view", "reads.view", "reads.search", "hits.view", "hits.verify",
-                     "hotlist.view", "hotlist.manual_add", "hotlist.manual_extend"})
-ROLE_ACTIONS = {
-    "officer": OFFICER,
-    "supervisor": OFFICER | {"hits.amend"},
-    "admin": OFFICER | {"hits.amend"},
-    "technician": frozenset({"health.view"}),
-    "auditor": frozenset({"health.view"}),
-}
+__all__ = ["ACTIONS", "Decision", "ScreenLogin", "allowed", "authenticate", "authorize", "permits"]
 
 
 @dataclass(frozen=True)
@@ -34,28 +30,24 @@ class ScreenLogin:
     roles: tuple[str, ...]
 
 
-def _roster_roles(conn: sqlite3.Connection, user: str) -> tuple[str, ...]:
-    try:
-        row = conn.execute("SELECT roles FROM roster WHERE user_id = ?", (user,)).fetchone()
-    except sqlite3.OperationalError:
-        return ()
-    try:
-        return tuple(json.loads(row[0])) if row else ()
-    except ValueError:
-        return ()
-
-
 def authenticate(conn: sqlite3.Connection, *, user: str, secret: str, at: datetime, unit_id: str) -> ScreenLogin:
-    """One login attempt on the screen (inside the caller's transaction: the audit entry always commits)."""
-    result = auth_login(conn, user, secret or None, purpose="screen login", at=at, unit_id=unit_id,
-                        context={"command": "screen login"})
-    roles = _roster_roles(conn, user) if result.ok else ()
-    if result.ok and result.reason == "no_roster":
-        roles = ("officer",)   # a unit not yet enrolled: named users, every action audited, as on the CLI
-    if result.ok and not roles:
-        return ScreenLogin(False, "no_role", "the roster gives this user no role on the unit", ())
-    return ScreenLogin(result.ok, result.reason, "" if result.ok else result.message, roles)
+    """One login attempt on the screen (inside the caller's transaction: its audit entries always commit)."""
+    result = access_authenticate(conn, user=user, secret=secret or None, at=at, unit_id=unit_id,
+                                 context={"purpose": "screen", "command": "screen login"})
+    if not result.ok:
+        return ScreenLogin(False, result.reason, result.message, ())
+    decision = authorize(conn, user=user, action="health.view", at=at, unit_id=unit_id, terms={"screen": "login"})
+    if not decision.ok:
+        return ScreenLogin(False, decision.reason, decision.message, decision.roles)
+    return ScreenLogin(True, result.reason, "", decision.roles)
 
 
 def allowed(roles: tuple[str, ...], action: str) -> bool:
-    return any(action in ROLE_ACTIONS.get(role, ()) for role in roles)
+    """Pure: whether any of these roles may do `action` (what the page offers)."""
+    return bool(set(roles) & ACTIONS.get(action, frozenset()))
+
+
+def permits(conn: sqlite3.Connection, user: str, action: str, at: datetime) -> Decision:
+    """The rule over the roster as it is now (not audited: see the module docstring)."""
+    present, member = roster_member(conn, user)
+    return decide(roster_present=present, member=member, action=action, now=at)

@@ -39,7 +39,7 @@ def read_event(read: Read) -> dict:
 
 class ScreenService:
     ACTIONS_SHOWN = ("health.view", "reads.view", "reads.search", "hits.view", "hits.verify", "hits.amend",
-                     "hotlist.view", "hotlist.manual_add", "hotlist.manual_extend")
+                     "hotlist.view", "hotlist.manual_view", "hotlist.manual_add", "hotlist.manual_extend")
 
     def __init__(self, config: ScreenConfig, unit):
         self.config = config
@@ -92,7 +92,13 @@ class ScreenService:
 
     # -- rules -------------------------------------------------------------------------------------
     def allowed(self, session: Session, action: str) -> bool:
+        """What the page offers this session (its roles at login)."""
         return gate.allowed(session.roles, action)
+
+    def permits(self, session: Session, action: str) -> bool:
+        """Whether the roster still lets this user do `action` now (checked on every request)."""
+        at = self._now()
+        return self._read(lambda c: gate.permits(c, session.user, action, at)).ok
 
     def _now(self) -> datetime:
         return self.unit.clock.utc()
@@ -139,10 +145,13 @@ class ScreenService:
                "status": status_bar(health),
                "malfunctions": malfunctions(health, now, min_free_mb=self.unit.config.unit.min_free_mb),
                "screen": self.hub.status()}
+        if self.allowed(session, "reads.search"):
+            out["purposes"] = list(self.unit.config.retention.purposes)
         if self.allowed(session, "reads.view"):
             out["reads"] = self._read(lambda c: recent_reads(c, self.config.recent_reads))
         if self.allowed(session, "hits.view"):
             out["hits"] = self._open_hits(now)
+            out["confirmed"] = self._confirmed_hits(now)
             out["choices"] = _choices()
         return out
 
@@ -150,6 +159,18 @@ class ScreenService:
         from firmware.dispositions import open_hits
 
         return self._read(lambda c: open_hits(c, now=now, unacknowledged_after=self._unack_after()))
+
+    def _confirmed_hits(self, now: datetime, limit: int = 10) -> list[dict]:
+        """Confirmed hits, newest first, for recording what came of them (arrest, seizure, recovery)."""
+        from firmware.dispositions import DISPOSITIONS, all_hits, hit_detail
+
+        def job(conn):
+            rows = [h for h in all_hits(conn, now=now, limit=200)
+                    if DISPOSITIONS.get(h["disposition"] or "", {}).get("kind") == "confirm"]
+            rows.sort(key=lambda h: h["disposed_at"] or "", reverse=True)
+            return [hit_detail(conn, h["id"], now=now) for h in rows[:limit]]
+
+        return self._read(job)
 
     def hit_detail(self, session: Session, hit_id: str) -> dict:
         from firmware.dispositions import DispositionError, hit_detail
@@ -181,28 +202,53 @@ class ScreenService:
         return path
 
     # -- actions (domain functions on the writer) --------------------------------------------------
+    def _act(self, session: Session, action: str, domain, *, errors: tuple, purpose: str | None = None,
+             terms: dict | None = None) -> dict:
+        """Authorise (audited) and run one domain function in one writer transaction. A refusal by the
+        domain rules rolls back the domain's writes only; the access entry stays."""
+        at = self._now()
+        terms = {k: v for k, v in (terms or {}).items() if v not in (None, "")}
+
+        def job(conn):
+            decision = gate.authorize(conn, user=session.user, action=action, at=at, unit_id=self.unit_id,
+                                      purpose=purpose, terms=terms, config=self.unit.config.retention)
+            if not decision.ok:
+                return {"ok": False, "refused": True, "reason": decision.reason,
+                        "error": f"Refused: {decision.message}. This attempt is logged."}
+            conn.execute("SAVEPOINT screen_action")
+            try:
+                result = domain(conn, at)
+            except errors as exc:
+                conn.execute("ROLLBACK TO screen_action")
+                conn.execute("RELEASE screen_action")
+                return {"ok": False, "error": str(exc)}
+            conn.execute("RELEASE screen_action")
+            return {"ok": True, "result": result}
+
+        return self._write(job)
+
     def record_step(self, session: Session, hit_id: str, step: str, body: dict) -> dict:
         from firmware import dispositions as d
 
-        at = self._now()
         note = (body.get("note") or "").strip() or None
-        common = {"user": session.user, "at": at, "unit_id": self.unit_id, "note": note}
+        common = {"user": session.user, "unit_id": self.unit_id, "note": note}
+        amend = bool(body.get("amend"))
         if step == "check":
-            job = lambda c: d.record_check(c, hit_id, check=str(body.get("check")), result=str(body.get("result")),  # noqa: E731
-                                           **common)
+            what = {"check": str(body.get("check")), "result": str(body.get("result"))}
+            domain = lambda c, at: d.record_check(c, hit_id, at=at, **what, **common)  # noqa: E731
         elif step == "disposition":
-            job = lambda c: d.record_disposition(c, hit_id, disposition=str(body.get("disposition")),  # noqa: E731
-                                                 amend=bool(body.get("amend")), **common)
+            what = {"disposition": str(body.get("disposition"))}
+            domain = lambda c, at: d.record_disposition(c, hit_id, at=at, amend=amend, **what, **common)  # noqa: E731
         elif step == "outcome":
-            job = lambda c: d.record_outcome(c, hit_id, outcome=str(body.get("outcome")), **common)  # noqa: E731
+            what = {"outcome": str(body.get("outcome"))}
+            domain = lambda c, at: d.record_outcome(c, hit_id, at=at, **what, **common)  # noqa: E731
         else:
             return {"ok": False, "error": f"unknown step {step!r}"}
-        try:
-            result = self._write(job)
-        except d.DispositionError as exc:
-            return {"ok": False, "error": str(exc)}
-        self.hub.publish("hits_changed", {"hit_id": hit_id})
-        return {"ok": True, "recorded": result}
+        result = self._act(session, "hits.amend" if amend else "hits.verify", domain, errors=(d.DispositionError,),
+                           purpose="hit verification", terms={"hit_id": hit_id, "step": step, **what})
+        if result["ok"]:
+            self.hub.publish("hits_changed", {"hit_id": hit_id})
+        return result
 
     def manual_list(self, session: Session) -> dict:
         from firmware.hotlist.manual import manual_entries
@@ -213,49 +259,57 @@ class ScreenService:
         from firmware.hotlist.manual import add_manual
         from firmware.hotlist.store import HotlistError
 
-        at = self._now()
         try:
             days = int(body.get("days") or 30)
-            result = self._write(lambda c: add_manual(
-                c, plate=str(body.get("plate") or ""), state=body.get("state") or None,
-                reason=str(body.get("reason") or ""), category=(body.get("category") or None), user=session.user,
-                at=at, unit_id=self.unit_id, days=days))
-        except (HotlistError, ValueError) as exc:
-            return {"ok": False, "error": str(exc)}
-        self.unit.hotlists.refresh()   # the new entry matches from the next read on, not the next poll
-        return {"ok": True, "entry": result}
+        except ValueError:
+            return {"ok": False, "error": "days must be a whole number (1 to 30)"}
+        reason = str(body.get("reason") or "").strip()
+        plate = str(body.get("plate") or "")
+        result = self._act(session, "hotlist.manual_add", lambda c, at: add_manual(
+            c, plate=plate, state=body.get("state") or None, reason=reason, category=(body.get("category") or None),
+            user=session.user, at=at, unit_id=self.unit_id, days=days), errors=(HotlistError,),
+            purpose=reason, terms={"plate": plate, "days": days})
+        if result["ok"]:
+            self.unit.hotlists.refresh()   # the new entry matches from the next read on, not the next poll
+        return result
 
     def manual_extend(self, session: Session, entry_id: int, body: dict) -> dict:
         from firmware.hotlist.manual import extend_manual
         from firmware.hotlist.store import HotlistError
 
-        at = self._now()
         try:
             days = int(body.get("days") or 30)
-            result = self._write(lambda c: extend_manual(
-                c, entry_id, days=days, justification=str(body.get("justification") or ""), user=session.user,
-                at=at, unit_id=self.unit_id))
-        except (HotlistError, ValueError) as exc:
-            return {"ok": False, "error": str(exc)}
-        return {"ok": True, "entry": result}
+        except ValueError:
+            return {"ok": False, "error": "days must be a whole number (1 to 30)"}
+        why = str(body.get("justification") or "").strip()
+        result = self._act(session, "hotlist.manual_extend", lambda c, at: extend_manual(
+            c, entry_id, days=days, justification=why, user=session.user, at=at, unit_id=self.unit_id),
+            errors=(HotlistError,), purpose=why, terms={"entry_id": entry_id, "days": days})
+        if result["ok"]:
+            self.unit.hotlists.refresh()
+        return result
 
     def search(self, session: Session, body: dict) -> dict:
         from firmware.retention.query import query_reads
 
-        at = self._now()
         try:
             start = parse_iso_utc(body["from"]) if body.get("from") else None
             end = parse_iso_utc(body["to"]) if body.get("to") else None
         except ValueError:
             return {"ok": False, "error": "dates must be like 2026-11-30T14:00:00Z"}
-        result = self._write(lambda c: query_reads(
-            c, config=self.unit.config.retention, unit_id=self.unit_id, at=at, user=session.user,
-            purpose=str(body.get("purpose") or ""), plate=(body.get("plate") or None),
-            case_number=(body.get("case_number") or None), start=start, end=end, limit=self.config.search_limit))
-        if not result["allowed"]:
-            return {"ok": False, "refused": True, "reason": result["reason"],
-                    "error": _refusal(result["reason"]), "audit_id": result["audit_id"]}
-        return {"ok": True, "purpose": result["purpose"], "reads": result["reads"], "audit_id": result["audit_id"]}
+        purpose = str(body.get("purpose") or "")
+        terms = {"plate": body.get("plate") or None, "case_number": body.get("case_number") or None,
+                 "from": body.get("from") or None, "to": body.get("to") or None}
+        result = self._act(session, "reads.search", lambda c, at: query_reads(
+            c, config=self.unit.config.retention, unit_id=self.unit_id, at=at, user=session.user, purpose=purpose,
+            plate=terms["plate"], case_number=terms["case_number"], start=start, end=end,
+            limit=self.config.search_limit), errors=(), purpose=purpose, terms=terms)
+        if not result["ok"]:
+            return result
+        found = result["result"]
+        if not found["allowed"]:
+            return {"ok": False, "refused": True, "reason": found["reason"], "error": _refusal(found["reason"])}
+        return {"ok": True, "purpose": found["purpose"], "reads": found["reads"], "audit_id": found["audit_id"]}
 
 
 def _refusal(reason: str) -> str:

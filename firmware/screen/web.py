@@ -47,11 +47,11 @@ class Api:
         self.s = service
 
     # -- sessions ------------------------------------------------------------------------------
-    def session(self, request: Request, action: str | None = None) -> Session:
+    async def session(self, request: Request, action: str | None = None) -> Session:
         session, why = self.s.sessions.check(request.cookies.get(COOKIE), time.time())
         if session is None:
             raise HTTPException(401, f"log in first ({why})")
-        if action and not self.s.allowed(session, action):
+        if action and not await run_in_threadpool(self.s.permits, session, action):
             raise HTTPException(403, f"your role may not do this ({action})")
         return session
 
@@ -87,7 +87,7 @@ class Api:
 
     async def touch(self, request: Request) -> Response:
         """The officer touched the screen: the idle timer starts again."""
-        session = self.session(request)
+        session = await self.session(request)
         return self._with_cookie(JSONResponse({"ok": True, "idle_s": self.s.config.session_idle_s}),
                                  self.s.sessions.touch(session, time.time()))
 
@@ -104,19 +104,19 @@ class Api:
 
     # -- JSON --------------------------------------------------------------------------------------
     async def state(self, request: Request) -> Response:
-        session = self.session(request, "health.view")
+        session = await self.session(request, "health.view")
         return JSONResponse(await run_in_threadpool(self.s.state, session))
 
     async def hit(self, request: Request) -> Response:
-        session = self.session(request, "hits.view")
+        session = await self.session(request, "hits.view")
         return JSONResponse(await run_in_threadpool(self.s.hit_detail, session, request.path_params["hit_id"]))
 
     async def read_hits(self, request: Request) -> Response:
-        session = self.session(request, "hits.view")
+        session = await self.session(request, "hits.view")
         return JSONResponse(await run_in_threadpool(self.s.read_hits, session, request.path_params["read_id"]))
 
     async def image(self, request: Request) -> Response:
-        self.session(request, "reads.view")
+        await self.session(request, "reads.view")
         path = await run_in_threadpool(self.s.image_path, request.path_params["read_id"], request.path_params["role"])
         if path is None:
             return _json_error(404, "no such image")
@@ -136,34 +136,34 @@ class Api:
         step = request.path_params["step"]
         body = await self._body(request)
         action = "hits.amend" if step == "disposition" and body.get("amend") else "hits.verify"
-        session = self.session(request, action)
+        session = await self.session(request, action)
         result = await run_in_threadpool(self.s.record_step, session, request.path_params["hit_id"], step, body)
         return JSONResponse(result, status_code=200 if result.get("ok") else 422)
 
     async def manual(self, request: Request) -> Response:
         if request.method == "GET":
-            session = self.session(request, "hotlist.view")
+            session = await self.session(request, "hotlist.manual_view")
             return JSONResponse(await run_in_threadpool(self.s.manual_list, session))
-        session = self.session(request, "hotlist.manual_add")
+        session = await self.session(request, "hotlist.manual_add")
         body = await self._body(request)
         result = await run_in_threadpool(self.s.manual_add, session, body)
         return JSONResponse(result, status_code=200 if result.get("ok") else 422)
 
     async def manual_extend(self, request: Request) -> Response:
-        session = self.session(request, "hotlist.manual_extend")
+        session = await self.session(request, "hotlist.manual_extend")
         body = await self._body(request)
         result = await run_in_threadpool(self.s.manual_extend, session, int(request.path_params["entry_id"]), body)
         return JSONResponse(result, status_code=200 if result.get("ok") else 422)
 
     async def search(self, request: Request) -> Response:
-        session = self.session(request, "reads.search")
+        session = await self.session(request, "reads.search")
         body = await self._body(request)
         result = await run_in_threadpool(self.s.search, session, body)
         return JSONResponse(result, status_code=200 if result.get("ok") else 422)
 
     # -- live stream -------------------------------------------------------------------------------
     async def events(self, request: Request) -> Response:
-        session = self.session(request, "health.view")
+        session = await self.session(request, "health.view")
         hub = self.s.hub
         client = hub.subscribe(session.user)
         show_hits = self.s.allowed(session, "hits.view")

@@ -368,6 +368,9 @@
       state.choices = s.choices || state.choices;
       state.confirmed = s.confirmed || [];
       state.malfunctions = s.malfunctions || [];
+      if (s.purposes && !$("#purposes").childElementCount) {
+        s.purposes.forEach(function (p) { $("#purposes").appendChild(el("option", { value: p })); });
+      }
       renderBar(s.status);
       renderBanner(s.malfunctions);
       $("#health").textContent = JSON.stringify(s.status, null, 1);
@@ -443,7 +446,7 @@
     return out;
   }
   function loadManual() {
-    if (!CAN["hotlist.view"]) return;
+    if (!CAN["hotlist.manual_view"]) return;
     api("GET", "/api/manual").then(function (j) {
       var box = clear($("#manual-list"));
       if (!j.entries || !j.entries.length) { box.appendChild(el("p", { class: "empty", text: "No manual entries." })); return; }
@@ -461,7 +464,7 @@
     api("POST", "/api/manual/" + entry.id + "/extend", { days: 30, justification: why }).then(function (j) {
       var m = $("#manual-msg");
       m.className = "msg " + (j.ok ? "good" : "bad");
-      m.textContent = j.ok ? "Extended to " + j.entry.expires_at.slice(0, 10) : j.error;
+      m.textContent = j.ok ? "Extended to " + j.result.expires_at.slice(0, 10) : j.error;
       loadManual();
     });
   }
@@ -470,7 +473,7 @@
     var body = formData(e.target), m = $("#manual-msg");
     api("POST", "/api/manual", body).then(function (j) {
       m.className = "msg " + (j.ok ? "good" : "bad");
-      m.textContent = j.ok ? "Added " + j.entry.plate + ", expires " + j.entry.expires_at.slice(0, 10) : j.error;
+      m.textContent = j.ok ? "Added " + j.result.plate + ", expires " + j.result.expires_at.slice(0, 10) : j.error;
       if (j.ok) e.target.reset();
       loadManual();
     });
