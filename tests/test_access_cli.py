@@ -208,6 +208,10 @@ def test_exit_codes_for_missing_foreign_and_corrupt_unit_data(tmp_path, capsys, 
     err = capsys.readouterr().err
     assert "not a SQLite database or it is damaged" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+    binary = tmp_path / "unit.toml"
+    binary.write_bytes(bytes(range(256)) * 8)
+    assert main(args + ["--config", str(binary), "--data-dir", str(other)]) == 2
+    assert "not UTF-8 text" in capsys.readouterr().err
 
 
 def test_ids_accept_a_unique_prefix_and_say_when_ambiguous_or_unknown(unit, capsys):
@@ -299,3 +303,17 @@ def test_every_command_takes_json_and_data_commands_take_a_user():
     data_commands = {" ".join(c[1][:2]) if c[1][0] in ("hit", "hotlist", "hold", "maintenance", "audit", "sync")
                      else c[1][0] for c in COMMANDS}
     assert [c for c in data_commands if "--user" not in commands[c]] == []
+
+
+def test_an_unexpected_failure_is_one_line_and_exit_3(unit, capsys, monkeypatch):
+    from firmware.retention import purge
+
+    def broken(self, dry_run=False):
+        raise RuntimeError("disk controller said no")
+
+    monkeypatch.setattr(purge.Purger, "run", broken)
+    capsys.readouterr()
+    assert main(["purge", "--data-dir", str(unit[0]), "--user", "tech.tim"]) == 3
+    err = capsys.readouterr().err
+    assert err.strip() == ("internal error: RuntimeError: disk controller said no (set ALPR_DEBUG=1 for the "
+                           "traceback)")
