@@ -18,11 +18,13 @@ def register(sub) -> None:
     validate.add_argument("file", type=Path)
     validate.add_argument("--strict", action="store_true",
                           help="also refuse (exit 1) what only warns: plaintext credentials, reserved unit ids")
+    validate.add_argument("--json", action="store_true", help="one JSON object: ok and the problems")
     validate.set_defaults(func=_validate)
 
     show = config_sub.add_parser("show", help="print the effective config as JSON (the file, and over it the "
                                               "agency's newest signed change the daemon starts on)")
     add_common(show, json_flag=False)
+    show.add_argument("--json", action="store_true", help="the output is JSON either way (kept for symmetry)")
     show.set_defaults(func=_show)
 
 
@@ -33,6 +35,8 @@ def _validate(args) -> int:
         for problem in exc.problems:
             print(str(problem), file=sys.stderr)
         print(f"{args.file}: {len(exc.problems)} problem(s)", file=sys.stderr)
+        if getattr(args, "json", False):
+            print(json.dumps({"file": str(args.file), "ok": False, "problems": [str(p) for p in exc.problems]}))
         return EXIT_FAILED
     from firmware.config_warnings import config_warnings
 
@@ -43,6 +47,10 @@ def _validate(args) -> int:
         print(f"{args.file}: {len(warnings)} warning(s), refused by --strict", file=sys.stderr)
         return EXIT_FAILED
     print(f"{args.file}: ok" + (f" ({len(warnings)} warning(s))" if warnings else ""))
+    if getattr(args, "json", False):
+        print(json.dumps({"file": str(args.file), "ok": True, "problems": []}))
+    else:
+        print(f"{args.file}: ok")
     return EXIT_OK
 
 
