@@ -43,15 +43,16 @@ def _validate(args) -> int:
     warnings = config_warnings(load_config(args.file), args.file.read_text(encoding="utf-8"), str(args.file))
     for problem in warnings:
         print(f"warning: {problem}", file=sys.stderr)
-    if warnings and args.strict:
+    as_json = getattr(args, "json", False)
+    refused = bool(warnings and args.strict)
+    if refused:
         print(f"{args.file}: {len(warnings)} warning(s), refused by --strict", file=sys.stderr)
-        return EXIT_FAILED
-    print(f"{args.file}: ok" + (f" ({len(warnings)} warning(s))" if warnings else ""))
-    if getattr(args, "json", False):
-        print(json.dumps({"file": str(args.file), "ok": True, "problems": []}))
-    else:
-        print(f"{args.file}: ok")
-    return EXIT_OK
+    if as_json:
+        print(json.dumps({"file": str(args.file), "ok": not refused, "problems": [],
+                          "warnings": [str(w) for w in warnings]}))
+    elif not refused:
+        print(f"{args.file}: ok" + (f" ({len(warnings)} warning(s))" if warnings else ""))
+    return EXIT_FAILED if refused else EXIT_OK
 
 
 SECRETS = (("sync", "password"),)
