@@ -13,6 +13,7 @@ import pytest
 
 from conftest import alpr_unit_cmd
 from firmware.demo import asset
+from rosters import provisioned
 from test_daemon import clip, db_rows, wait_for, write_config  # noqa: F401 - clip is a fixture
 
 DB = "alpr.db"
@@ -81,8 +82,11 @@ def log_events(path: Path, name: str) -> list[dict]:
 def test_a_full_disk_at_start_gives_the_reserve_back_and_captures(tmp_path, small_disk, clip):
     data = small_disk / "data"
     config = config_on(tmp_path, data, clip, loop=False, reserve_mb=4)
+    subprocess.run([*alpr_unit_cmd(), "provision", "--config", str(config), "--user", "tech.tim"], check=True,
+                   capture_output=True, timeout=60)
+    provisioned(data)     # the agency's roster: an administrator may import the list
     imported = subprocess.run([*alpr_unit_cmd(), "hotlist", "import", str(asset("demo-hotlist.csv")), "--list",
-                               "stolen", "--format", "csv", "--config", str(config), "--json"],
+                               "stolen", "--format", "csv", "--config", str(config), "--json", "--user", "adm.ann"],
                               capture_output=True, text=True, timeout=60)
     assert imported.returncode == 0, imported.stderr
     first = subprocess.run([*alpr_unit_cmd(), "run", "--config", str(config), "--until-sources-end", "--seconds", "120"],
