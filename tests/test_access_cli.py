@@ -221,6 +221,12 @@ def test_ids_accept_a_unique_prefix_and_say_when_ambiguous_or_unknown(unit, caps
     capsys.readouterr()
     assert main(["hold", "renew", "zz-no-such", *d]) == 2
     assert "no hold 'zz-no-such'" in capsys.readouterr().err
+    officer = ["--data-dir", str(data), "--json", "--user", "ofc.ray"]
+    assert main(["hit", "show", fill["hit"][:6], *officer]) == 0
+    for wrong in ("zzzz9999", "ab"):
+        capsys.readouterr()
+        assert main(["hit", "show", wrong, *officer]) == 2
+        assert "hit" in json.loads(capsys.readouterr().out)["error"]
 
 
 def test_people_get_tables_and_empty_results_say_so(unit, capsys, tmp_path):
