@@ -59,11 +59,15 @@ def load_unit_config(args: argparse.Namespace):
 
 
 def emit(obj: dict, as_json: bool = True) -> None:
+    """One JSON object per line for machines; for people, aligned `key  value` lines (UTC times)."""
     if as_json:
         print(json.dumps(obj, default=str), flush=True)
     else:
+        from firmware.tables import people
+
+        width = max((len(str(k)) for k in obj), default=0)
         for key, value in obj.items():
-            print(f"{key}: {value}")
+            print(f"{str(key) + ':':<{width + 1}}  {people(value)}", flush=True)
 
 
 def _optional_module(name: str):

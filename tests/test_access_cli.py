@@ -323,3 +323,12 @@ def test_an_unexpected_failure_is_one_line_and_exit_3(unit, capsys, monkeypatch)
     err = capsys.readouterr().err
     assert err.strip() == ("internal error: RuntimeError: disk controller said no (set ALPR_DEBUG=1 for the "
                            "traceback)")
+
+
+def test_single_results_for_people_are_aligned_with_utc_times(capsys):
+    from firmware.cli import emit
+
+    emit({"event": "x", "oldest_queued_at": "2026-05-01T12:03:04.123Z", "ok": True, "n": None}, as_json=False)
+    assert capsys.readouterr().out.splitlines() == ["event:             x",
+                                                    "oldest_queued_at:  2026-05-01 12:03:04Z",
+                                                    "ok:                yes", "n:                 -"]
