@@ -332,3 +332,15 @@ def test_single_results_for_people_are_aligned_with_utc_times(capsys):
     assert capsys.readouterr().out.splitlines() == ["event:             x",
                                                     "oldest_queued_at:  2026-05-01 12:03:04Z",
                                                     "ok:                yes", "n:                 -"]
+
+
+def test_the_units_own_audit_check_needs_no_person_and_is_audited(unit, capsys):
+    data, _ = unit
+    since = last_seq(data)
+    assert main(["audit", "verify", "--data-dir", str(data), "--json", "--system"]) == 0
+    assert [(e, u, d["action"], d["reason"]) for e, u, d in audit(data, since)] == [
+        ("access", "system", "audit.verify", "system")]
+    with pytest.raises(SystemExit):
+        main(["audit", "verify", "--data-dir", str(data), "--system", "--user", "tech.tim"])
+    with pytest.raises(SystemExit):
+        main(["purge", "--data-dir", str(data), "--system"])
