@@ -107,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     import os
 
-    os.umask(0o027)   # data at rest: database, WAL, images and alert files 0640, folders 0750 (issue 17)
+    # data at rest: database, WAL, images and alert files 0640, folders 0750 (issue 17); put back after the
+    # command so a caller running `main` in-process (tests, tools) keeps its own
+    previous = os.umask(0o027)
     try:
         return _main(argv)
     except SystemExit:
@@ -118,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - the one guard: no traceback reaches a user, for any input
         return _fail(exc)
+    finally:
+        os.umask(previous)
 
 
 def _fail(exc: BaseException) -> int:

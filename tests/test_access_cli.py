@@ -344,3 +344,14 @@ def test_the_units_own_audit_check_needs_no_person_and_is_audited(unit, capsys):
         main(["audit", "verify", "--data-dir", str(data), "--system", "--user", "tech.tim"])
     with pytest.raises(SystemExit):
         main(["purge", "--data-dir", str(data), "--system"])
+
+
+def test_main_leaves_the_callers_umask_alone(unit):
+    import os
+
+    before = os.umask(0o022)
+    try:
+        main(["audit", "verify", "--data-dir", str(unit[0]), "--system"])
+        assert os.umask(0o022) == 0o022
+    finally:
+        os.umask(before)
