@@ -91,3 +91,35 @@ def test_decommission_will_not_wipe_when_its_record_cannot_be_delivered(tmp_path
     result = tech("decommission", "--root", root, "--technician", "T. Tech", "--sync-timeout", "3")
     assert result.returncode == 1 and "did not reach the broker" in result.stderr
     assert (data / "alpr.db").exists() and (root / "etc/alpr-unit/tls/unit.key").exists()
+
+
+def test_every_subcommand_has_help_and_a_wrong_one_is_a_usage_error():
+    from firmware.tech.cli import build_parser
+
+    names = list(build_parser()._subparsers._group_actions[0].choices)
+    assert {"provision", "add-cert", "install-bundle", "flash", "selftest", "diagnose", "decommission", "units",
+            "migrate"} <= set(names)
+    for name in names:
+        shown = tech(name, "--help")
+        assert shown.returncode == 0 and f"usage: alpr-unit-tech {name}" in shown.stdout
+    wrong = tech("fly")
+    assert wrong.returncode == 2 and "invalid choice" in wrong.stderr and "Traceback" not in wrong.stderr
+    bare = tech()
+    assert bare.returncode == 2 and "provision" in bare.stdout
+
+
+def test_selftest_runs_the_units_selftest_and_passes_its_exit_status_on(tmp_path):
+    from firmware.demo import asset, render_clip
+
+    clip = tmp_path / "clip"
+    render_clip(clip)
+    config = tmp_path / "unit.toml"
+    config.write_text(f'[unit]\nid = "bench"\ndata_dir = "{tmp_path / "data"}"\nmin_free_mb = 1\n[[cameras]]\n'
+                      f'id = "front"\nkind = "folder"\nuri = "{clip}"\n[gps]\nsource = "file"\n'
+                      f'file = "{asset("demo-route.nmea")}"\n')
+    result = tech("selftest", "--config", config, "--json", "--gps-timeout", "10")
+    checks = {c["check"]: c["ok"] for c in map(json.loads, result.stdout.splitlines()) if "check" in c}
+    assert checks["model"] and checks["database"] and checks["camera:front"], result.stdout
+    assert result.returncode == (0 if all(checks.values()) else 1)
+    missing = tech("selftest", "--config", tmp_path / "nope.toml")
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
