@@ -177,7 +177,7 @@ def test_install_update_rollback_remove_purge_from_a_signed_repository_in_a_scra
     # Provision (bundle), then an update through apt: postinst migrates the database and writes the drop-in.
     agency = agency_pki(tmp_path / "agency")
     bundle = tmp_path / "unit.tar"
-    made = tech("provision", "--unit-id", "car-7", "--agency", "durham-pd", "--broker", "mqtts://broker.example",
+    made = tech("provision", "--technician", "T. Tech", "--unit-id", "car-7", "--agency", "durham-pd", "--broker", "mqtts://broker.example",
                 "--downlink-key", agency.downlink_hex, "--ca-cert", agency.pki.ca, "--ca-key", agency.ca_key,
                 "--broker-ca", agency.pki.ca, "--template", REPO / "device/config/unit.toml", "--out", bundle)
     assert made.returncode == 0, made.stderr

@@ -68,7 +68,7 @@ def small_deb(tmp_path, arch="arm64"):
 def inputs(tmp_path):
     agency = agency_pki(tmp_path / "agency")
     bundle = tmp_path / "car-1042.tar"
-    made = tech("provision", "--unit-id", "car-1042", "--agency", "durham-pd", "--broker", "mqtts://mqtt.example",
+    made = tech("provision", "--technician", "T. Tech", "--unit-id", "car-1042", "--agency", "durham-pd", "--broker", "mqtts://mqtt.example",
                 "--broker-ca", agency.pki.ca, "--downlink-key", agency.downlink_hex, "--ca-cert", agency.pki.ca,
                 "--ca-key", agency.ca_key, "--template", REPO / "device/config/unit.toml", "--out", bundle)
     assert made.returncode == 0, made.stderr

@@ -36,7 +36,8 @@ def test_diagnose_bundle_has_the_facts_and_no_plate(tmp_path):
     conn.close()
     out = tmp_path / "out"
     out.mkdir()
-    result = tech("diagnose", "--config", config, "--data-dir", data, "--out", out, "--gps-timeout", "0.1")
+    result = tech("diagnose", "--config", config, "--data-dir", data, "--out", out, "--gps-timeout", "0.1",
+                  "--user", "T. Tech", "--provisioning")
     assert result.returncode == 0, result.stderr
     bundle = result.stdout.strip().splitlines()[-1]
     with tarfile.open(bundle) as tar:
@@ -51,6 +52,30 @@ def test_diagnose_bundle_has_the_facts_and_no_plate(tmp_path):
     assert any(e["kind"] == "malfunction" and "<plate>" in e["detail"] for e in database["events"])
     assert json.loads(texts["versions.json"])["models"]["ocr"]
     assert json.loads(texts["redactions.json"])["plates_known"] == 30
+    assert '"skipped"' not in texts["hotlists.jsonl"] + texts["maintenance.jsonl"]
+
+
+def test_integrity_reports_a_broken_audit_chain_without_its_entries(tmp_path):
+    import sqlite3
+
+    root, _, data = unit_root(tmp_path)
+    conn = open_database(data)
+    from firmware.retention.audit import append_audit
+    from firmware.storage.db import transaction
+
+    transaction(conn, lambda c: append_audit(c, unit_id="car-9", event="query", at=__import__("datetime").datetime.now(
+        __import__("datetime").timezone.utc), user="T. Tech", detail={"plate": "ABC001"}))
+    conn.close()
+    good = tech("integrity", "--root", root)
+    assert good.returncode == 0 and json.loads(good.stdout)["audit_entries"] == 1, good.stderr
+    with sqlite3.connect(data / "alpr.db") as raw:
+        raw.execute("DROP TRIGGER audit_log_no_update")
+        raw.execute("UPDATE audit_log SET user = 'someone else'")
+    bad = tech("integrity", "--root", root)
+    report = json.loads(bad.stdout)
+    assert bad.returncode == 1 and not report["ok"]
+    assert {p["problem"] for p in report["audit_problems"]} >= {"trigger_missing", "entry_altered"}
+    assert "ABC001" not in bad.stdout and "someone else" not in bad.stdout
 
 
 def test_diagnose_names_a_missing_config(tmp_path):
@@ -117,6 +142,12 @@ def test_selftest_runs_the_units_selftest_and_passes_its_exit_status_on(tmp_path
     config.write_text(f'[unit]\nid = "bench"\ndata_dir = "{tmp_path / "data"}"\nmin_free_mb = 1\n[[cameras]]\n'
                       f'id = "front"\nkind = "folder"\nuri = "{clip}"\n[gps]\nsource = "file"\n'
                       f'file = "{asset("demo-route.nmea")}"\n')
+    import subprocess
+    import sys
+
+    provisioned = subprocess.run([sys.executable, "-m", "firmware", "provision", "--config", str(config), "--user",
+                                  "T. Tech"], capture_output=True, text=True)
+    assert provisioned.returncode == 0, provisioned.stderr
     result = tech("selftest", "--config", config, "--json", "--gps-timeout", "10")
     checks = {c["check"]: c["ok"] for c in map(json.loads, result.stdout.splitlines()) if "check" in c}
     assert checks["model"] and checks["database"] and checks["camera:front"], result.stdout
