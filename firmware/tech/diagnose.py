@@ -34,15 +34,15 @@ def register(sub) -> None:
     p.add_argument("--data-dir", type=Path, help="override unit.data_dir")
     p.add_argument("--out", type=Path, default=Path("/tmp"), help="folder for the bundle (default /tmp)")
     p.add_argument("--gps-timeout", type=float, default=3.0, help="selftest: seconds to wait for a GPS fix")
-    p.add_argument("--user", help="your id on the agency roster: adds hotlist ages and the maintenance log "
-                                  "(an audited login; without it they are left out)")
-    p.add_argument("--provisioning", action="store_true", help="with --user, on a unit with no roster yet")
+    p.add_argument("--user", help="your technician id on the agency roster: the hotlist and maintenance listings "
+                                  "are access-controlled and audited (without it they are left out)")
+    p.add_argument("--provisioning", action="store_true", help="with --user, on a unit that has no roster yet")
     p.set_defaults(func=_diagnose)
 
 
 def run(command: list[str], timeout: float = 120) -> str:
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"[{' '.join(command[:3])}: {exc}]\n"
     return done.stdout + (f"\n[exit {done.returncode}] {done.stderr[-4000:]}" if done.returncode else "")
@@ -139,12 +139,13 @@ def _diagnose(args) -> int:
     files["selftest.jsonl"] = run(firmware("selftest", *common, "--json", "--gps-timeout", str(args.gps_timeout)))
     files["config.json"] = run(firmware("config", "show", *common))
     files["database.json"] = json.dumps(database_report(data_dir / DB_NAME), indent=2, default=str)
-    if args.user:
-        who = ["--user", args.user] + (["--provisioning"] if args.provisioning else [])
-        files["hotlists.jsonl"] = run(firmware("hotlist", "show", *common, "--json", *who))
-        files["maintenance.jsonl"] = run(firmware("maintenance", "list", *common, "--json", *who))
+    if args.user:   # a login and an access decision (firmware/access.py), audited; no PIN prompt here
+        login = ["--user", args.user] + (["--provisioning"] if args.provisioning else [])
+        files["hotlists.jsonl"] = run(firmware("hotlist", "show", *common, "--json", *login))
+        files["maintenance.jsonl"] = run(firmware("maintenance", "list", *common, "--json", *login))
     else:
-        files["hotlists.jsonl"] = files["maintenance.jsonl"] = '{"skipped": "needs --user (an audited login)"}\n'
+        skipped = '{"skipped": "give --user (a technician on the roster) to include this listing"}\n'
+        files["hotlists.jsonl"] = files["maintenance.jsonl"] = skipped
     files["sync.json"] = run(firmware("sync", "status", *common, "--json"))
     usage = shutil.disk_usage(data_dir) if data_dir.exists() else None
     files["system.txt"] = (f"uptime_s: {time.clock_gettime(time.CLOCK_BOOTTIME):.0f}\n"
