@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "firmware.selftest",
     "firmware.hit_cli",
     "firmware.provision_cli",
+    "firmware.storage.cli",
 ]
 
 # bench name -> module exposing add_arguments(parser) and run(args) -> dict

@@ -61,9 +61,13 @@ def cmd_purge(args) -> int:
     try:
         purger = Purger(config.retention, config.unit.data_dir, config.unit.id, SystemClock(),
                         run_job=lambda fn: transaction(conn, fn), checkpoint=checkpoint)
-        _out(purger.run(dry_run=args.dry_run), args)
+        report = purger.run(dry_run=args.dry_run)
     finally:
         conn.close()
+    _out(report, args)
+    if report.get("refused"):   # nothing deleted: the clock cannot be trusted (issue 18)
+        print(f"purge refused, nothing deleted: {'; '.join(report['clock']['reasons'])}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
