@@ -209,3 +209,11 @@ def test_config_bounds_for_the_buffers():
     with pytest.raises(ValidationError):
         SyncConfig(downlink_max_message_bytes=1024)
     assert SyncConfig().downlink_max_message_bytes >= 4 * MiB + 1024   # a 4 MiB chunk (the manifest's limit) fits
+
+
+def test_a_chunk_size_the_unit_would_refuse_is_refused_at_the_manifest(make_unit, key):
+    inbox, conn, _ = make_unit(downlink_max_message_bytes=64 * 1024)
+    first, _ = manifest_msg(key, 1, plates(20_000), chunk_size=128 * 1024)
+    assert inbox.handle(*first) == "rejected"
+    assert security(conn) == ["too_large"] and "downlink_max_message_bytes" in audits(conn, "downlink_rejected")[0][
+        "detail"]

@@ -15,6 +15,7 @@ its own chunks (`ask_broker`), which makes the broker send the retained chunks a
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from typing import Callable
@@ -85,6 +86,11 @@ class HotlistChunks:
                 self._ask_for_chunks(transfer)
 
     def _manifest(self, topic: str, payload: bytes, verified: Verified) -> str:
+        limit = self.config.downlink_max_message_bytes
+        if verified.data.chunk_size > limit:     # every chunk would be refused unread: say so once, here
+            return self._reject(topic, payload, Rejected("too_large", f"chunk_size {verified.data.chunk_size} over"
+                                                                      f" sync.downlink_max_message_bytes {limit}"),
+                                stream=verified.stream, seq=verified.seq)
         try:
             transfer, superseded = self.transfers.open(verified, topic, self._now_s())
         except Rejected as exc:

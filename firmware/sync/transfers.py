@@ -154,5 +154,7 @@ class HotlistTransfers:
         return gone
 
     def status(self) -> dict:
-        return {"open": [t.describe() for t in self.open_by_name.values()], "reserved_bytes": self.reserved,
-                "held_bytes": self.held, "budget_bytes": self.budget_bytes}
+        """Safe from another thread: one snapshot of the open transfers (list() of a dict is atomic)."""
+        opened = list(self.open_by_name.values())
+        return {"open": [t.describe() for t in opened], "reserved_bytes": sum(t.manifest.size for t in opened),
+                "held_bytes": sum(t.held for t in opened), "budget_bytes": self.budget_bytes}
