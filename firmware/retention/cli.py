@@ -69,9 +69,10 @@ def cmd_hold(args) -> int:
             form = {"kind": args.kind, "unit_id": args.unit or unit, "camera_id": args.camera, "plate": args.plate,
                     "start_at": args.start, "end_at": args.end, "case_number": args.case,
                     "requesting_officer": args.officer, "agency": args.agency, "statement_ref": args.statement,
-                    "parties": args.parties, "source": "cli"}
+                    "parties": args.parties, "facts": args.facts, "source": "cli"}
+            window = timedelta(hours=config.retention.hold_max_window_hours)
             hold_id = transaction(conn, lambda c: holds.add_hold(c, form, at=now, unit_id=unit, user=args.user,
-                                                                 days=days))
+                                                                 days=days, max_window=window))
             _out({"event": "hold_add", **holds.hold_dict(conn.execute(
                 "SELECT * FROM holds WHERE id = ?", (hold_id,)).fetchone(), now)}, args)
         elif args.hold_command == "renew":
@@ -182,8 +183,8 @@ def register(sub) -> None:
     add = hs.add_parser("add", help="record a preservation request (form ALPR-1) or search warrant")
     add_common(add)
     add.add_argument("--kind", choices=["preservation", "warrant"], default="preservation")
-    add.add_argument("--plate", help="the plate to preserve (required for a preservation request)")
-    add.add_argument("--camera", help="camera id (default: every camera of the unit)")
+    add.add_argument("--plate", help="the plate to preserve (or give --camera and a short window)")
+    add.add_argument("--camera", help="camera id (default: every camera of the unit; required without --plate)")
     add.add_argument("--unit", help="unit id (default: this unit)")
     add.add_argument("--from", dest="start", required=True, type=_when(), help="start of the period held (UTC)")
     add.add_argument("--to", dest="end", required=True, type=_when(True), help="end of the period held (UTC)")
@@ -191,7 +192,9 @@ def register(sub) -> None:
     add.add_argument("--officer", required=True, help="requesting officer")
     add.add_argument("--agency", required=True, help="requesting agency")
     add.add_argument("--statement", required=True, help="reference of the sworn statement / form / warrant")
-    add.add_argument("--parties", help="the case and identity of the parties (reference)")
+    add.add_argument("--parties", help="the case and identity of the parties (required for a preservation request)")
+    add.add_argument("--facts", required=True,
+                     help="the specific and articulable facts that make the data relevant and material (form ALPR-1 c)")
     add.add_argument("--user", required=True, help=USER_HELP)
     renew = hs.add_parser("renew", help="a new request for the same data: one more year from now")
     add_common(renew)

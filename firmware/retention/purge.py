@@ -234,7 +234,7 @@ class Purger:
             upto = row["seq"]
         n = 0 if upto is None else (sum(1 for r in rows if r["seq"] <= upto))
         if upto is not None and not dry_run:
-            purge_audit_prefix(conn, upto, now)
+            purge_audit_prefix(conn, upto, now, self.unit_id)
         return {"purged": n, "kept": kept, "more": len(rows) == limit and upto is not None and not dry_run}
 
     def _purge_audit(self, now: datetime, dry_run: bool, report: dict) -> None:

@@ -260,16 +260,16 @@ class DownlinkInbox:
                 if not data.hold:
                     raise Rejected("invalid", "add needs a hold")
                 hold_id = holds.add_hold(conn, {**data.hold, "source": "downlink"}, at=at, unit_id=self.unit_id,
-                                         user=DOWNLINK_USER)
+                                         user=DOWNLINK_USER, max_window=self._hold_window())
                 return {"action": "add", "id": hold_id}
             if not data.id:
                 raise Rejected("invalid", f"{data.action} needs an id")
             if data.action == "renew":
                 holds.renew_hold(conn, data.id, at=at, unit_id=self.unit_id, user=DOWNLINK_USER,
-                                 statement_ref=data.statement_ref)
+                                 statement_ref=data.statement_ref, source="downlink")
             else:
                 holds.release_hold(conn, data.id, at=at, unit_id=self.unit_id, user=DOWNLINK_USER,
-                                   reason=data.reason)
+                                   reason=data.reason, source="downlink")
             return {"action": data.action, "id": data.id}
         if v.kind == "config":
             base = self.base_config() if self.base_config else {}
@@ -279,6 +279,15 @@ class DownlinkInbox:
                          (v.seq, iso_utc(at), iso_utc(v.issued_at), json.dumps(data.overlay, sort_keys=True)))
             return {"keys": sorted(".".join(p) for p in _paths(data.overlay))}
         raise Rejected("wrong_topic", v.kind)
+
+    def _hold_window(self):
+        """retention.hold_max_window_hours of the unit's config (the default when it is not known here)."""
+        from datetime import timedelta
+
+        from firmware.retention.holds import DEFAULT_MAX_WINDOW
+
+        hours = ((self.base_config() if self.base_config else {}).get("retention") or {}).get("hold_max_window_hours")
+        return timedelta(hours=hours) if hours else DEFAULT_MAX_WINDOW
 
     def _apply_roster(self, conn, roster, seq: int, at) -> dict:
         stamp = iso_utc(at)
