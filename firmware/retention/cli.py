@@ -7,10 +7,12 @@ Exit codes: 0 ok, 1 a check failed or a query was refused, 2 bad usage, 3 storag
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
-from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common, emit, load_unit_config
+from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, add_common, emit, load_unit_config
 from firmware.clock import SystemClock, iso_utc
 
 USER_HELP = "who is doing this (recorded in the audit log)"
@@ -98,6 +100,45 @@ def cmd_audit_verify(args) -> int:
     _, conn = _open(args)
     result = verify_chain(conn)
     _out({"event": "audit_verify", **result}, args)
+    return EXIT_OK if result["ok"] else EXIT_FAILED
+
+
+def cmd_audit_init_key(args) -> int:
+    """Provisioning: the initial MAC key goes to the agency's file; the unit keeps only its successors."""
+    from firmware.retention.auditkey import AuditKeyError, provision_key
+    from firmware.storage.db import transaction
+
+    config, conn = _open(args)
+    try:
+        result = transaction(conn, lambda c: provision_key(c, args.out, unit_id=config.unit.id,
+                                                           at=SystemClock().utc(), user=args.user))
+    except AuditKeyError as exc:
+        print(f"audit init-key: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    _out({"event": "audit_key_provisioned", **result,
+          "next": "hand the key file to the agency and delete it from this machine"}, args)
+    return EXIT_OK
+
+
+def cmd_agency_verify_audit(args) -> int:
+    """The agency's check with the initial key: every hash, every MAC, the key's position, the anchor."""
+    from firmware.retention.agency import verify_path
+    from firmware.retention.auditkey import AuditKeyError, load_key_file
+
+    try:
+        key = load_key_file(args.key)
+    except AuditKeyError as exc:
+        print(f"agency verify-audit: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        result = verify_path(args.target, key, args.stream)
+    except (OSError, sqlite3.Error) as exc:
+        print(f"agency verify-audit: cannot read {args.target}: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+    _out({"event": "agency_verify_audit", **result}, args)
+    if not result["ok"] and not args.json:
+        bad = result["first_bad"]
+        print(f"first bad entry: seq {bad.get('seq')} ({bad['problem']})", file=sys.stderr)
     return EXIT_OK if result["ok"] else EXIT_FAILED
 
 
@@ -216,6 +257,24 @@ def register(sub) -> None:
     verify = aus.add_parser("verify", help="detect edited, inserted, deleted or reordered entries (exit 1)")
     add_common(verify)
     verify.set_defaults(func=cmd_audit_verify)
+    init_key = aus.add_parser("init-key", help="provisioning: create the forward-secure MAC key; the initial key"
+                                               " goes to --out for the agency, never kept on the unit")
+    add_common(init_key)
+    init_key.add_argument("--out", type=Path, required=True, help="the agency's key file (created 0600, never"
+                                                                  " overwritten)")
+    init_key.add_argument("--user", required=True, help=USER_HELP)
+    init_key.set_defaults(func=cmd_audit_init_key)
+
+    agency = sub.add_parser("agency", help="the agency's side: checks run with what only the agency holds")
+    ags = agency.add_subparsers(dest="agency_command", required=True)
+    va = ags.add_parser("verify-audit", help="check a unit's audit log with the initial key: names the first bad"
+                                              " entry (exit 1)")
+    va.add_argument("--key", type=Path, required=True, help="the key file from `audit init-key`")
+    va.add_argument("target", type=Path, help="a unit's data dir, its alpr.db, or a JSONL of its synced audit stream")
+    va.add_argument("--stream", type=Path, help="with a database: the JSONL of the audit stream the agency received;"
+                                                " an anchor past an entry it never received is reported")
+    va.add_argument("--json", action="store_true", help="one JSON object per line")
+    va.set_defaults(func=cmd_agency_verify_audit)
 
     maint = sub.add_parser("maintenance", help="maintenance and calibration log (kept for the life of the unit)")
     ms = maint.add_subparsers(dest="maint_command", required=True)

@@ -271,6 +271,8 @@ class DownlinkInbox:
                 holds.release_hold(conn, data.id, at=at, unit_id=self.unit_id, user=DOWNLINK_USER,
                                    reason=data.reason, source="downlink")
             return {"action": data.action, "id": data.id}
+        if v.kind == "audit_checkpoint":
+            return self._apply_checkpoint(conn, v, at)
         if v.kind == "config":
             base = self.base_config() if self.base_config else {}
             validate_config_overlay(data.overlay, base)
@@ -279,6 +281,17 @@ class DownlinkInbox:
                          (v.seq, iso_utc(at), iso_utc(v.issued_at), json.dumps(data.overlay, sort_keys=True)))
             return {"keys": sorted(".".join(p) for p in _paths(data.overlay))}
         raise Rejected("wrong_topic", v.kind)
+
+    def _apply_checkpoint(self, conn, v: Verified, at) -> dict:
+        """Stored as sent; whether it matches this unit's entry is `audit verify`'s finding (and noted here)."""
+        if v.target != self.unit_id:
+            raise Rejected("wrong_target", "an audit checkpoint is for one unit, not the fleet")
+        row = conn.execute("SELECT hash FROM audit_log WHERE seq = ?", (v.data.through_seq,)).fetchone()
+        conn.execute("INSERT INTO audit_checkpoints (seq, through_seq, head_hash, issued_at, received_at)"
+                     " VALUES (?, ?, ?, ?, ?)",
+                     (v.seq, v.data.through_seq, v.data.head_hash, iso_utc(v.issued_at), iso_utc(at)))
+        return {"through_seq": v.data.through_seq,
+                "matches": None if row is None else row[0] == v.data.head_hash}
 
     def _hold_window(self):
         """retention.hold_max_window_hours of the unit's config (the default when it is not known here)."""
