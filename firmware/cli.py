@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "firmware.hotlist.cli",
     "firmware.sync.cli",
     "firmware.retention.cli",
+    "firmware.retention.scrub",
     "firmware.selftest",
     "firmware.hit_cli",
 ]
