@@ -167,10 +167,21 @@ def cmd_maintenance(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from firmware.retention.report import build_report, report_csv
+    from firmware.retention.report import build_report, load_signing_key, report_csv, store_report
+    from firmware.storage.db import transaction
 
-    _, conn = _open(args)
-    report = build_report(conn, args.start, args.end, SystemClock().utc())
+    config, conn = _open(args)
+    now = SystemClock().utc()
+    report = build_report(conn, args.start, args.end, now)
+    if not args.no_store:
+        try:
+            key = load_signing_key(config.retention.report_signing_key)
+        except (OSError, ValueError) as exc:
+            print(f"report: cannot use retention.report_signing_key: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        record = transaction(conn, lambda c: store_report(c, report, at=now, unit_id=config.unit.id,
+                                                          user=args.user, signing_key=key))
+        print(f"report {record['id']} stored and queued for sync; {record['signed']}", file=sys.stderr)
     if args.format == "csv":
         sys.stdout.write(report_csv(report))
     else:
@@ -298,6 +309,8 @@ def register(sub) -> None:
     rep.add_argument("--from", dest="start", required=True, type=_when())
     rep.add_argument("--to", dest="end", required=True, type=_when(True), help="inclusive when a date")
     rep.add_argument("--format", choices=["json", "csv"], default="json")
+    rep.add_argument("--user", help="who generates it (recorded with the stored report)")
+    rep.add_argument("--no-store", action="store_true", help="print only: do not store, sign or sync this report")
     rep.set_defaults(func=cmd_report)
 
     from firmware.auth import add_login_arguments

@@ -1,5 +1,7 @@
 """Retention and audit settings; the legal ceiling (90 days) cannot be configured away."""
 
+from pathlib import Path
+
 from pydantic import Field, field_validator, model_validator
 
 from firmware.configbase import Section
@@ -41,6 +43,9 @@ class RetentionConfig(Section):
     orphan_image_min_age_days: float = Field(
         2.0, ge=1, le=LEGAL_MAX_DAYS,
         description="Image files with no read row, in day folders at least this old, are deleted by purge",
+    )
+    report_signing_key: Path | None = Field(
+        None, description="The unit's Ed25519 private key (PEM) that signs stored reports; none: reports say unsigned"
     )
     purposes: list[str] = Field(
         default_factory=lambda: [

@@ -70,3 +70,40 @@ CREATE TRIGGER hold_events_no_update BEFORE UPDATE ON hold_events
 BEGIN SELECT RAISE(ABORT, 'hold events are append-only'); END;
 CREATE TRIGGER hold_events_no_delete BEFORE DELETE ON hold_events
 BEGIN SELECT RAISE(ABORT, 'hold events are never deleted'); END;
+
+-- The annual report counts hits over a year, but a hit leaves with its read after local retention. The
+-- ledger keeps what the report needs of each hit, and no plate: filled by a trigger as hits are stored.
+-- Dispositions, outcomes and unacknowledged marks come from the audit log, which outlives them too.
+CREATE TABLE hit_ledger (
+    hit_id      TEXT PRIMARY KEY,
+    read_id     TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    list_name   TEXT NOT NULL,
+    category    TEXT,
+    list_age_s  REAL,                           -- age of the list version that matched, at the hit
+    historical  INTEGER NOT NULL DEFAULT 0,
+    alert       TEXT
+);
+CREATE INDEX hit_ledger_created ON hit_ledger(created_at);
+INSERT OR IGNORE INTO hit_ledger (hit_id, read_id, created_at, list_name, category, list_age_s, historical, alert)
+SELECT id, read_id, created_at, list_name, category, list_age_s, historical, alert FROM hits;
+CREATE TRIGGER hits_to_ledger AFTER INSERT ON hits
+BEGIN
+    INSERT OR IGNORE INTO hit_ledger (hit_id, read_id, created_at, list_name, category, list_age_s, historical, alert)
+    VALUES (NEW.id, NEW.read_id, NEW.created_at, NEW.list_name, NEW.category, NEW.list_age_s, NEW.historical,
+            NEW.alert);
+END;
+
+-- Reports as generated: the exact body that was signed, its signature, and the key that made it.
+CREATE TABLE reports (
+    id            TEXT PRIMARY KEY,
+    period_from   TEXT NOT NULL,
+    period_to     TEXT NOT NULL,
+    generated_at  TEXT NOT NULL,
+    generated_by  TEXT,
+    body          TEXT NOT NULL,                -- canonical JSON (sorted keys): the signed bytes
+    signature     TEXT,                         -- base64 Ed25519 over body; NULL: unsigned (no unit key)
+    public_key    TEXT                          -- hex of the key that signed
+);
+CREATE TRIGGER reports_no_update BEFORE UPDATE ON reports
+BEGIN SELECT RAISE(ABORT, 'stored reports are not changed'); END;
