@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from firmware.clock import iso_utc as iso
 from firmware.retention.agency import verify_database, verify_path, verify_stream
 from firmware.retention.audit import append_audit, entry_hash, purge_audit_prefix, verify_chain
 from firmware.retention.auditkey import entry_mac, evolve, load_key_file, provision_key
@@ -289,3 +290,35 @@ def test_cli_init_key_and_agency_verify(tmp_path, capsys):
     assert main(["agency", "verify-audit", "--key", str(key_file), str(data / "alpr.db"), "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["first_bad"]["seq"] == 4
     assert main(["agency", "verify-audit", "--key", str(tmp_path / "missing.key"), str(data)]) == 2
+
+
+def test_an_existing_database_migrates_its_old_entries_are_marked_and_keep_verifying(tmp_path, monkeypatch):
+    from firmware.retention.audit import GENESIS
+    from firmware.storage import db as dbmod
+
+    every = dbmod._migrations()
+    monkeypatch.setattr(dbmod, "_migrations", lambda: [m for m in every if m[0] < 8])
+    old = open_database(tmp_path)
+    prev = GENESIS
+    for i in range(4):  # what the firmware before migration 0008 wrote: no MAC column, no key
+        e = {"id": f"old-{i}", "at": iso(T0 + timedelta(minutes=i)), "unit_id": UNIT, "event": "query",
+             "user": "officer1", "purpose": "stolen vehicle", "detail": "{}"}
+        e["hash"] = entry_hash(prev, e)
+        old.execute("INSERT INTO audit_log (id, at, unit_id, event, user, purpose, detail, prev_hash, hash)"
+                    " VALUES (:id, :at, :unit_id, :event, :user, :purpose, :detail, :prev, :hash)", {**e, "prev": prev})
+        prev = e["hash"]
+    old.close()
+    monkeypatch.setattr(dbmod, "_migrations", lambda: every)
+    conn = open_database(tmp_path)
+    result = verify_chain(conn)
+    assert result["ok"] and result["mac"]["legacy_through_seq"] == 4 and result["mac"]["entries_hash_chain_only"] == 4
+    transaction(conn, lambda c: provision_key(c, tmp_path / "agency.key", unit_id=UNIT, at=T0, user="tech"))
+    add(conn, 10)
+    key = load_key_file(tmp_path / "agency.key")
+    assert key["first_seq"] == 5 and verify_chain(conn)["ok"]
+    agency = verify_database(conn, key)
+    assert agency["ok"] and agency["hash_chain_only"] == 4 and agency["mac_verified"] == 2
+    as_root(conn)
+    conn.execute("UPDATE audit_log SET user = 'x' WHERE seq = 2")  # an old entry: the hash chain still catches it
+    assert first_bad(conn, key)["seq"] == 2
+    conn.close()
