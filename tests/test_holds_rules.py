@@ -114,3 +114,13 @@ def test_cli_refuses_a_vague_hold_and_reports_coverage(tmp_path, capsys):
     assert main(base + ["--plate", "ABC123"]) == 0
     line = json.loads(capsys.readouterr().out)
     assert line["covered_reads"] == 0 and line["covered_images"] == 0 and line["status"] == "active"
+
+
+def test_a_data_dir_bound_to_another_unit_takes_no_hold(conn):
+    conn.execute("CREATE TABLE IF NOT EXISTS unit_identity (id INTEGER PRIMARY KEY CHECK (id = 1), unit_id TEXT NOT NULL,"
+                 " bound_at TEXT NOT NULL)")  # migration 0007 (access) makes it; here if this branch lacks it
+    conn.execute("DELETE FROM unit_identity")
+    conn.execute("INSERT INTO unit_identity VALUES (1, 'unit-0002', '2026-01-01T00:00:00Z')")
+    with pytest.raises(HoldError, match="belongs to unit 'unit-0002'"):
+        transaction(conn, lambda c: add_hold(c, FORM, at=T, unit_id=UNIT, user="cust"))
+    assert conn.execute("SELECT count(*) FROM holds").fetchone()[0] == 0

@@ -113,6 +113,15 @@ def validate_hold(hold: dict, *, unit_id: str | None = None, max_window: timedel
     }
 
 
+def _bound_unit(conn: sqlite3.Connection) -> str | None:
+    """The unit id the data dir was created for (migration 0007, access), when it records one."""
+    try:
+        row = conn.execute("SELECT unit_id FROM unit_identity WHERE id = 1").fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return row[0] if row else None
+
+
 def coverage(conn: sqlite3.Connection, row: dict) -> dict:
     """How many stored reads and image files the hold covers now (told to whoever adds it)."""
     where, params = ["captured_at >= ?", "captured_at <= ?"], [row["start_at"], row["end_at"]]
@@ -129,6 +138,9 @@ def coverage(conn: sqlite3.Connection, row: dict) -> dict:
 def add_hold(conn: sqlite3.Connection, hold: dict, *, at: datetime, unit_id: str, user: str | None,
              days: int = 365, max_window: timedelta = DEFAULT_MAX_WINDOW) -> str:
     """Record a preservation request or warrant; returns its id. The same id twice is an error."""
+    bound = _bound_unit(conn)
+    if bound is not None and bound != unit_id:
+        raise HoldError(f"this data dir belongs to unit {bound!r}, not {unit_id!r}: a hold here would protect nothing")
     row = validate_hold(hold, unit_id=unit_id, max_window=max_window)
     if conn.execute("SELECT 1 FROM holds WHERE id = ?", (row["id"],)).fetchone():
         raise HoldError(f"hold {row['id']} already exists (renew it instead)")
