@@ -72,6 +72,9 @@ class Unit:
 
     def start(self) -> None:
         self.conn = open_database(self.data_dir)
+        from firmware.unit_data import bind_unit
+
+        bind_unit(self.conn, self.config.unit.id)   # the data dir belongs to one unit; another config is refused
         self.writer = Writer(self.conn).start()
         self._started("writer", self.writer.stop)
 

@@ -198,6 +198,9 @@ def load_config(path: Path | None, data_dir: Path | None = None) -> UnitConfig:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError([ConfigProblem(str(path), None, "(file)", f"cannot read: {exc.strerror}")])
+        except UnicodeDecodeError as exc:
+            raise ConfigError([ConfigProblem(str(path), None, "(file)", f"not UTF-8 text (byte {exc.start}): "
+                                                                          "not a TOML config file")]) from None
         config = parse_config(text, str(path))
     if data_dir is not None:
         config = config.model_copy(update={"unit": config.unit.model_copy(update={"data_dir": Path(data_dir)})})

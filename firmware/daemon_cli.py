@@ -14,6 +14,7 @@ from firmware.logs import setup_logging
 def register(sub) -> None:
     run = sub.add_parser("run", help="run the capture daemon until SIGTERM/SIGINT")
     add_common(run, json_flag=False)
+    run.add_argument("--json", action="store_true", help="log one JSON object per line whatever logging.format says")
     run.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
     run.add_argument("--until-sources-end", action="store_true",
                      help="stop when every (finite) frame source has ended and been processed")
@@ -36,7 +37,7 @@ def _run(args) -> int:
     from firmware.app import Unit
 
     config = load_unit_config(args)
-    setup_logging(config.logging.level, config.logging.format)
+    setup_logging(config.logging.level, "json" if args.json else config.logging.format)
     stop = threading.Event()
     _stop_on_signals(stop)
     unit = Unit(config)

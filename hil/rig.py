@@ -124,6 +124,27 @@ def alpr(*args: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "firmware", *args], capture_output=True, text=True, cwd=REPO, **kw)
 
 
+RIG_USER = "hil.admin"
+
+
+def enrol(data_dir: Path) -> None:
+    """The rig stands in for the agency: the unit gets a roster (through the real store function, as the
+    signed downlink would) with the rig's administrator, who loads the scenario's hotlist."""
+    from datetime import date, datetime, timezone
+
+    from firmware.roster import store_roster
+    from firmware.storage.db import open_database, transaction
+    from firmware.sync.downlink import Roster
+
+    roster = Roster.model_validate({"users": [{"id": RIG_USER, "name": "HIL rig", "roles": ["administrator"],
+                                               "trained_on": date.today().isoformat()}]})
+    conn = open_database(data_dir)
+    try:
+        transaction(conn, lambda c: store_roster(c, roster, seq=1, at=datetime.now(timezone.utc)))
+    finally:
+        conn.close()
+
+
 def run_scenario(path: Path, work: Path) -> dict:
     scenario = tomllib.loads(Path(path).read_text())
     # The receiver's first epoch completes only when the second begins (1-2 s at 1 Hz); reads before a
@@ -140,7 +161,9 @@ def run_scenario(path: Path, work: Path) -> dict:
             hotlist = work / "hotlist.csv"
             hotlist.write_text("PlateNumber,PlateState,Category\n" + "".join(
                 f"{h['plate']},{h.get('state', '')},{h.get('category', 'stolen vehicle')}\n" for h in scenario["hotlist"]))
-            result = alpr("hotlist", "import", str(hotlist), "--list", "hil", "--format", "csv", "--config", str(config))
+            enrol(work / "data")
+            result = alpr("hotlist", "import", str(hotlist), "--list", "hil", "--format", "csv", "--config", str(config),
+                          "--user", RIG_USER)
             if result.returncode != 0:
                 failures.append(f"hotlist import failed: {result.stderr.strip()}")
         time.sleep(1.5)   # the receiver has been talking before the unit boots, as in a car

@@ -22,6 +22,7 @@ from firmware.retention.holds import add_hold, release_hold, renew_hold
 from firmware.retention.purge import Purger
 from firmware.retention.report import build_report, canonical, store_report
 from firmware.storage.db import open_database, transaction
+from rosters import install_roster
 
 UNIT = "unit-0001"
 START, END = datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2027, 1, 1, tzinfo=timezone.utc)
@@ -30,20 +31,6 @@ NOW = datetime(2027, 1, 5, tzinfo=timezone.utc)
 
 def day(month, d, hour=12):
     return datetime(2026, month, d, hour, tzinfo=timezone.utc)
-
-
-def ensure_training_columns(conn):
-    """Migration 0007 (access) adds these; on a branch without it the test adds them the same way."""
-    cols = {r[1] for r in conn.execute("PRAGMA table_info(roster)")}
-    for col, kind in (("trained_on", "TEXT"), ("recert_days", "INTEGER")):
-        if col not in cols:
-            conn.execute(f"ALTER TABLE roster ADD COLUMN {col} {kind}")
-
-
-def add_user(conn, user, roles, active=True, trained_on=None, recert_days=None):
-    conn.execute("INSERT INTO roster (user_id, name, roles, active, roster_seq, updated_at, trained_on, recert_days)"
-                 " VALUES (?, ?, ?, ?, 1, '2026-01-01T00:00:00Z', ?, ?)",
-                 (user, user.title(), json.dumps(roles), int(active), trained_on, recert_days))
 
 
 def add_hit(conn, data, at, *, list_name="ncic", list_age_s=None, historical=0):
@@ -62,14 +49,16 @@ def confirm_checks(c, hid, user, at):
 @pytest.fixture
 def unit(tmp_path):
     conn = open_database(tmp_path)
-    ensure_training_columns(conn)
+    install_roster(conn, [
+        {"id": "alice", "name": "Alice", "roles": ["officer"], "trained_on": "2026-03-01", "recert_days": 365},
+        {"id": "bob", "name": "Bob", "roles": ["officer"], "trained_on": "2025-06-01", "recert_days": 365},
+        {"id": "carol", "name": "Carol", "roles": ["supervisor"], "trained_on": "2026-01-20", "recert_days": 365},
+        {"id": "dave", "name": "Dave", "roles": ["officer"], "active": False, "trained_on": "2025-01-01"},
+        {"id": "erin", "name": "Erin", "roles": ["officer"], "trained_on": None},
+        {"id": "aud.al", "name": "Al", "roles": ["auditor"], "trained_on": "2026-06-01"}])
+    # bob's training lapsed 2026-06-01; carol's is due 2027-01-20; erin was never trained
 
     def build(c):
-        add_user(c, "alice", ["officer"], trained_on="2026-03-01", recert_days=365)
-        add_user(c, "bob", ["officer"], trained_on="2025-06-01", recert_days=365)      # lapsed 2026-06-01
-        add_user(c, "carol", ["supervisor"], trained_on="2026-01-20", recert_days=365)  # due 2027-01-20
-        add_user(c, "dave", ["officer"], active=False, trained_on="2025-01-01")
-        add_user(c, "erin", ["officer"])                                                 # never trained
         for user in ("alice", "carol"):
             append_audit(c, unit_id=UNIT, event="login_ok", at=day(2, 1), user=user)
         append_audit(c, unit_id=UNIT, event="login_failed", at=day(2, 2), user="bob")
@@ -130,10 +119,10 @@ def test_every_figure_of_the_report(unit):
     report = build_report(conn, START, END, NOW)
     assert report["hits"] == EXPECTED_HITS
     assert report["roster_review"] == {
-        "users": 5, "active": 4, "inactive": ["dave"], "active_without_use_in_period": ["bob", "erin"],
-        "roles": {"officer": 3, "supervisor": 1},
+        "users": 6, "active": 5, "inactive": ["dave"], "active_without_use_in_period": ["aud.al", "bob", "erin"],
+        "roles": {"officer": 3, "supervisor": 1, "auditor": 1},
         "training": {"untrained": ["erin"], "lapsed": ["bob"], "due_within_30_days": ["carol"],
-                     "trained_in_period": ["alice", "carol"]}}
+                     "trained_in_period": ["alice", "aud.al", "carol"]}}
     assert report["logins_per_user"] == {"alice": {"login_ok": 1}, "bob": {"login_failed": 1},
                                          "carol": {"login_ok": 1}}
     assert report["queries_by_purpose"] == {"stolen vehicle": 2, "missing person": 1}
@@ -177,7 +166,7 @@ def test_cli_report_stores_signs_with_the_configured_key(unit, tmp_path, capsys)
     config = tmp_path / "unit.toml"
     config.write_text(f'[unit]\nid = "{UNIT}"\ndata_dir = "{data}"\n[retention]\nreport_signing_key = "{pem}"\n')
     assert main(["report", "--config", str(config), "--from", "2026-01-01", "--to", "2026-12-31",
-                 "--user", "carol"]) == 0
+                 "--user", "aud.al"]) == 0
     out = capsys.readouterr()
     assert json.loads(out.out)["hits"]["total"] == 6 and "Ed25519" in out.err
     body, sig = conn.execute("SELECT body, signature FROM reports").fetchone()

@@ -103,10 +103,12 @@ def test_holds_are_append_only_and_status_comes_from_events(conn):
 
 def test_cli_refuses_a_vague_hold_and_reports_coverage(tmp_path, capsys):
     from firmware.cli import main
+    from rosters import provisioned
 
+    provisioned(tmp_path)
     d = ["--data-dir", str(tmp_path), "--json"]
     base = ["hold", "add", *d, "--from", "2026-04-01", "--to", "2026-04-30", "--case", "26-1", "--officer", "Det. A",
-            "--agency", "DPD", "--statement", "W-1", "--user", "cust", "--kind", "warrant",
+            "--agency", "DPD", "--statement", "W-1", "--user", "adm.ann", "--kind", "warrant",
             "--facts", "Vehicle seen leaving the scene of the robbery"]
     assert main(base) == 2 and "plate" in capsys.readouterr().err
     assert main(base + ["--camera", "front"]) == 2 and "72 hours" in capsys.readouterr().err

@@ -17,6 +17,7 @@ from firmware.demo import DEMO_PLATES, asset, render_clip
 from firmware.retention.audit import append_audit
 from firmware.retention.bench import store_read
 from firmware.storage.db import open_database, transaction
+from rosters import provisioned
 
 
 def write_config(path: Path, data_dir: Path, clip: Path | None = None, retention_days: float = 7.0) -> Path:
@@ -108,9 +109,10 @@ def files_containing(root: Path, needle: bytes) -> list[str]:
 def test_after_a_purge_no_plate_the_daemon_read_is_left_anywhere(tmp_path, clip):
     data = tmp_path / "data"
     config = write_config(tmp_path / "unit.toml", data, clip)
+    provisioned(data)  # the unit's data dir with the agency's roster
     cli = [*alpr_unit_cmd()]
     imported = subprocess.run([*cli, "hotlist", "import", str(asset("demo-hotlist.csv")), "--list", "stolen",
-                               "--format", "csv", "--config", str(config), "--json"],
+                               "--format", "csv", "--config", str(config), "--json", "--user", "adm.ann"],
                               capture_output=True, text=True, timeout=120)
     assert imported.returncode == 0, imported.stderr
     run = subprocess.run([*cli, "run", "--config", str(config), "--until-sources-end", "--seconds", "120"],
@@ -134,8 +136,8 @@ def test_after_a_purge_no_plate_the_daemon_read_is_left_anywhere(tmp_path, clip)
     conn.commit()
     conn.close()
     config = write_config(tmp_path / "unit.toml", data, clip, retention_days=0.00001)
-    purge = subprocess.run([*cli, "purge", "--config", str(config), "--json"], capture_output=True, text=True,
-                           timeout=120)
+    purge = subprocess.run([*cli, "purge", "--config", str(config), "--json", "--user", "tech.tim"],
+                           capture_output=True, text=True, timeout=120)
     assert purge.returncode == 0, purge.stderr
     report = json.loads(purge.stdout.splitlines()[-1])
     assert report["reads"]["purged"] == len(read_plates) and report["alert_files"]["lines_purged"] >= len(hit_plates)

@@ -6,6 +6,9 @@ every source to be clean, diagnose.sh runs this over the bundle before packing i
 looks like a plate and is one the unit holds (reads, hits, hotlist entries, holds) is replaced by
 `<plate>`, and the command says how many it replaced per file. Tokens are collected first and looked
 up as a set, so a two-million-entry hotlist is scanned once, not per token.
+
+No login: it shows no unit data, only counts per file, and it opens the database read-only, which the
+file modes (0600, the service user) already reserve to whoever could read the plates directly.
 """
 
 from __future__ import annotations
@@ -122,6 +125,6 @@ def register(sub) -> None:
 
     p = sub.add_parser("scrub", help="replace every plate this unit stores by <plate> in the files of a folder"
                                      " (diagnose.sh runs it over the support bundle)")
-    add_common(p, json_flag=False)
+    add_common(p)  # prints one JSON object whether or not --json is given
     p.add_argument("folder", type=Path)
     p.set_defaults(func=cmd_scrub)
