@@ -191,10 +191,11 @@ def test_synced_stream_is_checked_and_the_first_bad_entry_named(unit, tmp_path):
     lines = [json.dumps(p) for p in reversed(payloads)] + [json.dumps(payloads[3])]  # any order, resends
     result = verify_stream(lines, key)
     assert result["ok"] and result["mac_verified"] == 13, result["problems"]
+    assert result["checkpoint"] == {"through_seq": payloads[-1]["seq"], "head_hash": payloads[-1]["hash"]}
     payloads[9]["detail"] = {"n": 99}
     del payloads[11]
     result = verify_stream([json.dumps(p) for p in payloads], key)
-    assert result["first_bad"]["seq"] == 10
+    assert result["first_bad"]["seq"] == 10 and result["checkpoint"] is None
     assert {"problem": "entries_missing", "seq": 12, "through_seq": 12} in result["problems"]
     stream = tmp_path / "audit.jsonl"
     stream.write_text("\n".join(json.dumps(p) for p in payloads) + "\n")

@@ -63,10 +63,14 @@ def check_entries(entries: list[dict], walker: KeyWalker, *, first_expected_seq:
     return problems, counts
 
 
-def _result(problems: list[dict], counts: dict, **extra) -> dict:
+def _result(problems: list[dict], counts: dict, entries: list[dict] | None = None, **extra) -> dict:
+    """The finding; when everything checked out, the checkpoint the agency may sign back to the unit
+    (`alpr-unit sync sign --kind audit_checkpoint`)."""
     ordered = sorted(problems, key=lambda p: p.get("seq", 0))
+    checkpoint = ({"through_seq": entries[-1]["seq"], "head_hash": entries[-1]["hash"]}
+                  if entries and not problems else None)
     return {"ok": not problems, **counts, **extra, "first_bad": ordered[0] if ordered else None,
-            "problems": ordered}
+            "problems": ordered, "checkpoint": checkpoint}
 
 
 def verify_database(conn: sqlite3.Connection, key: dict, received: set[int] | None = None) -> dict:
@@ -112,7 +116,7 @@ def verify_database(conn: sqlite3.Connection, key: dict, received: set[int] | No
     if key.get("unit_id") and any(e["unit_id"] not in (key["unit_id"], "") for e in entries):
         problems.append({"problem": "other_unit", "seq": next(e["seq"] for e in entries
                                                               if e["unit_id"] not in (key["unit_id"], ""))})
-    return _result(problems, counts, anchor_seq=anchor_seq, last_seq=last)
+    return _result(problems, counts, entries, anchor_seq=anchor_seq, last_seq=last)
 
 
 def verify_stream(lines: list[str], key: dict) -> dict:
@@ -138,7 +142,8 @@ def verify_stream(lines: list[str], key: dict) -> dict:
     start = entries[0]["seq"] if entries else 1
     found, counts = check_entries(entries, walker, first_expected_seq=start,
                                   prev_hash=GENESIS if start == 1 else None)
-    return _result(problems + found, counts, first_seq=start, last_seq=entries[-1]["seq"] if entries else None)
+    return _result(problems + found, counts, entries, first_seq=start,
+                   last_seq=entries[-1]["seq"] if entries else None)
 
 
 def received_seqs(lines: list[str]) -> set[int]:
