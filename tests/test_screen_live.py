@@ -77,7 +77,7 @@ def test_login_shows_live_reads_and_status(daemon, page):
     page.wait_for_selector("#chips .chip")
     assert page.inner_text("#who") == "ofc.ray"
     chips = page.inner_text("#chips")
-    assert "CAM front" in chips and "GPS" in chips and "LIST demo-stolen" in chips
+    assert "CAM front" in chips and "GPS OK" in chips and "LIST " in chips
     daemon.drive("4WDE562")
     card = page.wait_for_selector(".read:has-text('4WDE562')", timeout=20_000)
     assert card.query_selector("img").evaluate("img => img.complete && img.naturalWidth > 0")
