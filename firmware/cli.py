@@ -36,6 +36,7 @@ BENCHES = {
     "hotlist": "firmware.hotlist.bench",
     "sync": "firmware.sync.bench",
     "purge": "firmware.retention.bench",
+    "alert": "firmware.screen.bench",
 }
 
 

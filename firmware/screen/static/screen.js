@@ -89,7 +89,8 @@
     return item;
   }
   function sortQueue() {
-    queue.sort(function (a, b) { return (a.priority - b.priority) || (a.arrived - b.arrived); });
+    // an amendment the officer opened stays in front; then the most urgent list, then the oldest
+    queue.sort(function (a, b) { return (!!b.amend - !!a.amend) || (a.priority - b.priority) || (a.arrived - b.arrived); });
   }
   function pending() {
     return queue.filter(function (it) { return !deferred[it.key] && !answered[it.key]; });
@@ -268,18 +269,20 @@
     });
     var dispositions = (state.choices && state.choices.dispositions) || {};
     var ready = checksPassed(item);
-    var noteBox = el("input", { id: "step-note", placeholder: "Note (needed for Other)", maxlength: "200" });
+    var noteBox = el("input", { id: "step-note", maxlength: "200", value: item.noteDraft || null,
+      on: { input: function () { item.noteDraft = noteBox.value; } },
+      placeholder: item.amend ? "Why amend (required; the earlier disposition is kept)" : "Note (needed for Other)" });
     var dispo = el("div", { class: "dispo" }, Object.keys(dispositions).map(function (code) {
       var d = dispositions[code];
       var locked = d.kind === "confirm" && !ready;
       return el("button", { class: d.kind + (locked ? " locked" : ""), "data-disposition": code, title: d.label,
         on: { click: function () {
           var text = noteBox.value.trim();
-          if (d.needs_note && !text) { noteBox.hidden = false; noteBox.focus(); msg.className = "msg bad"; msg.textContent = "Say why in the note, then press it again."; return; }
-          record(item, "disposition", { disposition: code, note: text || null }, msg);
+          if ((d.needs_note || item.amend) && !text) { item.wantsNote = true; noteBox.hidden = false; noteBox.focus(); msg.className = "msg bad"; msg.textContent = "Say why in the note, then press it again."; return; }
+          record(item, "disposition", { disposition: code, note: text || null, amend: !!item.amend }, msg);
         } } }, (d.kind === "confirm" ? "CONFIRMED: " + shortLabel(d.label.split(":").slice(1).join(":") || d.label) : shortLabel(d.label)));
     }));
-    noteBox.hidden = true;
+    noteBox.hidden = !(item.amend || item.noteDraft || item.wantsNote);
     return el("div", { class: "steps" }, rows, dispo, noteBox);
   }
   function verifyTop(item, msg) {
@@ -296,8 +299,15 @@
     api("POST", "/api/hits/" + encodeURIComponent(item.hit_id) + "/" + step, body).then(function (j) {
       if (!j.ok) { msg.className = "msg bad"; msg.textContent = j.error || "Refused"; return; }
       return api("GET", "/api/hits/" + encodeURIComponent(item.hit_id)).then(function (d) {
-        if (d.ok) merge(itemFromDetail(d.hit));
-        if (step === "disposition") { answered[item.key] = true; showNext(); refresh(); return; }
+        if (d.ok && item.amend) {
+          var fresh = itemFromDetail(d.hit);
+          Object.keys(fresh).forEach(function (k) { if (k !== "key" && k !== "status") item[k] = fresh[k]; });
+        } else if (d.ok) merge(itemFromDetail(d.hit));
+        if (step === "disposition") {
+          answered[item.key] = true;
+          if (item.amend) queue = queue.filter(function (q) { return q !== item; });
+          showNext(); refresh(); return;
+        }
         renderAlert();
         var m = $("#step-msg"); if (m) { m.className = "msg good"; m.textContent = "Recorded."; }
       });
@@ -372,6 +382,7 @@
         el("span", { class: "plate-text", text: h.plate }),
         el("span", { class: "grow", text: (h.category || h.list_name) + " · " + (h.disposition || "").replace(/_/g, " ") +
           (h.outcomes && h.outcomes.length ? " · " + h.outcomes.map(function (o) { return o.outcome; }).join(", ") : "") }),
+        CAN["hits.amend"] ? el("button", { "data-amend": h.id, on: { click: function () { openAmend(h); } } }, "Amend") : null,
         Object.keys(outcomes).map(function (o) {
           return el("button", { "data-outcome": o, on: { click: function () {
             api("POST", "/api/hits/" + encodeURIComponent(h.id) + "/outcome", { outcome: o }).then(function (j) {
@@ -380,6 +391,13 @@
           } } }, o.charAt(0).toUpperCase() + o.slice(1));
         })));
     });
+  }
+  function openAmend(h) {
+    var it = itemFromDetail(h);
+    it.key = "amend|" + h.id; it.amend = true; it.status = "amending";
+    queue = queue.filter(function (q) { return q.key !== it.key; });
+    queue.unshift(it); delete answered[it.key]; delete deferred[it.key];
+    shown = it; mode = "verify"; renderAlert();
   }
   function renderAll() { renderReads(); renderHits(); renderAlert(); }
 
@@ -400,7 +418,7 @@
         var it = merge(itemFromDetail(d));
         live[it.key] = true;
       });
-      queue = queue.filter(function (it) { return live[it.key] || (!it.hit_id && !answered[it.key]); });
+      queue = queue.filter(function (it) { return live[it.key] || it.amend || (!it.hit_id && !answered[it.key]); });
       sortQueue();
       if (!shown || !live[shown.key]) showNext(); else renderAlert();
       renderReads(); renderHits();
