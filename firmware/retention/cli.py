@@ -271,7 +271,7 @@ def register(sub) -> None:
     aus = audit.add_subparsers(dest="audit_command", required=True)
     verify = aus.add_parser("verify", help="detect edited, inserted, deleted or reordered entries (exit 1)")
     add_common(verify)
-    add_access_arguments(verify, provisioning=True)
+    add_access_arguments(verify, provisioning=True, system=True)
     verify.set_defaults(func=cmd_audit_verify)
 
     maint = sub.add_parser("maintenance", help="maintenance and calibration log (kept for the life of the unit)")
