@@ -37,6 +37,7 @@ BENCHES = {
     "hotlist": "firmware.hotlist.bench",
     "sync": "firmware.sync.bench",
     "purge": "firmware.retention.bench",
+    "alert": "firmware.screen.bench",
 }
 
 
