@@ -47,6 +47,14 @@ class RetentionConfig(Section):
     report_signing_key: Path | None = Field(
         None, description="The unit's Ed25519 private key (PEM) that signs stored reports; none: reports say unsigned"
     )
+    clock_tolerance_s: float = Field(
+        3600.0, ge=1, le=7 * 86400,
+        description="Purge deletes nothing while the wall clock disagrees by more than this with GPS time,"
+                    " monotonic time or the unit's newest records (the disagreement is recorded as clock_suspect)",
+    )
+    clock_check_s: float = Field(
+        10.0, ge=0.5, le=3600, description="Seconds between the daemon's checks of its wall clock (and heartbeats)"
+    )
     purposes: list[str] = Field(
         default_factory=lambda: [
             "stolen vehicle",
