@@ -132,6 +132,8 @@ class Run:
             unit_id=UNIT_ID, data_dir=str(self.data_dir), frames_dir=str(self.frames), fps=self.s.fps,
             gps_port=str(self.gps.link), broker_port=self.broker.port, pki=self.pki,
             public_key=self.agency.public_key_hex, agency=AGENCY), self.s.config)
+        for camera in config.get("cameras", []):
+            camera.setdefault("uri", str(self.frames))   # a scenario may reshape the camera, not move its input
         if self.s.expect.screen and "screen" in UnitConfig.model_fields:
             port = free_port()
             config["screen"] = {**config.get("screen", {}), "listen": f"127.0.0.1:{port}"}
