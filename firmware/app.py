@@ -112,7 +112,7 @@ class Unit:
         self.sync.start()
         self._started("sync", self.sync.stop)
 
-        self.alerter = build_alerter(cfg.alerts, self.data_dir, self.seams.alert_sinks)
+        self.alerter = build_alerter(cfg.alerts, self.data_dir, self.seams.alert_sinks, on_event=self.record_event)
         self._started("alerter", self.alerter.close)
 
         self.recorder = ReadRecorder(
@@ -179,9 +179,17 @@ class Unit:
         watchdog = sdnotify.watchdog_interval_s()
         last_ping = 0.0
         deadline = time.monotonic() + max_seconds if max_seconds else None
+        last_unack = 0.0
+        last_output_check = time.monotonic()
         while not stop_event.wait(tick_s):
             for worker in self.cameras:
                 worker.check_stall()
+            if time.monotonic() - last_unack >= 5.0:
+                self._mark_unacknowledged()
+                last_unack = time.monotonic()
+            if time.monotonic() - last_output_check >= 60.0:
+                self.alerter.check()   # an output that died since start is a malfunction now, not at the next hit
+                last_output_check = time.monotonic()
             if watchdog and time.monotonic() - last_ping >= watchdog:
                 stats = self.recorder.stats
                 sdnotify.notify(f"WATCHDOG=1\nSTATUS=frames={stats.frames} reads={stats.reads} hits={stats.hits}")
@@ -190,6 +198,16 @@ class Unit:
                 return
             if deadline and time.monotonic() >= deadline:
                 return
+
+    def _mark_unacknowledged(self) -> None:
+        """Hits nobody answered in time are recorded as unacknowledged (never auto-rejected)."""
+        from datetime import timedelta
+
+        from firmware.dispositions import mark_unacknowledged
+
+        after = timedelta(seconds=self.config.alerts.unacknowledged_after_s)
+        self.writer.submit(lambda conn: mark_unacknowledged(conn, now=self.clock.utc(), after=after,
+                                                            unit_id=self.config.unit.id))
 
     # -- health -----------------------------------------------------------------------------
     def health(self) -> dict:
@@ -209,6 +227,7 @@ class Unit:
             "version": __version__, "unit_id": self.config.unit.id, "uptime_s": round(uptime_s, 1),
             "cameras": cameras, "gps": self.gnss.status(), "hotlists": self.hotlists.status(),
             "disk_free_mb": disk_free_mb, "cpu_temp_c": cpu_temperature(), "capture": self.recorder.stats.as_dict(),
+            "alerts": self.alerter.status(),
             "writer_longest_job_ms": round(self.writer.longest_job_s * 1000, 1),
             "config": {"change_in_force": self.config_seq, "change_awaiting_restart": self._pending_config()},
         }

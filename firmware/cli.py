@@ -24,7 +24,7 @@ COMMAND_MODULES = [
     "firmware.sync.cli",
     "firmware.retention.cli",
     "firmware.selftest",
-    "firmware.dispositions",
+    "firmware.hit_cli",
 ]
 
 # bench name -> module exposing add_arguments(parser) and run(args) -> dict

@@ -63,6 +63,13 @@ class AlertsConfig(Section):
     gpio_led_pin: int = Field(27, ge=0, le=40, description="BCM pin of the alert LED (gpio sink)")
     sound_device: str = Field("default", description="ALSA device for aplay (sound sink)")
     sound_volume: float = Field(0.8, ge=0, le=1, description="Alert tone amplitude")
+    unacknowledged_after_s: float = Field(
+        300, ge=10, le=86_400,
+        description="A hit shown in the car that nobody answers within this time is recorded as unacknowledged "
+                    "(never auto-rejected; it stays open on the screen)")
+    high_priority_max: int = Field(
+        20, ge=0, le=100, description="Hits from lists with priority at or below this (0 highest) get the urgent "
+                                      "buzzer/LED pattern and tone")
 
 
 class StorageConfig(Section):

@@ -133,6 +133,24 @@ def check_storage(config) -> list[Check]:
     return checks
 
 
+def check_alert_outputs(config, sinks=None) -> list[Check]:
+    """Every configured alert output opens and says it works: a missing buzzer fails selftest."""
+    import tempfile
+
+    from firmware.alerts.alerter import build_sink
+
+    checks = []
+    with tempfile.TemporaryDirectory(prefix="alpr-selftest-") as scratch:
+        for name in config.alerts.sinks:
+            sink = sinks[name] if sinks and name in sinks else build_sink(name, config.alerts, scratch)
+            try:
+                problem = sink.check() if hasattr(sink, "check") else None
+            finally:
+                sink.close()
+            checks.append(Check(f"alert:{name}", problem is None, problem or "ready"))
+    return checks
+
+
 def check_clock(now: datetime | None = None) -> Check:
     now = now or datetime.now(timezone.utc)
     if now.year < 2024:
@@ -143,7 +161,7 @@ def check_clock(now: datetime | None = None) -> Check:
 def _selftest(args) -> int:
     config = load_unit_config(args)
     checks = [*check_cameras(config), check_model(config), check_gps(config, args.gps_timeout),
-              *check_storage(config), check_clock()]
+              *check_storage(config), *check_alert_outputs(config), check_clock()]
     for check in checks:
         if args.json:
             print(json.dumps(check.as_dict()))

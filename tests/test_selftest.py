@@ -36,7 +36,7 @@ def test_selftest_passes_on_a_working_unit(tmp_path):
     render_clip(tmp_path / "clip")
     code, checks, summary = run_selftest(tmp_path, tmp_path / "clip", asset("demo-route.nmea"))
     assert code == 0, checks
-    assert set(checks) == {"camera:front", "model", "gps", "database", "disk", "clock"}
+    assert set(checks) == {"camera:front", "model", "gps", "database", "disk", "alert:log", "clock"}
     assert summary == {"ok": True, "failed": []}
 
 

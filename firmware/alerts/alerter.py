@@ -1,25 +1,21 @@
 """Alerts: the officer hears and sees a hit, and must verify it before acting.
 
-An `Alerter` fans one alert out to sinks (log, recording for tests/HIL, GPIO buzzer/LED, sound).
-A failing sink is logged and skipped: one broken buzzer must never hide the alert elsewhere.
+An `Alerter` fans one alert out to sinks (log, recording for tests/HIL, GPIO buzzer/LED, sound, the
+screen). A failing sink is logged, reported as a malfunction and skipped: one broken buzzer must never
+hide the alert elsewhere, and never fail silently either. The hardware outputs live in outputs.py.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-import math
-import shutil
-import struct
-import subprocess
 import threading
-import wave
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 from firmware.clock import iso_utc
+from firmware.alerts.outputs import GpioSink, MissingOutput, SoundSink, alert_tone  # noqa: F401 (re-exported)
 from firmware.records import Hit, Read
 
 log = logging.getLogger(__name__)
@@ -56,6 +52,8 @@ class AlertSink(Protocol):
     name: str
 
     def alert(self, alert: Alert) -> None: ...
+
+    def check(self) -> str | None: ...   # optional: what is wrong with the output now, or None
 
     def close(self) -> None: ...
 
@@ -95,81 +93,62 @@ class RecordingSink:
         pass
 
 
-class GpioSink:
-    """Buzzer and LED on BCM pins through gpiozero (lazy import: only on the Pi)."""
-
-    name = "gpio"
-
-    def __init__(self, buzzer_pin: int, led_pin: int):
-        from gpiozero import LED, Buzzer  # type: ignore[import-not-found]
-
-        self._buzzer = Buzzer(buzzer_pin)
-        self._led = LED(led_pin)
-
-    def alert(self, alert: Alert) -> None:
-        self._led.blink(on_time=0.2, off_time=0.2, n=10, background=True)
-        if alert.audible:
-            self._buzzer.beep(on_time=0.15, off_time=0.1, n=3, background=True)
-
-    def close(self) -> None:
-        self._buzzer.close()
-        self._led.close()
-
-
-def alert_tone(volume: float, rate: int = 16000) -> bytes:
-    """A two-tone 880/660 Hz WAV the unit generates itself: nothing to ship, nothing to lose."""
-    frames = bytearray()
-    for freq, dur in ((880, 0.18), (0, 0.05), (660, 0.18), (0, 0.05)) * 2:
-        for i in range(int(rate * dur)):
-            envelope = min(1.0, i / 160, (int(rate * dur) - i) / 160)
-            sample = volume * envelope * math.sin(2 * math.pi * freq * i / rate) if freq else 0.0
-            frames += struct.pack("<h", int(sample * 32767))
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(bytes(frames))
-    return buf.getvalue()
-
-
-class SoundSink:
-    """ALSA `aplay` of the generated tone; playback runs in the background so capture never waits."""
-
-    name = "sound"
-
-    def __init__(self, wav_path: Path, device: str, volume: float):
-        self.wav_path = Path(wav_path)
-        self.device = device
-        self.wav_path.parent.mkdir(parents=True, exist_ok=True)
-        self.wav_path.write_bytes(alert_tone(volume))
-        self._aplay = shutil.which("aplay")
-        if self._aplay is None:
-            log.warning("aplay not found; sound alerts disabled", extra={"event": "alert.sound_unavailable"})
-
-    def alert(self, alert: Alert) -> None:
-        if alert.audible and self._aplay:
-            subprocess.Popen([self._aplay, "-q", "-D", self.device, str(self.wav_path)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def close(self) -> None:
-        pass
-
-
 class Alerter:
-    def __init__(self, sinks: list[AlertSink]):
+    """Fans an alert out to every output; one that fails is counted, reported once as a malfunction (and
+    once as back in service when it works again), and never hides the alert from the others."""
+
+    def __init__(self, sinks: list[AlertSink], on_event: Callable[[str, str, dict], None] | None = None):
         self.sinks = sinks
+        self.on_event = on_event
         self.sent = 0
         self.failures = 0
+        self._failing: dict[str, str] = {}
+        self._failures_by_sink: dict[str, int] = {}
+        self._lock = threading.Lock()
 
     def alert(self, alert: Alert) -> None:
         self.sent += 1
         for sink in self.sinks:
             try:
                 sink.alert(alert)
-            except Exception:
+            except Exception as exc:
                 self.failures += 1
                 log.exception("alert sink failed", extra={"event": "alert.sink_failed", "sink": sink.name})
+                self.sink_failed(sink.name, str(exc) or type(exc).__name__)
+            else:
+                self._recovered(sink.name)
+
+    def sink_failed(self, name: str, problem: str) -> None:
+        """An output failed (now, or in the background as a sound playback does)."""
+        with self._lock:
+            self._failures_by_sink[name] = self._failures_by_sink.get(name, 0) + 1
+            first = name not in self._failing
+            self._failing[name] = problem
+        if first and self.on_event:
+            self.on_event("malfunction", f"alert:{name}", {"reason": "alert_output_failed", "problem": problem})
+
+    def _recovered(self, name: str) -> None:
+        with self._lock:
+            was = self._failing.pop(name, None)
+        if was is not None and self.on_event:
+            self.on_event("back_in_service", f"alert:{name}", {"reason": "alert_output_ok"})
+
+    def check(self) -> list[dict]:
+        """Ask every output whether it works now; a problem becomes a malfunction (once)."""
+        for sink in self.sinks:
+            try:
+                problem = sink.check() if hasattr(sink, "check") else None
+            except Exception as exc:  # noqa: BLE001 - a check that crashes is itself the problem
+                problem = f"check failed: {exc}"
+            if problem:
+                self.sink_failed(sink.name, problem)
+        return self.status()["outputs"]
+
+    def status(self) -> dict:
+        with self._lock:
+            outputs = [{"sink": s.name, "ok": s.name not in self._failing, "problem": self._failing.get(s.name),
+                        "failures": self._failures_by_sink.get(s.name, 0)} for s in self.sinks]
+        return {"sent": self.sent, "failures": self.failures, "outputs": outputs}
 
     def close(self) -> None:
         for sink in self.sinks:
@@ -179,19 +158,32 @@ class Alerter:
                 log.exception("alert sink close failed", extra={"event": "alert.sink_close_failed", "sink": sink.name})
 
 
-def build_alerter(config, data_dir: Path, extra_sinks: list[AlertSink] | None = None) -> Alerter:
-    """Sinks named in `alerts.sinks`; a sink whose hardware is missing is reported and left out."""
-    sinks: list[AlertSink] = []
+def build_sink(name: str, config, data_dir: Path, on_failure: Callable[[str], None] | None = None) -> AlertSink:
+    """One configured output, or a MissingOutput that says why its hardware is not there."""
+    try:
+        if name == "log":
+            return LogSink()
+        if name == "recording":
+            return RecordingSink(Path(data_dir) / "alerts.jsonl")
+        if name == "gpio":
+            return GpioSink(config.gpio_buzzer_pin, config.gpio_led_pin, high_priority_max=config.high_priority_max)
+        if name == "sound":
+            return SoundSink(Path(data_dir), config.sound_device, config.sound_volume,
+                             high_priority_max=config.high_priority_max, on_failure=on_failure)
+        raise RuntimeError(f"unknown alert output {name!r}")
+    except Exception as exc:  # noqa: BLE001 - missing hardware is a malfunction to report, not a crash
+        log.error("alert sink unavailable", extra={"event": "alert.sink_unavailable", "sink": name, "error": str(exc)})
+        return MissingOutput(name, str(exc) or type(exc).__name__)
+
+
+def build_alerter(config, data_dir: Path, extra_sinks: list[AlertSink] | None = None,
+                  on_event: Callable[[str, str, dict], None] | None = None) -> Alerter:
+    """Outputs named in `alerts.sinks` plus any the caller adds (the screen, test recorders); each is checked
+    at once, so a missing buzzer is a malfunction from the first second, not at the first hit."""
+    alerter = Alerter([], on_event=on_event)
     for name in config.sinks:
-        try:
-            if name == "log":
-                sinks.append(LogSink())
-            elif name == "recording":
-                sinks.append(RecordingSink(Path(data_dir) / "alerts.jsonl"))
-            elif name == "gpio":
-                sinks.append(GpioSink(config.gpio_buzzer_pin, config.gpio_led_pin))
-            elif name == "sound":
-                sinks.append(SoundSink(Path(data_dir) / "alert.wav", config.sound_device, config.sound_volume))
-        except Exception as exc:
-            log.error("alert sink unavailable", extra={"event": "alert.sink_unavailable", "sink": name, "error": str(exc)})
-    return Alerter(sinks + list(extra_sinks or []))
+        alerter.sinks.append(build_sink(name, config, data_dir,
+                                        on_failure=lambda problem, n=name: alerter.sink_failed(n, problem)))
+    alerter.sinks.extend(extra_sinks or [])
+    alerter.check()
+    return alerter

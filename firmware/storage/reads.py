@@ -74,6 +74,7 @@ def hit_row(read_id: str, hit: Hit, created_at: datetime, historical: bool = Fal
         "category": hit.category, "priority": hit.priority, "match": hit.match,
         "positions": json.dumps(list(hit.positions)), "possible": int(hit.possible), "alert": hit.alert,
         "historical": int(historical), "created_at": iso_utc(created_at),
+        "annotations": json.dumps(hit.annotations or {}, sort_keys=True, default=str),
     }
 
 
@@ -93,7 +94,7 @@ def save_read(conn: sqlite3.Connection, read: Read, at: datetime) -> list[str]:
         _insert(conn, "hits", hrow)
         hit_ids.append(hrow["id"])
         outbox.enqueue(conn, "hit", hrow["id"], {
-            "schema": SCHEMA, **{k: v for k, v in hrow.items() if k != "positions"},
+            "schema": SCHEMA, **{k: v for k, v in hrow.items() if k not in ("positions", "annotations")},
             "positions": list(hit.positions), "annotations": hit.annotations,
             "plate": read.plate, "state": read.state, "captured_at": row["captured_at"],
             "lat": row["lat"], "lon": row["lon"], "unit_id": read.unit_id, "camera_id": read.camera_id,
