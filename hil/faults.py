@@ -135,7 +135,7 @@ def _actions(run) -> list[tuple[float, str, object]]:
             acts.append(((0 if f.at_start else at) + lasts, "clock corrected", lambda: offset.write_text("+0\n")))
         elif f.kind == "downlink":
             acts.append((at, f"{f.variant} downlink", lambda v=f.variant: run.agency.hotlist(
-                [{"plate": "FORGED1"}, *[h.model_dump() for h in run.s.hotlist]], variant=v, retain=False)))
+                [{"plate": "9FRG001"}, *[h.model_dump() for h in run.s.hotlist]], variant=v, retain=False)))
         elif f.kind == "alert_output_fails":
             sink = run.data_dir / "alerts.jsonl"
             acts += [(at, "alert output broken", lambda: _break_sink(sink)),

@@ -32,6 +32,7 @@ from hil.unitconfig import base_config, deep_merge, to_toml
 
 UNIT_ID = "hil-unit"
 AGENCY = "hilagency"
+SETTLE_S = 4.0
 
 
 @dataclass
@@ -218,6 +219,7 @@ class Run:
             else:
                 failures.append(f"the clip did not finish within max_run_s={self.s.max_run_s:.0f} s")
             timeline.join(5)
+            time.sleep(SETTLE_S)   # what the last fault set off (an event, a reconnect) lands before the stop
             evidence = Evidence(self.s, self.vehicles, self.gps, self.recorder, snapshot, self.target,
                                 str(self.data_dir))
             evidence.screen_url = self.screen_url

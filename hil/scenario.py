@@ -62,8 +62,10 @@ class Fault(Strict):
 
 
 class EventSpec(Strict):
-    kind: str
-    source: str
+    kind: str = Field(..., description="malfunction, back_in_service, security, data_loss, info, ...")
+    source: str = Field(..., description="gps, camera:front, sync.downlink ...; a trailing * matches a prefix")
+    reason: str | None = Field(None, description="The event's detail.reason must equal this")
+    count: int | None = Field(None, ge=0, description="Exactly this many such events")
 
 
 class ScreenCheck(Strict):
@@ -77,8 +79,10 @@ class Expect(Strict):
     max_missed_reads: int = Field(0, ge=0, le=1000)
     position_within_m: float | None = Field(60.0, gt=0, le=100000,
                                             description="A positioned read lies this close to the route at its time")
+    max_reads_per_plate: int | None = Field(None, ge=1, description="No plate read more often than this")
     all_positioned: bool = Field(True, description="Every read carries a current (fix) position")
     hits: list[str] = Field(default_factory=list, description="Plates that must raise a hit; no others may")
+    may_hit: list[str] = Field(default_factory=list, description="Plates that may hit but need not (e.g. passing while the unit is down)")
     hit_within_ms: float = Field(4000.0, gt=0, le=600000, description="Hit stored this soon after the vehicle appears")
     delivered_exactly_once: bool = Field(True, description="Every stored read/hit/event/audit id reaches the agency")
     delivery_timeout_s: float = Field(60.0, gt=0, le=3600)
