@@ -27,6 +27,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--target", default="local",
                      help="local (default), ssh://[user@]host[:port] (a bench unit) or sh:// (bench code paths, simulated here)")
     run.add_argument("--unit-command", help="how the target runs alpr-unit (default: alpr-unit on ssh targets)")
+    bench = run.add_argument_group("bench unit (hil/README.md: wiring)")
+    bench.add_argument("--nmea-device", help="the rig's USB-serial adapter wired to the unit's GNSS input")
+    bench.add_argument("--unit-gps-port", default="/dev/ttyUSB0", help="the unit's serial port for that wire")
+    bench.add_argument("--monitor", action="store_true", help="show frames full-screen to the unit's camera")
+    bench.add_argument("--unit-camera", default="picamera2:0", help="KIND:URI of the unit's camera with --monitor")
+    bench.add_argument("--gpio-probe", help="'CHIP LINE' of the rig's input wired to the unit's buzzer output")
+    bench.add_argument("--unplug-command", help="cuts the receiver's power for gps_unplug (e.g. uhubctl ...)")
+    bench.add_argument("--plug-command", help="restores it")
     sub.add_parser("list", help="list the scenarios, their set and faults")
     soak = sub.add_parser("soak", help="run the unit for a while and watch its resources")
     soak.add_argument("--minutes", type=float, default=10.0)
@@ -53,6 +61,7 @@ def _select(names: list[str], long: bool) -> tuple[list[Path], list[str]]:
 
 
 def cmd_run(args) -> int:
+    from hil.bench import BenchOptions
     from hil.runner import run_scenario
     from hil.target import make_target
 
@@ -73,6 +82,9 @@ def cmd_run(args) -> int:
         return 2
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
+    bench = BenchOptions(nmea_device=args.nmea_device, unit_gps_port=args.unit_gps_port, monitor=args.monitor,
+                         unit_camera=args.unit_camera, gpio_probe=args.gpio_probe,
+                         unplug_command=args.unplug_command, plug_command=args.plug_command)
     outcomes = []
     jsonl = None
     if args.jsonl and str(args.jsonl) != "-":
@@ -80,7 +92,7 @@ def cmd_run(args) -> int:
     try:
         for path, scenario in scenarios:
             print(f"running {scenario.name} ({path.name}) ...", flush=True)
-            outcome = run_scenario(scenario, path, target, long=args.long, keep=args.keep)
+            outcome = run_scenario(scenario, path, target, long=args.long, keep=args.keep, bench=bench)
             outcomes.append(outcome)
             print("\n".join(report.summary_lines([outcome])[:-1]), flush=True)
             line = report.json_line(outcome)

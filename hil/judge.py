@@ -47,6 +47,8 @@ class Evidence:
     final_db: Path | None = None
     screen_url: str | None = None
     screen_failures: list[str] = field(default_factory=list)
+    alert_edges: list[float] | None = None   # bench: rising edges on the buzzer read-back line
+    shown_at: float | None = None            # bench: when the monitor showed frame 0 (rig clock)
 
     def delivered(self) -> dict[str, set[str]]:
         return {kind: {m.id for m in self.recorder.of(kind)} for kind in KINDS}
@@ -240,6 +242,12 @@ def _hits(ev: Evidence, reads: list[dict], hits: list[dict], r: Result) -> None:
                               f"(allowed {expect.hit_within_ms:.0f} ms)")
     if latencies:
         r.figures["hit_latency_ms"] = [round(x) for x in latencies]
+    if ev.alert_edges is not None:   # bench: the wire must have sounded for every hit, in time
+        base = ev.shown_at if ev.shown_at is not None else t0
+        for plate in expect.hits:
+            start = base + enters[plate]
+            if not any(start <= e <= start + expect.hit_within_ms / 1000 for e in ev.alert_edges):
+                r.failures.append(f"no alert edge on the read-back line within {expect.hit_within_ms:.0f} ms of {plate}")
 
 
 def _delivery(ev: Evidence, r: Result) -> None:

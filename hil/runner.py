@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hil import faults
+from hil.bench import BenchOptions, GpioProbe, MonitorPlayer, SerialGps
 from hil.broker import Agency, Mosquitto, Recorder, make_pki, mosquitto_binary
 from hil.gps import PtyGps, Route
 from firmware.config import UnitConfig
@@ -84,7 +85,7 @@ class Run:
     """The moving parts of one scenario run; `execute()` returns its Outcome."""
 
     def __init__(self, scenario: Scenario, path: Path, target: Target, *, long: bool, keep: Path | None,
-                 log=print):
+                 log=print, bench: BenchOptions | None = None):
         self.s = scenario
         self.path = path
         self.target = target
@@ -106,6 +107,9 @@ class Run:
         self._cleanup: list = []
         self.mounted = False
         self.timeline_errors: list[str] = []
+        self.bench = bench or BenchOptions()
+        self.monitor: MonitorPlayer | None = None
+        self.probe: GpioProbe | None = None
 
     # -- set-up -----------------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -123,16 +127,34 @@ class Run:
         self.agency = Agency(self.broker.port, self.pki, AGENCY)
         self._cleanup.append(self.agency.close)
         route = Route(tuple(tuple(p) for p in self.s.route.waypoints), self.s.route.speed_kmh / 3.6)
-        self.gps = PtyGps(route, self.work / "gps-tty")
+        if self.bench.nmea_device:
+            self.gps = SerialGps(route, self.bench.nmea_device, unplug_command=self.bench.unplug_command,
+                                 plug_command=self.bench.plug_command)
+            gps_port = self.bench.unit_gps_port
+        else:
+            self.gps = PtyGps(route, self.work / "gps-tty")
+            gps_port = str(self.gps.link)
         self._cleanup.append(self.gps.close)
+        if self.bench.gpio_probe:
+            self.probe = GpioProbe.gpiomon(self.bench.gpio_probe).start()
+            self._cleanup.append(self.probe.stop)
+        camera_kind, camera_uri = ("folder", None)
+        if self.bench.monitor:
+            camera_kind, _, camera_uri = self.bench.unit_camera.partition(":")
+        if not self.target.local_files:   # a bench unit gets the certificates (and frames) it is told to use
+            for path in sorted((self.work / "pki").iterdir()):
+                self.target.put(str(path), path.read_bytes())
+            if not self.bench.monitor:
+                for path in sorted(self.frames.iterdir()):
+                    self.target.put(str(path), path.read_bytes())
         self.data_dir.mkdir()
         if any(f.kind == "disk_full" for f in self.s.faults):
             faults.mount_tmpfs(self.data_dir, 48)
             self.mounted = True
         config = deep_merge(base_config(
             unit_id=UNIT_ID, data_dir=str(self.data_dir), frames_dir=str(self.frames), fps=self.s.fps,
-            gps_port=str(self.gps.link), broker_port=self.broker.port, pki=self.pki,
-            public_key=self.agency.public_key_hex, agency=AGENCY), self.s.config)
+            gps_port=gps_port, broker_port=self.broker.port, pki=self.pki, public_key=self.agency.public_key_hex,
+            agency=AGENCY, camera_kind=camera_kind, camera_uri=camera_uri), self.s.config)
         for camera in config.get("cameras", []):
             camera.setdefault("uri", str(self.frames))   # a scenario may reshape the camera, not move its input
         if self.s.expect.screen and "screen" in UnitConfig.model_fields:
@@ -150,9 +172,13 @@ class Run:
     # -- the daemon -------------------------------------------------------------------------------
     def start_daemon(self) -> None:
         self.starts += 1
-        self.target.start(self.config_path, self.env, self.work / "daemon.log")
+        self.target.start(self.config_path, self.env, self.work / "daemon.log", tunnel_port=self.broker.port)
+        if self.starts == 1 and self.bench.monitor:
+            self.monitor = MonitorPlayer(self.frames, self.s.fps).start()
+            self._cleanup.append(self.monitor.stop)
         if self.starts == 1:
             self.started_at = time.monotonic()
+            self.started_wall = time.time()
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started_at
@@ -186,6 +212,8 @@ class Run:
                     self.camera_t0 = message.arrived - camera["frames"] / self.s.fps
 
     def camera_ended(self) -> bool:
+        if self.monitor is not None:
+            return self.monitor.ended()
         health = self.recorder.latest("health")
         cameras = (health or {}).get("cameras") or []
         return bool(cameras) and all(c.get("ended") for c in cameras)
@@ -223,6 +251,9 @@ class Run:
             evidence = Evidence(self.s, self.vehicles, self.gps, self.recorder, snapshot, self.target,
                                 str(self.data_dir))
             evidence.screen_url = self.screen_url
+            if self.probe is not None:
+                evidence.alert_edges = self.probe.rising()
+                evidence.shown_at = self.monitor.started_at if self.monitor else None
             if self.screen_url:
                 evidence.screen_failures = check_screen(evidence)
             evidence.await_delivery(self.s.expect.delivery_timeout_s if self.s.expect.delivered_exactly_once else 0)
@@ -238,6 +269,9 @@ class Run:
             result = judge(evidence)
             failures += result.failures
             figures = result.figures
+            if self.camera_t0 is not None:
+                figures["first_frame_after_start_s"] = round(self.camera_t0 - self.started_wall, 1)
+            figures["kills"] = self.kills
         except Exception as exc:  # noqa: BLE001 - a rig error is a failed scenario with its reason, never a traceback
             failures.append(f"rig error: {type(exc).__name__}: {exc}")
             self.target.signal(signal.SIGKILL)
@@ -263,6 +297,7 @@ class Run:
             except Exception:  # noqa: BLE001 - tearing down: go on with the rest
                 pass
         self._cleanup.clear()
+        self.target.close()
         if self.mounted:
             faults.umount(self.data_dir)
             self.mounted = False
@@ -271,8 +306,8 @@ class Run:
 
 
 def run_scenario(scenario: Scenario, path: Path, target: Target | None = None, *, long: bool = False,
-                 keep: Path | None = None, log=print) -> Outcome:
-    return Run(scenario, path, target or LocalTarget(), long=long, keep=keep, log=log).execute()
+                 keep: Path | None = None, log=print, bench: BenchOptions | None = None) -> Outcome:
+    return Run(scenario, path, target or LocalTarget(), long=long, keep=keep, log=log, bench=bench).execute()
 
 
 __all__ = ["Outcome", "Run", "run_scenario", "subprocess"]

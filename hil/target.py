@@ -29,7 +29,8 @@ class Target:
     def put(self, path: str, data: bytes) -> None: raise NotImplementedError
     def read(self, path: str) -> bytes | None: raise NotImplementedError
     def run(self, args: list[str], timeout: float = 120) -> subprocess.CompletedProcess: raise NotImplementedError
-    def start(self, config: str, env: dict[str, str], log_path: Path) -> None: raise NotImplementedError
+    def start(self, config: str, env: dict[str, str], log_path: Path, tunnel_port: int | None = None) -> None:
+        raise NotImplementedError
     def signal(self, sig: int) -> None: raise NotImplementedError
     def wait(self, timeout: float) -> int | None: raise NotImplementedError
     def pid(self) -> int | None: raise NotImplementedError
@@ -37,6 +38,9 @@ class Target:
     def count_fds(self) -> int | None: raise NotImplementedError
     def snapshot_db(self, data_dir: str, local: Path) -> bool: raise NotImplementedError
     def file_size(self, path: str) -> int: raise NotImplementedError
+
+    def close(self) -> None:
+        """Remove what the rig left on the unit between runs."""
 
     def alpr(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         """`alpr-unit ARGS` on the unit."""
@@ -69,7 +73,7 @@ class LocalTarget(Target):
     def run(self, args: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.run(args, capture_output=True, text=True, cwd=REPO, timeout=timeout)
 
-    def start(self, config: str, env: dict[str, str], log_path: Path) -> None:
+    def start(self, config: str, env: dict[str, str], log_path: Path, tunnel_port: int | None = None) -> None:
         self._log = open(log_path, "ab")
         self.proc = subprocess.Popen([*self.unit_command(), "run", "--config", config], cwd=REPO,
                                      env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT,
@@ -142,7 +146,7 @@ class SshTarget(Target):
         self._unit_command = shlex.split(unit_command)
         self.workdir = workdir
         self.proc: subprocess.Popen | None = None
-        self.pidfile = f"{workdir}/alpr-hil-daemon.pid"
+        self.pidfile = f"{workdir}/alpr-hil-daemon-{os.getpid()}.pid"
         self._log = None
 
     @classmethod
@@ -177,12 +181,17 @@ class SshTarget(Target):
         return subprocess.CompletedProcess(args, result.returncode, result.stdout.decode(errors="replace"),
                                            result.stderr.decode(errors="replace"))
 
-    def start(self, config: str, env: dict[str, str], log_path: Path) -> None:
+    def start(self, config: str, env: dict[str, str], log_path: Path, tunnel_port: int | None = None) -> None:
+        """Over ssh the broker is reached through a reverse tunnel on the same port, so the unit connects
+        to 127.0.0.1 as in simulation and the broker's certificate (issued for 127.0.0.1) verifies."""
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
         command = " ".join(shlex.quote(a) for a in [*self._unit_command, "run", "--config", config])
         line = f"echo $$ > {shlex.quote(self.pidfile)}; exec env {exports} {command}"
         self._log = open(log_path, "ab")
-        self.proc = subprocess.Popen([*self.transport, line], cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
+        transport = list(self.transport)
+        if transport[0] == "ssh" and tunnel_port:
+            transport[1:1] = ["-R", f"{tunnel_port}:127.0.0.1:{tunnel_port}"]
+        self.proc = subprocess.Popen([*transport, line], cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
 
     def _remote_pid(self) -> int | None:
@@ -248,6 +257,10 @@ class SshTarget(Target):
             return int(result.stdout.strip() or 0)
         except ValueError:
             return 0
+
+
+    def close(self) -> None:
+        self._shell(f"rm -f {shlex.quote(self.pidfile)}", timeout=30)
 
 
 def make_target(url: str | None, unit_command: str | None = None) -> Target:

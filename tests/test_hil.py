@@ -208,3 +208,58 @@ def test_soak_fails_on_growth_beyond_the_limit_only_in_the_second_half(tmp_path)
     assert (tmp_path / "out" / "samples.csv").read_text().splitlines()[0].startswith("t_s,rss_mb,fds")
     pngs = [p for p in written if p.suffix == ".png"]
     assert len(pngs) == 11 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+
+# --- bench mode parts, simulated -----------------------------------------------------------------
+
+def test_gpio_probe_reads_both_gpiomon_formats():
+    from hil.bench import GpioProbe, parse_edge
+
+    assert parse_edge("event:  RISING EDGE offset: 22 timestamp: [1700000000.250000000]") == ("rising", 1700000000.25)
+    assert parse_edge("1700000001.5 falling gpiochip0 22") == ("falling", 1700000001.5)
+    assert parse_edge("gpiomon: waiting") is None
+    probe = GpioProbe(["sh", "-c", "printf 'event:  RISING EDGE offset: 17 timestamp: [ 12.5]\\n"
+                                   "event: FALLING EDGE offset: 17 timestamp: [ 12.7]\\n'"]).start()
+    probe.proc.wait(10)
+    probe.stop()
+    assert probe.rising() == [12.5]
+
+
+def test_serial_gps_talks_nmea_into_a_serial_device_the_unit_can_parse():
+    import os
+    import pty
+    import select
+
+    from firmware.gnss.epoch import parse_bytes
+    from hil.bench import SerialGps
+
+    unit_side, rig_side = pty.openpty()   # the two ends of a null-modem cable
+    gps = SerialGps(Route(((44.0, -121.0), (44.0, -120.9)), 10.0), os.ttyname(rig_side), period_s=0.2).start()
+    data = b""
+    try:
+        while data.count(b"$GPRMC") < 3 and select.select([unit_side], [], [], 5)[0]:
+            data += os.read(unit_side, 4096)
+    finally:
+        gps.close()
+        os.close(unit_side)
+        os.close(rig_side)
+    fixes = parse_bytes(data)
+    assert len(fixes) >= 2 and abs(fixes[0].lat - 44.0) < 1e-3
+
+
+def test_monitor_player_shows_every_frame_at_the_scenario_rate(tmp_path):
+    import time
+
+    import cv2
+    import numpy as np
+
+    from hil.bench import MonitorPlayer
+
+    for i in range(6):
+        cv2.imwrite(str(tmp_path / f"frame_{i:06d}.jpg"), np.full((8, 8, 3), i * 40, np.uint8))
+    player = MonitorPlayer(tmp_path, fps=20, window=False).start()
+    deadline = time.monotonic() + 10
+    while not player.ended() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert player.ended() and player.shown == 6
+    assert time.time() - player.started_at >= 5 / 20
