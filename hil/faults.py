@@ -134,13 +134,21 @@ def _actions(run) -> list[tuple[float, str, object]]:
                 acts.append((at, f"clock {f.days:+g} days", lambda d=f.days: offset.write_text(f"{d:+g}d\n")))
             acts.append(((0 if f.at_start else at) + lasts, "clock corrected", lambda: offset.write_text("+0\n")))
         elif f.kind == "downlink":
-            acts.append((at, f"{f.variant} downlink", lambda v=f.variant: run.agency.hotlist(
-                [{"plate": "9FRG001"}, *[h.model_dump() for h in run.s.hotlist]], variant=v, retain=False)))
+            acts.append((at, f"{f.variant} downlink", lambda v=f.variant: _downlink(run, v)))
         elif f.kind == "alert_output_fails":
             sink = run.data_dir / "alerts.jsonl"
             acts += [(at, "alert output broken", lambda: _break_sink(sink)),
                      (at + lasts, "alert output repaired", lambda: _repair_sink(sink))]
     return sorted(acts, key=lambda a: a[0])
+
+
+def _downlink(run, variant: str) -> None:
+    """A spoilt list naming 9FRG001, sent once the unit is online (its downlink subscription is live:
+    a message the broker holds for nobody would prove nothing)."""
+    if not run.recorder.wait_for(lambda: bool(run.recorder.ids.get("health")), 60):
+        raise TimeoutError("the unit never came online to receive the downlink")
+    run.agency.hotlist([{"plate": "9FRG001"}, *[h.model_dump() for h in run.s.hotlist]], variant=variant,
+                       retain=False)
 
 
 def _break_sink(path: Path) -> None:
