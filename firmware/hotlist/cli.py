@@ -124,6 +124,9 @@ def cmd_import(args) -> int:
     except (HotlistError, FormatError) as exc:
         print(f"hotlist: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (IsADirectoryError, PermissionError) as exc:   # the list file, not the unit's storage
+        print(f"hotlist: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
     finally:
         conn.close()
     emit(report.as_dict(), args.json)

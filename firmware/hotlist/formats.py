@@ -21,6 +21,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Iterable, Iterator
 
 from firmware.hotlist.match import JUNK_PLATES, MAX_PLATE_LEN, entry_problem, normalise_entry
+from firmware.hotlist.textfile import BadLine, TextInfo, text_lines  # noqa: F401 - text_lines re-exported
 
 ALIASES = {
     "plate": "plate", "platenumber": "plate", "plate_number": "plate", "lic": "plate", "tag": "plate",
@@ -191,8 +192,14 @@ def _delimited_rows(numbered, spec: FormatSpec) -> Iterator[Row | BadRow]:
     need = max(i for i in (pi, si, ci) if i is not None) + 1
     junk, max_len = JUNK_PLATES, MAX_PLATE_LEN
     for n, line in numbered:
+        if line.__class__ is BadLine:
+            yield BadRow(n, line.reason)
+            continue
         if '"' in line:
-            cells = next(csv.reader([line], delimiter=delim))
+            cells = _quoted_cells(line, delim)
+            if cells is None:
+                yield BadRow(n, "unbalanced quotes")
+                continue
         else:
             cells = line.split(delim)
         size = len(cells)
@@ -214,28 +221,63 @@ def _delimited_rows(numbered, spec: FormatSpec) -> Iterator[Row | BadRow]:
         yield _row(n, *core, notes)
 
 
+def _quoted_cells(line: str, delim: str) -> list[str] | None:
+    """A line with quotes, split as CSV; None when the csv module cannot make sense of it."""
+    if line.count('"') % 2:
+        return None                      # an opening quote never closed: the row's end is unknowable
+    try:
+        return next(csv.reader([line], delimiter=delim), [])
+    except csv.Error:
+        return None
+
+
 def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
-    """(line number, text) of the lines that carry data: blank and `#` comment lines are skipped."""
+    """(line number, text) of the lines that carry data: blank and `#` comment lines are skipped.
+    A BadLine (not text) is passed on for the caller to report."""
     for n, line in enumerate(lines, start=1):
+        if line.__class__ is BadLine:
+            yield n, line
+            continue
         line = line.rstrip("\r\n")
         if line and not line.isspace() and line.lstrip()[:1] != "#":
             yield n, line
+
+
+def _first_text(numbered) -> Iterator[tuple[int, str]]:
+    """Bad rows for unreadable lines before the first readable one, then that line (as a tuple)."""
+    for n, line in numbered:
+        if line.__class__ is BadLine:
+            yield BadRow(n, line.reason)
+            continue
+        yield (n, line)
+        return
 
 
 def parse_lines(lines: Iterable[str], spec: FormatSpec | None) -> Iterator[Row | BadRow]:
     """Rows of a file's lines (text, newline kept or not). Blank and `#` lines are skipped silently."""
     numbered = _numbered(lines)
     if spec is None:
-        first = next(numbered, None)
+        first = None
+        for item in _first_text(numbered):
+            if isinstance(item, BadRow):
+                yield item
+            else:
+                first = item
         if first is None:
             return
         spec = guess_spec(first[1])
         numbered = _chain(first, numbered)
     if spec.kind == "csv":
-        header = next(numbered, None)
+        header = None
+        for item in _first_text(numbered):
+            if isinstance(item, BadRow):
+                yield item
+            else:
+                header = item
         if header is None:
             return
-        columns = tuple(column_name(c) for c in next(csv.reader([header[1]], delimiter=spec.delimiter)))
+        cells = _quoted_cells(header[1], spec.delimiter)
+        columns = tuple(column_name(c) for c in cells or ())
         if "plate" not in columns:
             yield BadRow(header[0], "CSV header names no plate column (plate, PlateNumber or LIC)")
             return
@@ -244,6 +286,9 @@ def parse_lines(lines: Iterable[str], spec: FormatSpec | None) -> Iterator[Row |
         yield from _delimited_rows(numbered, spec)
         return
     for n, line in numbered:
+        if line.__class__ is BadLine:
+            yield BadRow(n, line.reason)
+            continue
         if spec.kind == "fixed":
             if len(line) <= next(start for name, start, _ in spec.fields if name == "plate"):
                 yield BadRow(n, "line shorter than the fixed-width layout")
@@ -261,40 +306,3 @@ def parse_lines(lines: Iterable[str], spec: FormatSpec | None) -> Iterator[Row |
 def _chain(first, rest):
     yield first
     yield from rest
-
-
-def text_lines(data: bytes | io.BufferedIOBase, block: int = 1 << 20) -> Iterator[str]:
-    """Lines (without newline) of UTF-8 text with or without BOM, decoded a block at a time; a block that
-    is not UTF-8 is decoded line by line, Latin-1 where needed (legacy exports)."""
-    stream = io.BytesIO(data) if isinstance(data, bytes) else data
-    rest = b""
-    first = True
-    while True:
-        chunk = stream.read(block)
-        buf = rest + chunk
-        if first and buf.startswith(b"\xef\xbb\xbf"):
-            buf = buf[3:]
-        first = False
-        if not chunk:
-            if buf:
-                yield from _decode(buf)
-            return
-        cut = buf.rfind(b"\n")
-        if cut < 0:
-            rest = buf
-            continue
-        rest = buf[cut + 1:]
-        yield from _decode(buf[:cut])
-
-
-def _decode(block: bytes) -> list[str]:
-    try:
-        return block.decode("utf-8").split("\n")
-    except UnicodeDecodeError:
-        out = []
-        for raw in block.split(b"\n"):
-            try:
-                out.append(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                out.append(raw.decode("latin-1"))
-        return out

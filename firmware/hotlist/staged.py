@@ -25,8 +25,8 @@ from firmware.hotlist.formats import FormatSpec, parse_spec
 from firmware.hotlist.index import IndexBuilder
 from firmware.hotlist.match import MatchOptions
 from firmware.hotlist.store import (
-    ImportReport, _epoch, _new_version, _sha256, empty_refusal, ensure_list, insert_rows, iter_batches, log,
-    past_hits, record_past_hits,
+    ImportReport, _epoch, _new_version, _sha256, audit_text_detail, ensure_list, insert_rows, iter_batches, log,
+    nothing_usable, past_hits, record_past_hits,
 )
 from firmware.retention.audit import append_audit
 
@@ -62,8 +62,9 @@ def import_hotlist_staged(run: Callable, source: Path | bytes, *, name: str, fmt
             run(lambda conn, b=batch: insert_rows(conn, staging_id, b))
             if builder is not None:
                 builder.add_rows([(0, p, s, c, _epoch(e), _epoch(x)) for p, s, c, e, x, _ in batch])
-        if report.accepted == 0 and not allow_empty:
-            raise empty_refusal(name, report)
+        refusal = nothing_usable(name, "replace", report, allow_empty)
+        if refusal is not None:
+            raise refusal
         def swap(conn):
             old = _swap_in(conn, staging_id, report, name=name, at=at, unit_id=unit_id, user=user,
                            list_source=list_source, category=category, priority=priority, alert=alert)
@@ -120,7 +121,7 @@ def _swap_in(conn, staging_id: int, report: ImportReport, *, name: str, at: date
     append_audit(conn, unit_id=unit_id, event="hotlist.import", at=at, user=user, detail={
         "list": name, "mode": "replace", "version": report.version, "sha256": report.sha256,
         "file": report.file_name, "accepted": report.accepted, "bad": report.bad, "junk": report.junk,
-        "removed": 0, "entries": report.entries, "staged": True})
+        "removed": 0, "entries": report.entries, "staged": True, **audit_text_detail(report)})
     return None if old is None else old["id"]
 
 

@@ -19,6 +19,7 @@ from typing import Iterator
 
 from firmware.clock import iso_utc
 from firmware.hotlist.formats import BadRow, FormatSpec, parse_lines, parse_spec, text_lines
+from firmware.hotlist.textfile import TextInfo
 from firmware.hotlist.index import IndexBuilder, ListIndex
 from firmware.hotlist.match import MatchOptions
 from firmware.ids import new_id
@@ -52,6 +53,9 @@ class ImportReport:
     entries: int = 0
     historical_hits: int = 0
     duration_s: float = 0.0
+    encoding: str = ""                # what the bytes were: "utf-8", "utf-16-le (BOM)", "... read as latin-1"
+    newlines: str = ""                # lf | crlf | cr | mixed (...) | none
+    binary: bool = False              # the file looks like binary data, not text
     errors: list[dict] = field(default_factory=list)   # {"line", "reason"}, the first MAX_REPORTED_ERRORS
 
     def as_dict(self) -> dict:
@@ -98,9 +102,10 @@ def iter_batches(source: Path | bytes, spec: FormatSpec | None, report: ImportRe
     """Accepted rows as (plate, state, category, effective_iso, expiry_iso, annotations_json) batches;
     bad and junk lines are counted (and the first MAX_REPORTED_ERRORS listed) in `report`."""
     batch: list[tuple] = []
+    info = TextInfo()
     stream = open(source, "rb") if not isinstance(source, bytes) else None
     try:
-        for row in parse_lines(text_lines(stream or source), spec):
+        for row in parse_lines(text_lines(stream or source, info=info), spec):
             report.lines = row.line
             if isinstance(row, BadRow):
                 if row.junk:
@@ -123,6 +128,7 @@ def iter_batches(source: Path | bytes, spec: FormatSpec | None, report: ImportRe
     finally:
         if stream:
             stream.close()
+        report.encoding, report.newlines, report.binary = info.encoding(), info.newlines(), info.binary
 
 
 def insert_rows(conn: sqlite3.Connection, list_id: int, batch: list[tuple]) -> None:
@@ -150,9 +156,25 @@ def _delete_matching(conn: sqlite3.Connection, list_id: int, batch: list[tuple],
     return deleted
 
 
-def empty_refusal(name: str, report: ImportReport) -> HotlistError:
-    return HotlistError(f"refusing to replace list {name!r} with an empty one ({report.bad} bad, {report.junk} junk"
-                        f" lines; first: {report.errors[:3]}); use allow_empty to clear it")
+def nothing_usable(name: str, mode: str, report: ImportReport, allow_empty: bool) -> HotlistError | None:
+    """A load that accepted no entry: one line saying why (binary, empty, every line bad), or None when
+    that is what was asked (a replace with allow_empty that clears the list)."""
+    if report.accepted:
+        return None
+    what = report.file_name or "the list"
+    if report.binary:
+        return HotlistError(f"{what} is not a text hotlist (binary data: {report.bad} unreadable lines,"
+                            f" encoding {report.encoding}); nothing loaded")
+    if allow_empty and mode == "replace" and not report.bad:
+        return None
+    if report.lines == 0:
+        hint = "; use allow_empty to clear the list" if mode == "replace" else ""
+        return HotlistError(f"{what} has no entries (empty file){hint}; nothing loaded")
+    if allow_empty and mode == "replace":
+        return None
+    first = "; ".join(f"line {e['line']}: {e['reason']}" for e in report.errors[:3])
+    return HotlistError(f"no usable entry in {what} for list {name!r} ({report.bad} bad, {report.junk} junk lines;"
+                        f" encoding {report.encoding}; {first}); nothing loaded")
 
 
 def _new_version(conn, list_row, *, mode: str, at: datetime, sha256: str | None, file_name: str | None,
@@ -201,15 +223,16 @@ def import_hotlist(conn: sqlite3.Connection, source: Path | bytes, *, name: str,
                 report.removed += deleted
         if mode != "remove":
             insert_rows(conn, list_id, batch)
-    if mode == "replace" and report.accepted == 0 and not allow_empty:
-        raise empty_refusal(name, report)
+    refusal = nothing_usable(name, mode, report, allow_empty)
+    if refusal is not None:
+        raise refusal
     summary = {k: v for k, v in report.as_dict().items() if k != "errors"}
     report.version, report.entries = _new_version(conn, list_row, mode=mode, at=at, sha256=report.sha256,
                                                   file_name=report.file_name, report=summary)
     append_audit(conn, unit_id=unit_id, event="hotlist.import", at=at, user=user, detail={
         "list": name, "mode": mode, "version": report.version, "sha256": report.sha256, "file": report.file_name,
         "accepted": report.accepted, "bad": report.bad, "junk": report.junk, "removed": report.removed,
-        "entries": report.entries})
+        "entries": report.entries, **audit_text_detail(report)})
     if historical and mode != "remove" and conn.execute("SELECT 1 FROM reads LIMIT 1").fetchone():
         fresh = load_index(conn, list_id, id_above=id_before)
         list_row = conn.execute("SELECT * FROM hotlists WHERE id = ?", (list_id,)).fetchone()
@@ -220,6 +243,17 @@ def import_hotlist(conn: sqlite3.Connection, source: Path | bytes, *, name: str,
                                         "junk": report.junk, "entries": report.entries,
                                         "duration_s": report.duration_s})
     return report
+
+
+AUDITED_ERRORS = 20
+
+
+def audit_text_detail(report: ImportReport) -> dict:
+    """What the audit keeps of a load's text: the encoding, line endings and the first bad lines by number."""
+    detail = {"encoding": report.encoding, "newlines": report.newlines}
+    if report.errors:
+        detail["errors"] = report.errors[:AUDITED_ERRORS]
+    return detail
 
 
 def load_index(conn: sqlite3.Connection, list_id: int, *, id_above: int | None = None) -> ListIndex:

@@ -63,6 +63,15 @@ def validate_config_overlay(overlay: dict, base: dict) -> dict:
         raise Rejected("invalid", validation_summary(exc)) from None
 
 
+def _report_summary(report) -> dict:
+    """A hotlist load's report for the audit entry: counts, encoding and the first bad lines by number."""
+    from firmware.hotlist.store import AUDITED_ERRORS
+
+    summary = report.as_dict()
+    summary["errors"] = summary["errors"][:AUDITED_ERRORS]
+    return summary
+
+
 def _refuse_replay(conn, v: Verified) -> None:
     row = conn.execute("SELECT seq FROM sync_downlink_state WHERE stream = ?", (v.stream,)).fetchone()
     if row is not None and v.seq <= row[0]:
@@ -234,7 +243,7 @@ class DownlinkInbox:
 
         def on_swap(conn, report) -> None:
             _refuse_replay(conn, v)  # again: another message on the stream may have landed meanwhile
-            summary.update(name=data.name, sha256=data.sha256, report=report.as_dict())
+            summary.update(name=data.name, sha256=data.sha256, report=_report_summary(report))
             record(conn, summary)
 
         import_hotlist_staged(self.writer.call, content, name=data.name, fmt=data.format,
@@ -250,7 +259,7 @@ class DownlinkInbox:
             report = import_hotlist(conn, content, name=data.name, fmt=data.format, mode=data.mode,
                                     list_source=data.list_source, category=data.category, priority=data.priority,
                                     alert=data.alert, at=at, unit_id=self.unit_id, user=DOWNLINK_USER)
-            return {"name": data.name, "sha256": data.sha256, "report": report.as_dict()}
+            return {"name": data.name, "sha256": data.sha256, "report": _report_summary(report)}
         if v.kind == "roster":
             return self._apply_roster(conn, data, v.seq, at)
         if v.kind == "hold":
