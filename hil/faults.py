@@ -44,24 +44,20 @@ def umount(path: Path) -> None:
 
 
 def fill(folder: Path) -> int:
-    """Write a ballast file until the filesystem says ENOSPC; returns the bytes written."""
+    """Write a ballast file until the filesystem says ENOSPC (unbuffered, down to the last crumbs);
+    returns the bytes written."""
     written = 0
-    block = b"\0" * (1 << 20)
-    with open(folder / ".hil-ballast", "ab") as fh:
-        while True:
-            try:
-                fh.write(block)
-                fh.flush()
-                written += len(block)
-            except OSError:
-                break
-        for size in (65536, 4096, 512):   # the last crumbs too
-            try:
-                while True:
-                    fh.write(b"\0" * size)
-                    fh.flush()
-            except OSError:
-                continue
+    fd = os.open(folder / ".hil-ballast", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        for size in (1 << 20, 65536, 4096, 512, 1):
+            block = b"\0" * size
+            while True:
+                try:
+                    written += os.write(fd, block)
+                except OSError:
+                    break
+    finally:
+        os.close(fd)
     return written
 
 

@@ -83,7 +83,7 @@ class Expect(Strict):
     all_positioned: bool = Field(True, description="Every read carries a current (fix) position")
     hits: list[str] = Field(default_factory=list, description="Plates that must raise a hit; no others may")
     may_hit: list[str] = Field(default_factory=list, description="Plates that may hit but need not (e.g. passing while the unit is down)")
-    hit_within_ms: float = Field(4000.0, gt=0, le=600000, description="Hit stored this soon after the vehicle appears")
+    hit_within_ms: float = Field(6000.0, gt=0, le=600000, description="Hit stored this soon after the vehicle appears")
     delivered_exactly_once: bool = Field(True, description="Every stored read/hit/event/audit id reaches the agency")
     delivery_timeout_s: float = Field(60.0, gt=0, le=3600)
     events: list[EventSpec] = Field(default_factory=list, description="Events that must be recorded and delivered")

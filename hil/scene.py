@@ -22,6 +22,7 @@ from firmware.synthetic.plate import render_plate
 LANE_X = {"left": 480, "centre": 640, "right": 790}
 COLOURS = [(160, 40, 30), (40, 40, 40), (200, 200, 205), (30, 90, 150), (60, 120, 60), (150, 150, 30)]
 VIEW_M = 20.0   # metres of approach the camera sees a plate over
+BACKGROUNDS = 12  # phases of the drifting road (poles, lane marks) before it repeats
 
 
 @dataclass(frozen=True)
@@ -80,13 +81,23 @@ def render(folder: Path, vehicles: list[Vehicle], *, fps: float, duration_s: flo
         plates[index] = render_plate(v.plate, np.random.default_rng(seed + index), style=style)
     total = int(round(duration_s * fps))
     frozen: np.ndarray | None = None
+    backgrounds: dict[int, np.ndarray] = {}   # the road drawn once per phase: rendering is the rig's slowest step
+    empty_jpeg: dict[int, bytes] = {}
     for frame_no in range(total):
         t = frame_no / fps
         if freeze is not None and freeze[0] <= t < freeze[0] + freeze[1] and frozen is not None:
             cv2.imwrite(str(folder / f"frame_{frame_no:06d}.jpg"), frozen, [cv2.IMWRITE_JPEG_QUALITY, 90])
             continue
-        img = _background(rng, frame_no)
         present = [(i, v) for i, v in enumerate(vehicles) if v.enter_s <= t < v.leave_s]
+        key = frame_no % BACKGROUNDS
+        if key not in backgrounds:
+            backgrounds[key] = _background(rng, key)
+        if not present and not conditions and freeze is None:   # empty road: the same bytes each lap
+            if key not in empty_jpeg:
+                empty_jpeg[key] = cv2.imencode(".jpg", backgrounds[key], [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+            (folder / f"frame_{frame_no:06d}.jpg").write_bytes(empty_jpeg[key])
+            continue
+        img = backgrounds[key].copy()
         looks = set(conditions)
         for _, v in present:
             looks.update(v.conditions)
