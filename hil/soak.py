@@ -78,9 +78,10 @@ def sample(run, t_s: float, previous: dict | None) -> dict:
     queue = health.get("queue") or {}
     oldest = queue.get("oldest_queued_at")
     lag = (datetime.now(timezone.utc) - parse_iso_utc(oldest)).total_seconds() if oldest else 0.0
-    fps = None
-    if previous and previous.get("_frames") is not None and t_s > previous["t_s"]:
-        fps = round((frames - previous["_frames"]) / (t_s - previous["t_s"]), 2)
+    fps = None   # frames between two health reports over the unit's own time between them (not the sampling's)
+    at = parse_iso_utc(health["at"]).timestamp() if health.get("at") else None
+    if previous and previous.get("_frames") is not None and at and previous.get("_at") and at > previous["_at"]:
+        fps = round((frames - previous["_frames"]) / (at - previous["_at"]), 2)
     db = str(run.data_dir / "alpr.db")
     return {
         "t_s": round(t_s, 1), "rss_mb": round(rss_kb / 1024, 1) if rss_kb else None, "fds": target.count_fds(),
@@ -88,7 +89,7 @@ def sample(run, t_s: float, previous: dict | None) -> dict:
         "wal_mb": round(target.file_size(db + "-wal") / 2**20, 2), "fps": fps,
         "camera_queue": sum(c.get("queued", 0) for c in cameras), "outbox_queued": queue.get("total"),
         "sync_lag_s": round(max(lag, 0.0), 1), "reads": (health.get("capture") or {}).get("reads"),
-        "_frames": frames,
+        "_frames": frames, "_at": at,
     }
 
 
