@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: bootstrap demo test bench clean
+.PHONY: bootstrap demo test bench clean deb debs arm64-check
 
 bootstrap: $(VENV)/.bootstrapped
 
@@ -21,3 +21,16 @@ bench: bootstrap
 
 clean:
 	rm -rf demo-data .pytest_cache
+
+# Debian package for one architecture (amd64 or arm64), built here for either: make deb ARCH=arm64
+ARCH ?= amd64
+deb: bootstrap
+	PYTHON=$(BIN)/python scripts/build-deb.sh $(ARCH) dist
+
+debs: bootstrap
+	PYTHON=$(BIN)/python scripts/build-deb.sh amd64 dist
+	PYTHON=$(BIN)/python scripts/build-deb.sh arm64 dist
+
+# The arm64 package installed into a Debian bookworm arm64 root under qemu-user-static; reads compared with x86.
+arm64-check: bootstrap
+	PYTHON=$(BIN)/python scripts/arm64-check.sh

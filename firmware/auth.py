@@ -4,7 +4,8 @@ Policy (../shared/seeds): access by individual login of trained users only, and 
 user, date, time and purpose. Until now a command took `--user NAME` on trust, so anyone at the
 terminal could act as anyone. The agency's roster (signed downlink) carries, per user, a credential
 *hash*; here a PIN or password is checked against it before a hit is listed or verified or reads are
-searched. A unit with no roster yet (not enrolled) keeps working with named users, audited as such.
+searched. A unit with no roster yet refuses every login except the audited provisioning path
+(firmware.access: the one access rule decides roles, training and the action after the login).
 
 Hash format: `$scrypt$ln=<log2 N>,r=<r>,p=<p>$<salt, base64>$<key, base64>` (hashlib.scrypt, stdlib:
 memory-hard, no dependency). The agency makes them with `alpr-unit sync hash-credential`.
@@ -22,7 +23,7 @@ from datetime import datetime, timedelta
 
 from firmware.clock import iso_utc
 from firmware.retention.audit import append_audit
-from firmware.retention.query import roster_entry
+from firmware.roster import roster_member
 
 SCHEME = "scrypt"
 MAX_FAILURES = 5                       # failed attempts for one user within LOCKOUT_WINDOW lock it
@@ -62,13 +63,15 @@ def verify_credential(stored: str, secret: str) -> bool:
 @dataclass(frozen=True)
 class Login:
     ok: bool
-    reason: str            # credential | no_credential | no_roster | unknown_user | inactive | wrong_secret |
-    #                        no_secret | locked | bad_credential
+    reason: str            # credential | no_credential | provisioning | no_roster | unknown_user | inactive |
+    #                        wrong_secret | no_secret | locked | bad_credential
 
     @property
     def message(self) -> str:
         return {
             "unknown_user": "not a user on the agency roster",
+            "no_roster": "this unit has no roster from the agency yet: data access is refused (a technician may "
+                         "use --provisioning for set-up and diagnosis)",
             "inactive": "not an active user on the agency roster",
             "wrong_secret": "wrong PIN or password",
             "no_secret": "this user must log in with a PIN or password (--pin-stdin, or at the prompt)",
@@ -78,32 +81,32 @@ class Login:
 
 
 def needs_secret(conn: sqlite3.Connection, user: str) -> bool:
-    has_roster, row = roster_entry(conn, user)
-    return bool(has_roster and row is not None and row[1])
+    _, member = roster_member(conn, user)
+    return bool(member is not None and member.credential)
 
 
-def login(conn: sqlite3.Connection, user: str, secret: str | None, *, purpose: str, at: datetime,
-          unit_id: str, context: dict | None = None) -> Login:
+def login(conn: sqlite3.Connection, user: str, secret: str | None, *, purpose: str | None, at: datetime,
+          unit_id: str, context: dict | None = None, provisioning: bool = False) -> Login:
     """Decide and audit one login attempt (inside the caller's transaction, so the entry always commits).
     `context`: what the user was about to do (command, search terms), kept with the entry."""
-    result = _decide(conn, user, secret, at)
+    result = _decide(conn, user, secret, at, provisioning)
     event = "login_ok" if result.ok else ("login_locked" if result.reason == "locked" else "login_failed")
     append_audit(conn, unit_id=unit_id, event=event, at=at, user=user or None, purpose=purpose,
                  detail={"method": result.reason, **(context or {})})
     return result
 
 
-def _decide(conn, user: str, secret: str | None, at: datetime) -> Login:
+def _decide(conn, user: str, secret: str | None, at: datetime, provisioning: bool = False) -> Login:
     if not (user or "").strip():
         return Login(False, "unknown_user")
-    has_roster, row = roster_entry(conn, user)
+    has_roster, member = roster_member(conn, user)
     if not has_roster:
-        return Login(True, "no_roster")
-    if row is None:
+        return Login(True, "provisioning") if provisioning else Login(False, "no_roster")
+    if member is None:
         return Login(False, "unknown_user")
-    if not row[0]:
+    if not member.active:
         return Login(False, "inactive")
-    if not row[1]:
+    if not member.credential:
         return Login(True, "no_credential")
     since = iso_utc(at - LOCKOUT_WINDOW)
     failures = conn.execute("SELECT count(*) FROM audit_log WHERE event = 'login_failed' AND user = ? AND at >= ?"
@@ -114,32 +117,7 @@ def _decide(conn, user: str, secret: str | None, at: datetime) -> Login:
     if not secret:
         return Login(False, "no_secret")
     try:
-        ok = verify_credential(row[1], secret)
+        ok = verify_credential(member.credential, secret)
     except CredentialFormatError:
         return Login(False, "bad_credential")
     return Login(True, "credential") if ok else Login(False, "wrong_secret")
-
-
-# --- for commands a person runs -------------------------------------------------------------------
-def add_login_arguments(parser) -> None:
-    parser.add_argument("--pin-stdin", action="store_true",
-                        help="read the user's PIN or password from the first line of stdin (else a prompt on a "
-                             "terminal); asked only when the agency roster holds a credential for the user")
-
-
-def cli_login(conn: sqlite3.Connection, args, *, purpose: str, unit_id: str, at: datetime,
-              context: dict | None = None) -> Login:
-    """Log `args.user` in for one command: the secret is asked for only when the roster has one."""
-    import getpass
-    import sys
-
-    from firmware.storage.db import transaction
-
-    secret = None
-    if needs_secret(conn, args.user):
-        if getattr(args, "pin_stdin", False):
-            secret = sys.stdin.readline().rstrip("\r\n") or None
-        elif sys.stdin.isatty():
-            secret = getpass.getpass(f"PIN for {args.user}: ") or None
-    return transaction(conn, lambda c: login(c, args.user, secret, purpose=purpose, at=at, unit_id=unit_id,
-                                             context=context))

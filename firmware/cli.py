@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "firmware.retention.cli",
     "firmware.selftest",
     "firmware.hit_cli",
+    "firmware.provision_cli",
 ]
 
 # bench name -> module exposing add_arguments(parser) and run(args) -> dict
@@ -100,6 +101,51 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
+
+    os.umask(0o027)   # data at rest: database, WAL, images and alert files 0640, folders 0750 (issue 17)
+    try:
+        return _main(argv)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - the one guard: no traceback reaches a user, for any input
+        return _fail(exc)
+
+
+def _fail(exc: BaseException) -> int:
+    """One line a person can act on, and the exit code the README promises."""
+    import sqlite3
+
+    code = getattr(exc, "exit_code", None)
+    if isinstance(code, int):
+        print(f"error: {exc}", file=sys.stderr)
+        return code
+    if isinstance(exc, sqlite3.DatabaseError):
+        print(f"storage error: the unit database cannot be used ({exc}): it is not a SQLite database or it is "
+              "damaged; run `alpr-unit selftest` and see the technician guide", file=sys.stderr)
+        return EXIT_RUNTIME
+    if isinstance(exc, OSError):
+        print(f"storage error: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+    print(f"internal error: {type(exc).__name__}: {exc} (set ALPR_DEBUG=1 for the traceback)", file=sys.stderr)
+    if os_debug():
+        import traceback
+
+        traceback.print_exc()
+    return EXIT_RUNTIME
+
+
+def os_debug() -> bool:
+    import os
+
+    return os.environ.get("ALPR_DEBUG") == "1"
+
+
+def _main(argv: list[str] | None = None) -> int:
     from firmware.config import ConfigError
     from firmware.storage.db import StorageError
 
@@ -122,10 +168,6 @@ def main(argv: list[str] | None = None) -> int:
     except StorageError as exc:
         print(f"storage error: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return EXIT_OK
 
 
 if __name__ == "__main__":

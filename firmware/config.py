@@ -19,6 +19,7 @@ from firmware.gnss.config import GnssConfig
 from firmware.hotlist.config import HotlistConfig
 from firmware.recognition.config import RecognitionConfig
 from firmware.retention.config import RetentionConfig
+from firmware.screen.config import ScreenConfig
 from firmware.sync.config import SyncConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/alpr-unit/unit.toml")
@@ -95,6 +96,7 @@ class UnitConfig(Section):
     sync: SyncConfig = Field(default_factory=SyncConfig, description="MQTT sync")
     retention: RetentionConfig = Field(default_factory=RetentionConfig, description="Purge and audit")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logs")
+    screen: ScreenConfig | None = Field(None, description="The officer's in-car screen (a local web app); off when absent")
 
     @field_validator("cameras")
     @classmethod
@@ -203,6 +205,9 @@ def load_config(path: Path | None, data_dir: Path | None = None) -> UnitConfig:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError([ConfigProblem(str(path), None, "(file)", f"cannot read: {exc.strerror}")])
+        except UnicodeDecodeError as exc:
+            raise ConfigError([ConfigProblem(str(path), None, "(file)", f"not UTF-8 text (byte {exc.start}): "
+                                                                          "not a TOML config file")]) from None
         config = parse_config(text, str(path))
     if data_dir is not None:
         config = config.model_copy(update={"unit": config.unit.model_copy(update={"data_dir": Path(data_dir)})})

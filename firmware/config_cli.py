@@ -16,11 +16,13 @@ def register(sub) -> None:
 
     validate = config_sub.add_parser("validate", help="validate a config file; names file, line and key of mistakes")
     validate.add_argument("file", type=Path)
+    validate.add_argument("--json", action="store_true", help="one JSON object: ok and the problems")
     validate.set_defaults(func=_validate)
 
     show = config_sub.add_parser("show", help="print the effective config as JSON (the file, and over it the "
                                               "agency's newest signed change the daemon starts on)")
     add_common(show, json_flag=False)
+    show.add_argument("--json", action="store_true", help="the output is JSON either way (kept for symmetry)")
     show.set_defaults(func=_show)
 
 
@@ -31,8 +33,13 @@ def _validate(args) -> int:
         for problem in exc.problems:
             print(str(problem), file=sys.stderr)
         print(f"{args.file}: {len(exc.problems)} problem(s)", file=sys.stderr)
+        if getattr(args, "json", False):
+            print(json.dumps({"file": str(args.file), "ok": False, "problems": [str(p) for p in exc.problems]}))
         return EXIT_FAILED
-    print(f"{args.file}: ok")
+    if getattr(args, "json", False):
+        print(json.dumps({"file": str(args.file), "ok": True, "problems": []}))
+    else:
+        print(f"{args.file}: ok")
     return EXIT_OK
 
 

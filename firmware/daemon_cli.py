@@ -14,6 +14,7 @@ from firmware.logs import setup_logging
 def register(sub) -> None:
     run = sub.add_parser("run", help="run the capture daemon until SIGTERM/SIGINT")
     add_common(run, json_flag=False)
+    run.add_argument("--json", action="store_true", help="log one JSON object per line whatever logging.format says")
     run.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
     run.add_argument("--until-sources-end", action="store_true",
                      help="stop when every (finite) frame source has ended and been processed")
@@ -24,6 +25,9 @@ def register(sub) -> None:
     demo.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
     demo.add_argument("--fps", type=float, default=10.0, help="replay rate of the clip")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
+    demo.add_argument("--screen", nargs="?", const="127.0.0.1:8080", default=None, metavar="HOST:PORT",
+                      help="also serve the officer's screen (default 127.0.0.1:8080) with a demo roster, and keep "
+                           "it up after the clip until Ctrl-C")
     demo.set_defaults(func=_demo)
 
 
@@ -36,7 +40,7 @@ def _run(args) -> int:
     from firmware.app import Unit
 
     config = load_unit_config(args)
-    setup_logging(config.logging.level, config.logging.format)
+    setup_logging(config.logging.level, "json" if args.json else config.logging.format)
     stop = threading.Event()
     _stop_on_signals(stop)
     unit = Unit(config)
@@ -52,7 +56,10 @@ def _demo(args) -> int:
     from firmware.demo import run_demo
 
     setup_logging("WARNING", "text")
-    summary = run_demo(args.data_dir.resolve(), args.seconds, args.fps)
+    stop = threading.Event()
+    if args.screen:
+        _stop_on_signals(stop)
+    summary = run_demo(args.data_dir.resolve(), args.seconds, args.fps, screen=args.screen, stop=stop)
     if args.json:
         print(json.dumps(summary))
     else:

@@ -1,14 +1,15 @@
 """`alpr-unit hit list|show|check|verify|outcome`: the officer's verification of a hit from a shell.
 
 The in-car screen is the officer's normal way in; these commands call the same functions
-(firmware/dispositions.py) for a supervisor or technician at a terminal. Each is a login.
+(firmware/dispositions.py) for a supervisor or technician at a terminal. Each is a login and an access
+decision (firmware.access: hits.view, hits.verify, hits.amend), audited.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from firmware.auth import add_login_arguments, cli_login
+from firmware.access_cli import add_access_arguments, open_with_access
 from firmware.cli import EXIT_FAILED, EXIT_OK, add_common, emit, load_unit_config
 from firmware.clock import SystemClock
 from firmware.dispositions import (CHECKS, DISPOSITIONS, OUTCOMES, DispositionError, all_hits, find_hit_id,
@@ -25,8 +26,7 @@ def register(sub) -> None:
         add_common(p)
         if with_hit:
             p.add_argument("hit_id", help="the hit id or a unique prefix of it (at least 4 characters)")
-        p.add_argument("--user", required=True, help="your own user id on the agency roster")
-        add_login_arguments(p)
+        add_access_arguments(p)
         p.set_defaults(func=func)
         return p
 
@@ -48,19 +48,19 @@ def register(sub) -> None:
     outcome.add_argument("--note", default=None)
 
 
+ACTIONS = {"list": "hits.view", "show": "hits.view", "check": "hits.verify", "verify": "hits.verify",
+           "outcome": "hits.verify"}
+
+
 def _open(args):
-    from firmware.storage.db import open_database
-
-    config = load_unit_config(args)
-    return config, open_database(config.unit.data_dir)
-
-
-def _logged_in(conn, args, config) -> bool:
-    session = cli_login(conn, args, purpose="hit verification", unit_id=config.unit.id, at=SystemClock().utc(),
-                        context={"command": f"hit {args.hit_command}"})
-    if not session.ok:
-        emit({"ok": False, "error": f"login refused for {args.user!r}: {session.message} (audited)"}, args.json)
-    return session.ok
+    """Config and database when the access rule lets `args.user` do this hit command (audited), else None."""
+    action = "hits.amend" if getattr(args, "amend", False) else ACTIONS[args.hit_command]
+    terms = {k: getattr(args, k, None) for k in ("hit_id", "check", "result", "disposition", "outcome", "limit")}
+    config, conn, decision = open_with_access(args, action, purpose="hit verification", terms=terms)
+    if not decision.ok:
+        conn.close()
+        return config, None
+    return config, conn
 
 
 def _run(args, job) -> int:
@@ -68,7 +68,7 @@ def _run(args, job) -> int:
     from firmware.storage.db import transaction
 
     config, conn = _open(args)
-    if not _logged_in(conn, args, config):
+    if conn is None:
         return EXIT_FAILED
     try:
         hit_id = find_hit_id(conn, args.hit_id)
@@ -88,7 +88,7 @@ def _list(args) -> int:
     from firmware.storage.db import transaction
 
     config, conn = _open(args)
-    if not _logged_in(conn, args, config):
+    if conn is None:
         return EXIT_FAILED
     now = SystemClock().utc()
     rows = all_hits(conn, now=now, limit=args.limit, unacknowledged_after=_unack_after(config))

@@ -110,11 +110,15 @@ def check_gps(config, timeout: float) -> Check:
 
 def check_storage(config) -> list[Check]:
     from firmware.storage.db import StorageError, open_database
+    from firmware.unit_data import UnitDataError, bind_unit, has_unit_data
 
     data_dir = config.unit.data_dir
     checks = []
     try:
+        if not has_unit_data(data_dir):
+            raise UnitDataError(f"no unit data in {data_dir} (the daemon or `alpr-unit provision` creates it)")
         conn = open_database(data_dir)
+        bind_unit(conn, config.unit.id)
         probe = f"selftest_{uuid.uuid4().hex[:8]}"
         conn.execute("BEGIN IMMEDIATE")
         conn.execute(f"CREATE TABLE {probe} (x)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -89,16 +90,28 @@ def before_start(run) -> None:
         elif fault.kind == "clock_jump" and fault.at_start:
             (run.work / "faketime").write_text(f"{fault.days:+g}d\n")
         elif fault.kind == "corrupt_db":
-            seeded = run.work / "seed.csv"
-            seeded.write_text("PlateNumber,PlateState,Category\n" + "".join(f"SEED{i:03d},,stolen\n" for i in range(400)))
-            result = run.target.alpr("hotlist", "import", str(seeded), "--list", "seed", "--format", "csv",
-                                     "--config", run.config_path)
-            if result.returncode != 0:
-                run.timeline_errors.append(f"could not make a database to corrupt: {result.stderr.strip()[-300:]}")
-                continue
+            seed_database(run)
             for suffix in ("-wal", "-shm"):
                 (run.data_dir / f"alpr.db{suffix}").unlink(missing_ok=True)
             corrupt(run.data_dir / "alpr.db", run.s.seed)
+
+
+def seed_database(run) -> None:
+    """Yesterday's drive: the daemon runs once (no camera) until a 400-row list sent over the downlink
+    is loaded, and stops cleanly; its database is what the fault then spoils."""
+    run.frames.rename(run.frames.with_name("frames.later"))
+    run.target.start(run.config_path, run.env, run.work / "daemon-seed.log")
+    try:
+        if not run.recorder.wait_for(lambda: bool(run.recorder.ids.get("health")), 90):
+            raise TimeoutError("the unit never came online for its first run")
+        run.agency.hotlist([{"plate": f"SEED{i:03d}"} for i in range(400)], name="seed", retain=False)
+        loaded = lambda: any((m.body or {}).get("event") == "downlink_accepted" for m in run.recorder.of("audit"))  # noqa: E731
+        if not run.recorder.wait_for(loaded, 90):
+            raise TimeoutError("the seed hotlist was never loaded")
+    finally:
+        run.target.signal(signal.SIGTERM)
+        run.target.wait(60)
+        run.frames.with_name("frames.later").rename(run.frames)
 
 
 # --- on the timeline --------------------------------------------------------------------------------

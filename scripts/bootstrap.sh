@@ -10,7 +10,13 @@ need_apt=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 [ -d /usr/share/fonts/truetype/dejavu ] || need_apt+=(fonts-dejavu-core)
 command -v faketime >/dev/null 2>&1 || need_apt+=(faketime)   # clock-jump tests against the real daemon
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)   # the screen's Playwright tests drive it
 "$PYTHON" -c "import venv, ensurepip" >/dev/null 2>&1 || need_apt+=(python3-venv)
+# packaging and image tests (tests/test_deb.py, tests/test_tech_flash.py, tests/test_systemd_units.py)
+for tool in fakeroot:fakeroot lintian:lintian mcopy:mtools mkfs.vfat:dosfstools sfdisk:fdisk \
+            debugfs:e2fsprogs xz:xz-utils systemd-analyze:systemd; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${tool%%:*}" ] || [ -x "/sbin/${tool%%:*}" ] || need_apt+=("${tool#*:}")
+done
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "bootstrap: apt-get install ${need_apt[*]}"

@@ -2,14 +2,20 @@
 # Collect what support needs from a unit into one tarball: versions, selftest, effective config
 # (secrets redacted by `config show`), sync status, recent service log, disk and database health. No plate data.
 #
-#   sudo scripts/diagnose.sh [--config /etc/alpr-unit/unit.toml] [--out /tmp]
+#   sudo scripts/diagnose.sh [--config /etc/alpr-unit/unit.toml] [--out /tmp] [--user TECH [--provisioning]]
+# --user: the technician's id on the agency roster, for the audit-chain check (an audited login);
+# --provisioning on a unit that has no roster yet.
 set -uo pipefail
 CONFIG=/etc/alpr-unit/unit.toml
 OUT=/tmp
+TECH=
+PROV=
 while [ $# -gt 0 ]; do
   case "$1" in
     --config) CONFIG=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
+    --user) TECH=$2; shift 2 ;;
+    --provisioning) PROV=--provisioning; shift ;;
     *) echo "diagnose: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -26,7 +32,11 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 "$ALPR" selftest --config "$CONFIG" --json > "$work/selftest.jsonl" 2>&1
 "$ALPR" config show --config "$CONFIG" > "$work/config.json" 2>&1   # secrets redacted by config show
 "$ALPR" sync status --config "$CONFIG" --json > "$work/sync.json" 2>&1
-"$ALPR" audit verify --config "$CONFIG" --json > "$work/audit-verify.json" 2>&1
+if [ -n "$TECH" ]; then
+  "$ALPR" audit verify --config "$CONFIG" --json --user "$TECH" $PROV < /dev/null > "$work/audit-verify.json" 2>&1
+else
+  echo '{"skipped": "audit verify needs --user (a technician on the roster)"}' > "$work/audit-verify.json"
+fi
 journalctl -u alpr-unit --since "-2h" -o cat 2>/dev/null | grep -v '"level": "DEBUG"' | tail -2000 > "$work/journal.jsonl"
 tar -czf "$OUT/alpr-diagnose-$stamp.tar.gz" -C "$work" .
 rm -rf "$work"

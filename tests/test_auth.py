@@ -9,6 +9,7 @@ import pytest
 from conftest import alpr_unit_cmd
 from firmware.auth import MAX_FAILURES, CredentialFormatError, hash_credential, login, verify_credential
 from firmware.storage.db import open_database, transaction
+from rosters import install_roster
 
 NOW = datetime(2026, 5, 1, 12, tzinfo=timezone.utc)
 FAST = {"ln": 10}  # tests need not be memory-hard
@@ -32,11 +33,9 @@ def test_unusable_hashes_are_errors_not_refusals(stored):
 @pytest.fixture
 def db(tmp_path):
     conn = open_database(tmp_path)
-    conn.execute("INSERT INTO roster (user_id, name, roles, credential, active, roster_seq, updated_at) VALUES"
-                 " ('ofc.ray', 'Ray', '[\"officer\"]', ?, 1, 1, 'x'), ('ofc.nopin', 'N', '[]', NULL, 1, 1, 'x'),"
-                 " ('ofc.gone', 'G', '[]', ?, 0, 1, 'x')",
-                 (hash_credential("4711", **FAST), hash_credential("1", **FAST)))
-    conn.commit()
+    install_roster(conn, [{"id": "ofc.ray", "name": "Ray", "roles": ["officer"], "credential": hash_credential(
+        "4711", **FAST)}, {"id": "ofc.nopin", "name": "N"},
+        {"id": "ofc.gone", "name": "G", "credential": hash_credential("1", **FAST), "active": False}])
     yield tmp_path, conn
     conn.close()
 
@@ -76,10 +75,11 @@ def test_repeated_failures_lock_the_user_until_the_window_passes(db):
     assert attempt(conn, "ofc.ray", "4711", NOW + timedelta(minutes=18)).ok
 
 
-def test_no_roster_means_named_users_audited(tmp_path):
+def test_no_roster_refuses_named_users_audited(tmp_path):
     conn = open_database(tmp_path)
     result = attempt(conn, "ofc.any", None)
-    assert result.ok and result.reason == "no_roster" and audit(conn) == [("login_ok", "ofc.any", "no_roster")]
+    assert not result.ok and result.reason == "no_roster"
+    assert audit(conn) == [("login_failed", "ofc.any", "no_roster")]
 
 
 def test_the_hit_list_command_asks_for_the_pin(db):

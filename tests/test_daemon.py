@@ -12,6 +12,7 @@ import pytest
 
 from conftest import alpr_unit_cmd
 from firmware.demo import DEMO_PLATES, asset, render_clip
+from rosters import provisioned
 
 
 def write_config(path: Path, data_dir: Path, clip: Path, *, fps: float = 20, loop: bool = False) -> Path:
@@ -60,8 +61,12 @@ def db_rows(data_dir: Path, sql: str) -> list:
 def test_daemon_reads_the_clip_tags_gps_matches_and_stores(tmp_path, clip):
     data = tmp_path / "data"
     config = write_config(tmp_path / "unit.toml", data, clip)
+    subprocess.run([*alpr_unit_cmd(), "provision", "--config", str(config), "--user", "tech.tim"], check=True,
+                   capture_output=True, timeout=60)
+    provisioned(data)     # the agency's roster, into the database the command created
     imported = subprocess.run([*alpr_unit_cmd(), "hotlist", "import", str(asset("demo-hotlist.csv")),
-                               "--list", "stolen", "--format", "csv", "--config", str(config), "--json"],
+                               "--list", "stolen", "--format", "csv", "--config", str(config), "--json",
+                               "--user", "adm.ann"],
                               capture_output=True, text=True, timeout=60)
     assert imported.returncode == 0, imported.stderr
     run = subprocess.run([*alpr_unit_cmd(), "run", "--config", str(config), "--until-sources-end", "--seconds", "120"],
@@ -83,6 +88,12 @@ def test_daemon_reads_the_clip_tags_gps_matches_and_stores(tmp_path, clip):
     assert queued["read"] == len(reads) and queued["hit"] == len(hits)
     alerts = [json.loads(line) for line in (data / "alerts.jsonl").read_text().splitlines()]
     assert {a["plate"] for a in alerts} == {h[0] for h in hits}
+    # data at rest: nothing the unit wrote is readable by others or writable by its group (umask 0027)
+    written = list(data.rglob("*"))
+    assert data / crop in written and data / "alerts.jsonl" in written and data / "alpr.db" in written
+    loose = {str(p.relative_to(data)): oct(p.stat().st_mode & 0o777) for p in [data, *written]
+             if p.stat().st_mode & 0o027}
+    assert not loose, loose
     for line in run.stderr.splitlines():                 # no plate numbers in INFO logs
         entry = json.loads(line)
         if entry["level"] == "INFO":

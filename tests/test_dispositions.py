@@ -15,6 +15,7 @@ from firmware.records import Hit, Read
 from firmware.retention.audit import verify_chain
 from firmware.storage.db import open_database, transaction
 from firmware.storage.reads import save_read
+from rosters import install_roster
 
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=timezone.utc)
 CONFIRMED = {"plate": "match", "state": "match", "dispatch": "confirmed"}
@@ -86,16 +87,13 @@ def _read(read_id: str, plate: str, *, alert: str = "audible", priority: int = 0
 
 
 def _roster(conn, *users: tuple[str, list[str]]) -> None:
-    def job(c):
-        for user, roles in users:
-            c.execute("INSERT INTO roster (user_id, name, roles, credential, active, roster_seq, updated_at)"
-                      " VALUES (?, ?, ?, NULL, 1, 1, ?)", (user, user, json.dumps(roles), "2026-01-01T00:00:00Z"))
-    transaction(conn, job)
+    install_roster(conn, [{"id": user, "name": user, "roles": roles} for user, roles in users])
 
 
 @pytest.fixture
 def unit(tmp_path):
     conn = open_database(tmp_path)
+    _roster(conn, ("ofc.ray", ["officer"]))
     transaction(conn, lambda c: save_read(c, _read("read-1", "ABC123"), NOW))
     hit_id = conn.execute("SELECT id FROM hits").fetchone()[0]
     return tmp_path, conn, hit_id
@@ -204,4 +202,4 @@ def test_cli_walks_the_steps_by_prefix_and_is_audited(unit):
     shown = json.loads(run("show", hit_id[:8]).stdout)
     assert shown["status"] == "disposed" and [o["outcome"] for o in shown["outcomes"]] == ["arrest"]
     events = [r[0] for r in conn.execute("SELECT event FROM audit_log ORDER BY seq")]
-    assert events.count("hit_check") == 3 and events[-3:] == ["hit_outcome", "login_ok", "query"]
+    assert events.count("hit_check") == 3 and events[-4:] == ["hit_outcome", "login_ok", "access", "query"]

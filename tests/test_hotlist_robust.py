@@ -21,6 +21,7 @@ from firmware.hotlist.formats import BadRow, Row, parse_lines, parse_spec
 from firmware.hotlist.store import HotlistError, import_hotlist
 from firmware.hotlist.textfile import MAX_LINE_CHARS, TextInfo, text_lines
 from firmware.storage.db import open_database, transaction
+from rosters import provisioned
 
 REPO = Path(__file__).resolve().parent.parent
 AT = datetime(2026, 5, 1, 12, tzinfo=timezone.utc)
@@ -149,8 +150,9 @@ def test_a_signed_replace_that_is_binary_or_empty_is_refused_in_one_line(db):
 def run_import(tmp_path, data: bytes, *extra):
     listfile = tmp_path / "list.txt"
     listfile.write_bytes(data)
+    provisioned(tmp_path / "data")
     return subprocess.run([sys.executable, "-m", "firmware", "hotlist", "import", str(listfile), "--list", "stolen",
-                           "--data-dir", str(tmp_path / "data"), "--json", *extra], cwd=REPO,
+                           "--data-dir", str(tmp_path / "data"), "--json", "--user", "adm.ann", *extra], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -16,6 +16,7 @@ from firmware.hotlist.match import describe_hit
 from firmware.hotlist.service import HotlistService
 from firmware.hotlist.store import import_hotlist
 from firmware.storage.db import open_database, transaction
+from rosters import provisioned
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -113,22 +114,24 @@ def test_stale_list_raises_a_health_event_and_recovers(tmp_path):
 def test_cli_match_json(tmp_path):
     listfile = tmp_path / "list.txt"
     listfile.write_text("ABC123;CA;stolen vehicle\nNONE;CA;x\n")
-    data = tmp_path / "data"
+    data = provisioned(tmp_path / "data")
     cli = [sys.executable, "-m", "firmware.cli"]
     imp = subprocess.run(cli + ["hotlist", "import", str(listfile), "--list", "state", "--format",
-                                "delimited delim=; cols=plate,state,category", "--data-dir", str(data), "--json"],
+                                "delimited delim=; cols=plate,state,category", "--data-dir", str(data), "--json",
+                                "--user", "adm.ann"],
                          capture_output=True, text=True, check=True)
     assert json.loads(imp.stdout)["junk"] == 1
-    out = subprocess.run(cli + ["hotlist", "match", "ABCI23", "--state", "CA", "--data-dir", str(data), "--json"],
+    out = subprocess.run(cli + ["hotlist", "match", "ABCI23", "--state", "CA", "--data-dir", str(data), "--json",
+                                "--user", "ofc.ray"],
                          capture_output=True, text=True, check=True)
     result = json.loads(out.stdout)
     (hit,) = result["hits"]
     assert {k: hit[k] for k in ("list", "plate", "state", "category", "priority", "match", "positions")} == {
         "list": "state", "plate": "ABC123", "state": "CA", "category": "stolen vehicle", "priority": 50,
         "match": "equivalent", "positions": [3]}
-    bad = subprocess.run(cli + ["hotlist", "add", "ABC999", "--reason", "", "--data-dir", str(data)],
-                         capture_output=True, text=True)
-    assert bad.returncode == 2 and "reason" in bad.stderr
+    bad = subprocess.run(cli + ["hotlist", "add", "ABC999", "--reason", "", "--data-dir", str(data), "--user",
+                                "ofc.ray"], capture_output=True, text=True)
+    assert bad.returncode == 1 and "reason" in bad.stderr
 
 
 def test_bench_small(tmp_path):

@@ -134,20 +134,22 @@ def test_manual_entry_lifecycle_audited_and_expiring(tmp_path, db):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"reason": ""}, "reason"), ({"user": ""}, "who"), ({"days": 31}, "days"), ({"plate": "UNKNOWN"}, "junk")])
+    ({"reason": ""}, "reason"), ({"user": ""}, "who"), ({"days": 31}, "days"), ({"plate": "UNKNOWN"}, "junk"),
+    ({"reason": "."}, "specific reason"), ({"reason": "speed enforcement"}, "prohibited")])
 def test_manual_entry_refusals(db, kwargs, message):
-    args = dict(plate="ABC123", state="CA", reason="why", user="ofc", at=T0, unit_id="u1") | kwargs
+    args = dict(plate="ABC123", state="CA", reason="robbery suspect vehicle", user="ofc", at=T0,
+                unit_id="u1") | kwargs
     with pytest.raises(HotlistError, match=message):
         transaction(db, lambda c: add_manual(c, **args))
     assert db.execute("SELECT count(*) FROM audit_log").fetchone()[0] == 0
 
 
 def test_extension_never_shortens(db):
-    entry = transaction(db, lambda c: add_manual(c, plate="ABC123", state=None, reason="why", user="ofc", at=T0,
-                                                 unit_id="u1"))
+    entry = transaction(db, lambda c: add_manual(c, plate="ABC123", state=None, reason="robbery suspect vehicle",
+                                                 user="ofc", at=T0, unit_id="u1"))
     with pytest.raises(HotlistError, match="not extend"):
-        transaction(db, lambda c: extend_manual(c, entry["id"], days=5, justification="j", user="s", at=T0,
-                                                unit_id="u1"))
+        transaction(db, lambda c: extend_manual(c, entry["id"], days=5, justification="case still open", user="s",
+                                                at=T0, unit_id="u1"))
     with pytest.raises(HotlistError, match="no manual entry"):
         transaction(db, lambda c: remove_manual(c, 999, reason="r", user="s", at=T0, unit_id="u1"))
 

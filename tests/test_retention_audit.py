@@ -106,11 +106,12 @@ def test_cli_verify_exit_codes(tmp_path, log, capsys):
     from firmware.cli import main
 
     data_dir = tmp_path
-    assert main(["audit", "verify", "--data-dir", str(data_dir), "--json"]) == 0
+    login = ["--user", "tech.x", "--provisioning"]   # no roster on this unit: the technician's audited path
+    assert main(["audit", "verify", "--data-dir", str(data_dir), "--json", *login]) == 0
     log.execute("DROP TRIGGER audit_log_no_update")
     log.execute("UPDATE audit_log SET user = 'x' WHERE seq = 2")
     capsys.readouterr()
-    assert main(["audit", "verify", "--data-dir", str(data_dir), "--json"]) == 1
+    assert main(["audit", "verify", "--data-dir", str(data_dir), "--json", *login]) == 1
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["ok"] is False and {"problem": "entry_altered", "seq": 2, "id": out["problems"][-1]["id"]} in \
         out["problems"]

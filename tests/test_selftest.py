@@ -26,6 +26,8 @@ file = "{gps_file}"
 def run_selftest(tmp_path, camera_uri, gps_file):
     config = tmp_path / "unit.toml"
     config.write_text(config_text(tmp_path / "data", camera_uri, gps_file))
+    subprocess.run([*alpr_unit_cmd(), "provision", "--config", str(config), "--user", "tech.tim"], check=True,
+                   capture_output=True, timeout=60)   # as scripts/provision.sh does before the selftest
     result = subprocess.run([*alpr_unit_cmd(), "selftest", "--config", str(config), "--json", "--gps-timeout", "5"],
                             capture_output=True, text=True, timeout=120)
     lines = [json.loads(line) for line in result.stdout.splitlines()]

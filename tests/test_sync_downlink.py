@@ -187,8 +187,19 @@ def test_roster_replaces_users_and_deactivates_the_missing(unit, agency_key):
     rows = {r["user_id"]: r for r in conn.execute("SELECT * FROM roster")}
     assert rows["a"]["active"] == 1 and json.loads(rows["a"]["roles"]) == ["officer", "auditor"]
     assert rows["b"]["active"] == 0
+    assert rows["a"]["trained_on"] is None   # a message from before the access rule stays valid: untrained
+    trained = {"recert_days": 365, "users": [
+        {"id": "a", "name": "Ann", "roles": ["admin"], "trained_on": "2026-01-15"},
+        {"id": "b", "name": "Bob", "roles": ["supervisor"], "trained_on": "2025-06-01", "recert_days": 730}]}
+    assert inbox.handle(topic, signed(agency_key, "roster", 13, trained, target=UNIT)) == "accepted"
+    rows = {r["user_id"]: r for r in conn.execute("SELECT * FROM roster")}
+    assert (rows["a"]["trained_on"], rows["a"]["recert_days"], json.loads(rows["a"]["roles"])) == (
+        "2026-01-15", 365, ["administrator"])
+    assert (rows["b"]["trained_on"], rows["b"]["recert_days"], rows["b"]["active"]) == ("2025-06-01", 730, 1)
+    bad_date = {"users": [{"id": "d", "name": "Di", "trained_on": "yesterday"}]}
+    assert inbox.handle(topic, signed(agency_key, "roster", 14, bad_date, target=UNIT)) == "rejected"
     clear_secret = {"users": [{"id": "c", "name": "Cy", "credential": "hunter2"}]}
-    assert inbox.handle(topic, signed(agency_key, "roster", 12, clear_secret, target=UNIT)) == "rejected"
+    assert inbox.handle(topic, signed(agency_key, "roster", 15, clear_secret, target=UNIT)) == "rejected"
     assert security_events(conn)[-1]["reason"] == "invalid"
 
 

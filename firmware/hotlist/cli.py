@@ -1,25 +1,19 @@
 """`alpr-unit hotlist import|show|add|extend|remove|match`: the hotlist tools of a unit.
 
-Every change goes through the same store functions as sync would use, in one transaction, audited with
-who and why. `match` loads the lists exactly as the daemon does and prints how each hit matched, so an
-officer or technician can check a disputed hit against the photo.
+Every command is a login and an access decision (firmware.access; a manual entry's reason passes the
+same purpose screen as a query, since adding one also searches the stored reads). Every change goes
+through the same store functions as sync would use, in one transaction, audited with who and why.
+`match` loads the lists exactly as the daemon does and prints how each hit matched, so an officer can
+check a disputed hit against the photo.
 """
 
 from __future__ import annotations
 
-import getpass
-import os
 import sys
 from pathlib import Path
 
-from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common, emit, load_unit_config
-
-
-def _default_user() -> str:
-    try:
-        return os.environ.get("SUDO_USER") or getpass.getuser()
-    except Exception:
-        return "unknown"
+from firmware.access_cli import add_access_arguments, open_with_access
+from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common, emit
 
 
 def register(sub) -> None:
@@ -38,7 +32,7 @@ def register(sub) -> None:
     p.add_argument("--category", default=None, help="category of entries that name none (e.g. 'stolen vehicle')")
     p.add_argument("--priority", type=int, default=50, help="0 (highest) .. 100")
     p.add_argument("--alert", choices=["audible", "visual", "silent"], default="audible")
-    p.add_argument("--user", default=None, help="who loads it (audit); default: the login name")
+    add_access_arguments(p)
     p.add_argument("--allow-empty", action="store_true", help="let a replace load leave the list empty")
     p.set_defaults(func=cmd_import)
 
@@ -46,6 +40,7 @@ def register(sub) -> None:
     add_common(p)
     p.add_argument("--manual", action="store_true", help="show manual entries instead of lists")
     p.add_argument("--all", action="store_true", help="with --manual: include expired entries")
+    add_access_arguments(p, provisioning=True)
     p.set_defaults(func=cmd_show)
 
     p = hs.add_parser("add", help="add a manual entry (reason required; expires after 30 days by default)")
@@ -55,41 +50,44 @@ def register(sub) -> None:
     p.add_argument("--reason", required=True, help="why this plate is wanted (audited)")
     p.add_argument("--category", default=None)
     p.add_argument("--days", type=int, default=None, help="lifetime in days (default hotlist.manual_entry_days)")
-    p.add_argument("--user", default=None, help="who adds it; default: the login name")
+    add_access_arguments(p)
     p.add_argument("--list", dest="list_name", default="manual", help="manual list name")
     p.set_defaults(func=cmd_add)
 
     p = hs.add_parser("extend", help="extend a manual entry (justification required)")
     add_common(p)
     p.add_argument("entry_id", type=int)
-    p.add_argument("--justification", required=True)
+    p.add_argument("--reason", "--justification", dest="justification", required=True,
+                   help="the specific justification for keeping the entry (audited)")
     p.add_argument("--days", type=int, default=None, help="new lifetime from now (default manual_entry_days)")
-    p.add_argument("--user", default=None)
+    add_access_arguments(p)
     p.set_defaults(func=cmd_extend)
 
     p = hs.add_parser("remove", help="remove a manual entry (reason required)")
     add_common(p)
     p.add_argument("entry_id", type=int)
     p.add_argument("--reason", required=True)
-    p.add_argument("--user", default=None)
+    add_access_arguments(p)
     p.set_defaults(func=cmd_remove)
 
     p = hs.add_parser("match", help="match one plate against the unit's lists and say how it matched")
     add_common(p)
     p.add_argument("plate")
     p.add_argument("--state", default=None)
+    add_access_arguments(p)
     p.set_defaults(func=cmd_match)
 
 
-def _run_change(args, job) -> int:
+def _run_change(args, job, action: str, *, purpose: str | None = None, terms: dict | None = None) -> int:
     from firmware.clock import SystemClock
     from firmware.hotlist.formats import FormatError
     from firmware.hotlist.store import HotlistError
-    from firmware.storage.db import open_database, transaction
+    from firmware.storage.db import transaction
 
-    config = load_unit_config(args)
-    conn = open_database(config.unit.data_dir)
+    config, conn, decision = open_with_access(args, action, purpose=purpose, terms=terms)
     try:
+        if not decision.ok:
+            return EXIT_FAILED
         result = transaction(conn, lambda c: job(c, config, SystemClock().utc()))
     except (HotlistError, FormatError) as exc:
         print(f"hotlist: {exc}", file=sys.stderr)
@@ -105,17 +103,20 @@ def cmd_import(args) -> int:
     from firmware.hotlist.formats import FormatError
     from firmware.hotlist.staged import import_hotlist_staged
     from firmware.hotlist.store import HotlistError, import_hotlist
-    from firmware.storage.db import open_database, transaction
+    from firmware.storage.db import transaction
 
     if not args.file.is_file():
         print(f"hotlist: cannot read {args.file}", file=sys.stderr)
         return EXIT_USAGE
-    config = load_unit_config(args)
+    config, conn, decision = open_with_access(args, "hotlist.import", terms={
+        "list": args.list_name, "file": args.file.name, "mode": args.mode})
+    if not decision.ok:
+        conn.close()
+        return EXIT_FAILED
     common = dict(name=args.list_name, fmt=args.format, list_source=args.source, category=args.category,
                   priority=args.priority, alert=args.alert, at=SystemClock().utc(), unit_id=config.unit.id,
-                  user=args.user or _default_user(), options=config.hotlist.match_options(),
+                  user=args.user, options=config.hotlist.match_options(),
                   formats=config.hotlist.formats, allow_empty=args.allow_empty)
-    conn = open_database(config.unit.data_dir)
     try:
         if args.mode == "replace":   # in short transactions: a running daemon's writer never waits long
             report = import_hotlist_staged(lambda job: transaction(conn, job), args.file, **common)
@@ -138,13 +139,14 @@ def cmd_add(args) -> int:
 
     def job(conn, config, at):
         h = config.hotlist
-        return add_manual(conn, plate=args.plate, state=args.state, reason=args.reason,
-                          user=args.user or _default_user(), at=at, unit_id=config.unit.id,
+        return add_manual(conn, plate=args.plate, state=args.state, reason=args.reason, user=args.user, at=at,
+                          unit_id=config.unit.id,
                           days=args.days or h.manual_entry_days, max_days=h.manual_entry_days,
                           category=args.category, list_name=args.list_name, priority=h.manual_priority,
                           alert=h.manual_alert, options=h.match_options())
 
-    return _run_change(args, job)
+    return _run_change(args, job, "hotlist.manual_add", purpose=args.reason,
+                       terms={"plate": args.plate, "state": args.state, "list": args.list_name})
 
 
 def cmd_extend(args) -> int:
@@ -153,80 +155,103 @@ def cmd_extend(args) -> int:
     def job(conn, config, at):
         h = config.hotlist
         return extend_manual(conn, args.entry_id, days=args.days or h.manual_entry_days,
-                             justification=args.justification, user=args.user or _default_user(), at=at,
+                             justification=args.justification, user=args.user, at=at,
                              unit_id=config.unit.id, max_days=h.manual_entry_days)
 
-    return _run_change(args, job)
+    return _run_change(args, job, "hotlist.manual_extend", purpose=args.justification,
+                       terms={"entry_id": args.entry_id, "days": args.days})
 
 
 def cmd_remove(args) -> int:
     from firmware.hotlist.manual import remove_manual
 
     def job(conn, config, at):
-        return remove_manual(conn, args.entry_id, reason=args.reason, user=args.user or _default_user(), at=at,
+        return remove_manual(conn, args.entry_id, reason=args.reason, user=args.user, at=at,
                              unit_id=config.unit.id)
 
-    return _run_change(args, job)
+    return _run_change(args, job, "hotlist.manual_remove", purpose=args.reason, terms={"entry_id": args.entry_id})
+
+
+LIST_COLUMNS = [("name", "list"), ("source", "source"), ("category", "category"), ("priority", "prio"),
+                ("alert", "alert"), ("version", "version"), ("entries", "entries"), ("loaded", "loaded (UTC)"),
+                ("age", "age"), ("stale", "stale")]
+MANUAL_COLUMNS = [("id", "id"), ("plate", "plate"), ("state", "state"), ("list", "list"), ("added_by", "added by"),
+                  ("added", "added (UTC)"), ("expires", "expires (UTC)"), ("expired", "expired"), ("reason", "reason")]
 
 
 def cmd_show(args) -> int:
     from firmware.clock import SystemClock, parse_iso_utc
     from firmware.hotlist.manual import manual_entries
     from firmware.hotlist.store import list_rows
-    from firmware.storage.db import open_database
+    from firmware.tables import age, show, utc
 
-    config = load_unit_config(args)
-    conn = open_database(config.unit.data_dir)
+    action = "hotlist.manual_view" if args.manual else "hotlist.view"
+    config, conn, decision = open_with_access(args, action, terms={"manual": args.manual, "all": args.all})
     now = SystemClock().utc()
     try:
+        if not decision.ok:
+            return EXIT_FAILED
         if args.manual:
-            for entry in manual_entries(conn, at=now, include_expired=args.all):
-                emit(entry, args.json)
+            rows = manual_entries(conn, at=now, include_expired=args.all)
+            people = [{**r, "added": utc(r["added_at"]), "expires": utc(r["expires_at"])} for r in rows]
+            show(rows if args.json else people, MANUAL_COLUMNS, as_json=args.json,
+                 empty="no manual entries" if args.all else "no current manual entries (--all shows expired ones)")
             return EXIT_OK
-        stale_any = False
+        rows = []
         for row in list_rows(conn):
-            age = (now - parse_iso_utc(row["loaded_at"])).total_seconds() if row["loaded_at"] else None
-            stale = row["source"] != "manual" and (age is None or age > config.hotlist.max_age_hours * 3600)
-            stale_any |= stale
-            emit({"name": row["name"], "source": row["source"], "category": row["category"],
-                  "priority": row["priority"], "alert": row["alert"], "version": row["version"],
-                  "entries": row["entries"], "sha256": row["sha256"], "loaded_at": row["loaded_at"],
-                  "age_s": None if age is None else round(age, 1), "stale": stale}, args.json)
+            age_s = (now - parse_iso_utc(row["loaded_at"])).total_seconds() if row["loaded_at"] else None
+            stale = row["source"] != "manual" and (age_s is None or age_s > config.hotlist.max_age_hours * 3600)
+            rows.append({"name": row["name"], "source": row["source"], "category": row["category"],
+                         "priority": row["priority"], "alert": row["alert"], "version": row["version"],
+                         "entries": row["entries"], "sha256": row["sha256"], "loaded_at": row["loaded_at"],
+                         "age_s": None if age_s is None else round(age_s, 1), "stale": stale})
     finally:
         conn.close()
-    return EXIT_FAILED if stale_any else EXIT_OK
+    people = [{**r, "loaded": utc(r["loaded_at"]), "age": age(r["age_s"])} for r in rows]
+    show(rows if args.json else people, LIST_COLUMNS, as_json=args.json, empty="no hotlists loaded")
+    return EXIT_FAILED if any(r["stale"] for r in rows) else EXIT_OK
 
 
 def cmd_match(args) -> int:
     from firmware.clock import SystemClock
-    from firmware.hotlist.match import describe, normalise_plate
+    from firmware.hotlist.match import Match, describe, normalise_plate
     from firmware.hotlist.service import HotlistService
-    from firmware.storage.db import open_database
+    from firmware.tables import age
 
-    config = load_unit_config(args)
-    open_database(config.unit.data_dir).close()          # create/migrate so a bare unit answers "no hits"
+    config, conn, decision = open_with_access(args, "hotlist.match", terms={"plate": args.plate,
+                                                                            "state": args.state})
+    try:
+        if not decision.ok:
+            return EXIT_FAILED
+        loaded = [r[0] for r in conn.execute("SELECT DISTINCT l.name FROM hotlists l JOIN hotlist_entries e"
+                                             " ON e.list_id = l.id WHERE l.staging = 0")]
+    finally:
+        conn.close()
+    read = normalise_plate(args.plate)
+    if not loaded:
+        print("no hotlists loaded on this unit: nothing to match against", file=sys.stderr)
+        if args.json:
+            emit({"read": read, "state": (args.state or "").upper() or None, "hits": [], "lists": 0})
+        return EXIT_FAILED
     service = HotlistService(config.hotlist, config.unit.data_dir, SystemClock(), config.unit.id)
     service.start()
     try:
         hits = service.match(args.plate, args.state)
     finally:
         service.stop()
-    read = normalise_plate(args.plate)
     out = []
     for h in hits:
-        from firmware.hotlist.match import Match
-
         out.append({"list": h.list_name, "plate": h.entry_plate, "state": h.entry_state, "category": h.category,
                     "priority": h.priority, "match": h.match, "positions": list(h.positions), "possible": h.possible,
                     "alert": h.alert, "list_version": h.list_version, "list_age_s": h.list_age_s, "read": read,
                     "why": describe(Match(h.match, h.positions, h.possible), h.entry_plate, read),
                     "annotations": h.annotations})
     if args.json:
-        emit({"read": read, "state": (args.state or "").upper() or None, "hits": out})
+        emit({"read": read, "state": (args.state or "").upper() or None, "hits": out, "lists": len(loaded)})
     else:
         if not out:
-            print(f"{read}: no hits")
+            print(f"{read}: no hits on {len(loaded)} loaded list(s)")
         for hit in out:
             print(f"[{hit['priority']:3d}] {hit['list']}: {hit['why']} ({hit['category'] or '-'}, "
-                  f"{hit['alert']}, list age {hit['list_age_s']:.0f} s)")
+                  f"{hit['alert']}, list age {age(hit['list_age_s'])})")
     return EXIT_OK

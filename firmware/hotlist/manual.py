@@ -16,6 +16,18 @@ from firmware.hotlist.match import MatchOptions, entry_problem, normalise_entry
 from firmware.hotlist.store import HotlistError, _new_version, check_past_reads, ensure_list
 from firmware.retention.audit import append_audit
 
+def _screen(text: str, what: str) -> None:
+    """The purpose screen every search goes through (a manual entry searches the stored reads at once)."""
+    from firmware.retention.query import screen_reason
+
+    refusal = screen_reason(text)
+    if refusal == "prohibited":
+        raise HotlistError(f"the {what} names a prohibited use (traffic enforcement, crash investigation, "
+                           "commercial, ...): refused")
+    if refusal:
+        raise HotlistError(f"give a specific {what} (a few words saying why), not {text.strip()!r}")
+
+
 def add_manual(conn: sqlite3.Connection, *, plate: str, state: str | None, reason: str, user: str, at: datetime,
                unit_id: str, days: int = 30, max_days: int = 30, category: str | None = None,
                list_name: str = "manual", priority: int = 10, alert: str = "audible",
@@ -23,6 +35,7 @@ def add_manual(conn: sqlite3.Connection, *, plate: str, state: str | None, reaso
     """An officer's or administrator's entry: reason and who required, expires after `days` (<= max_days)."""
     if not (reason or "").strip():
         raise HotlistError("a manual entry needs a reason")
+    _screen(reason, "reason")
     if not (user or "").strip():
         raise HotlistError("a manual entry needs the name of who adds it")
     if not 1 <= days <= max_days:
@@ -68,6 +81,7 @@ def extend_manual(conn: sqlite3.Connection, entry_id: int, *, days: int, justifi
     """A new expiry `days` from now (<= max_days, later than the current one); needs a justification."""
     if not (justification or "").strip():
         raise HotlistError("extending a manual entry needs a justification")
+    _screen(justification, "justification")
     if not (user or "").strip():
         raise HotlistError("extending a manual entry needs the name of who extends it")
     if not 1 <= days <= max_days:

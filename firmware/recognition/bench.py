@@ -27,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--peer", action="store_true", help="also time rapidocr's pipeline (needs rapidocr)")
     parser.add_argument("--min-detector-score", type=float, default=None,
                         help="override recognition.min_detector_score (speed/recall trade)")
+    parser.add_argument("--no-second-reader", action="store_true",
+                        help="our OCR alone (recognition.second_reader off), to price the second reader")
     parser.add_argument("--no-early-stop", action="store_true",
                         help="read every kept detection (recognition.early_stop off), the pre-early-stop behaviour")
 
@@ -93,9 +95,11 @@ def run(args: argparse.Namespace) -> dict:
         config = config.model_copy(update={"min_detector_score": args.min_detector_score})
     if args.no_early_stop:
         config = config.model_copy(update={"early_stop": False})
+    if getattr(args, "no_second_reader", False):
+        config = config.model_copy(update={"second_reader": False})
     recognizer = Recognizer.from_config(config)
     truths = _truths(Path(args.images))
-    decode, detect, ocr, total, crops, zooms = [], [], [], [], [], []
+    decode, detect, ocr, total, crops, zooms, second = [], [], [], [], [], [], []
     correct = 0
     recognizer.warm_up()  # XNNPACK packs weights on the first call
     for p in range(args.passes):
@@ -103,8 +107,10 @@ def run(args: argparse.Namespace) -> dict:
             t0 = time.perf_counter()
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
             t1 = time.perf_counter()
+            asks = recognizer.second_asks
             plates = recognizer.recognize(image)
             t2 = time.perf_counter()
+            second.append(recognizer.second_asks - asks)
             decode.append((t1 - t0) * 1000)
             detect.append(recognizer.last_timings_ms["detect"])
             ocr.append(recognizer.last_timings_ms["ocr"])
@@ -118,6 +124,8 @@ def run(args: argparse.Namespace) -> dict:
         "xnnpack": not args.no_xnnpack, "min_detector_score": config.min_detector_score,
         "early_stop": config.early_stop, "crops_per_image": round(float(np.mean(crops)), 2),
         "zooms_per_image": round(float(np.mean(zooms)), 2),
+        "second_reader": (recognizer.second.entry.get("version") if recognizer.second is not None else None),
+        "second_reader_asks_per_image": round(float(np.mean(second)), 2),
         "decode_ms_median": _median(decode), "detect_ms_median": _median(detect), "ocr_ms_median": _median(ocr),
         "total_ms_median": _median(total), "total_ms_p95": round(float(np.percentile(total, 95)), 2),
         "fps": round(1000 / float(np.median(total)), 2),

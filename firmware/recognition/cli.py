@@ -40,6 +40,8 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="override recognition.threads")
     parser.add_argument("--no-xnnpack", action="store_true", help="run without the XNNPACK delegate")
     parser.add_argument("--no-hints", action="store_true", help="switch the plate-format hints off")
+    parser.add_argument("--no-second-reader", action="store_true",
+                        help="read with our OCR alone (recognition.second_reader off)")
 
 
 def recognition_config(args: argparse.Namespace):
@@ -53,6 +55,8 @@ def recognition_config(args: argparse.Namespace):
         update["use_xnnpack"] = False
     if args.no_hints:
         update["format_hints"] = False
+    if getattr(args, "no_second_reader", False):
+        update["second_reader"] = False
     return config.model_copy(update=update) if update else config
 
 

@@ -97,3 +97,15 @@ class RecognitionConfig(Section):
                     "The default follows max_plates: a far plate is often not the first weak box of its frame "
                     "(on the 140 real photos one frame took 6 looks, and a bound of 3 lost one read); lower it on a slow unit"
     )
+    second_reader: bool = Field(
+        True,
+        description="Ask the second plate reader (fast-plate-ocr CCT-XS, manifest 'ocr_cct', trained on real plates) "
+                    "where our OCR is unsure, and combine the two per character (combine.py); needs the model in "
+                    "the manifest, else the unit reads with one reader and logs it"
+    )
+    second_reader_below: float = Field(
+        0.95, ge=0.0, le=1.0,
+        description="The second reader is asked when the first read's least sure character is below this, when the "
+                    "read fits no US serial format, or when it is empty (~1.5 ms an ask on the dev VM); 0 asks only "
+                    "for empty or format-less reads, 1 asks on every crop"
+    )

@@ -20,31 +20,50 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from firmware.consensus import iou
 from firmware.recognition.config import RecognitionConfig
-from firmware.recognition.hints import apply_hints
+from firmware.recognition.combine import combine
+from firmware.recognition.hints import US_FORMATS, apply_hints
 from firmware.recognition.manifest import default_model_dir, load_model_entry, read_manifest
-from firmware.recognition.ocr import PlateOCR, box_quad, rectify
+from firmware.recognition.ocr import OcrResult, PlateOCR, box_quad, rectify
 from firmware.recognition.zoom import refine
 from firmware.records import PlateCandidate
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class CropRead:
+    """Our OCR's read of one crop: the hinted text, and what the second reader needs to look at it too."""
+
+    text: str
+    confidences: tuple[float, ...]
+    confidence: float
+    raw: OcrResult | None      # before hints: the rows the combination works on
+    quad: np.ndarray
+    pad: tuple[float, float]
+
+
 class Recognizer:
     """Not thread-safe (LiteRT interpreters are not): one Recognizer per worker thread."""
 
-    def __init__(self, detector, ocr: PlateOCR, config: RecognitionConfig | None = None, zoom_detector=None):
+    def __init__(self, detector, ocr: PlateOCR, config: RecognitionConfig | None = None, zoom_detector=None,
+                 second=None):
         self.detector = detector
         self.ocr = ocr
+        self.second = second  # SlotOCR (slot_ocr.py) with its manifest entry's calibration, or None
+        calibration = (getattr(second, "entry", None) or {}).get("calibration", {})
+        self._temperatures = (float(calibration.get("t_ocr", 1.0)), float(calibration.get("t_cct", 1.0)))
         self.zoom_detector = zoom_detector  # same network at a small input, for weak detections (zoom.py)
         self.config = config or RecognitionConfig()
         self.last_timings_ms: dict = {"detect": 0.0, "ocr": 0.0}
         self._last_read_boxes: list[tuple[int, int, int, int]] = []  # kept reads of the previous frame
+        self.second_asks = 0  # crops the second reader was asked about (bench: asks per image)
 
     @classmethod
     def from_config(cls, config: RecognitionConfig) -> "Recognizer":
@@ -65,10 +84,21 @@ class Recognizer:
             else:
                 log.warning("no detector_zoom model in the manifest: weak detections get no closer look",
                             extra={"event": "zoom_model_missing", "model_dir": str(model_dir)})
+        second = None
+        if config.second_reader:
+            if "ocr_cct" in read_manifest(model_dir)["models"]:  # present: its sha256 must match
+                from firmware.recognition.slot_ocr import SlotOCR
+
+                cct_path, cct_entry = load_model_entry(model_dir, "ocr_cct")
+                second = SlotOCR(cct_path, cct_entry, threads=config.threads, use_xnnpack=config.use_xnnpack)
+            else:
+                log.warning("no ocr_cct model in the manifest: plates are read by one reader",
+                            extra={"event": "second_reader_missing", "model_dir": str(model_dir)})
         log.info("recognizer ready", extra={"event": "recognizer_ready", "detector": det_entry.get("version"),
                                             "ocr": ocr_entry.get("version"), "threads": config.threads,
-                                            "zoom": zoom is not None})
-        return cls(detector, ocr, config, zoom)
+                                            "zoom": zoom is not None,
+                                            "second_reader": second.entry.get("version") if second else None})
+        return cls(detector, ocr, config, zoom, second)
 
     def warm_up(self) -> None:
         """Run both models once on blank input: XNNPACK packs weights on the first call (~100 ms)."""
@@ -76,23 +106,48 @@ class Recognizer:
         if self.zoom_detector is not None:
             self.zoom_detector.detect(np.zeros(self.zoom_detector.input_hw + (3,), np.uint8))
         self.ocr.read(np.zeros((self.ocr.input_h, self.ocr.input_w, 3), np.uint8))
+        if self.second is not None:
+            self.second.read(np.zeros((self.second.input_h, self.second.input_w, 3), np.uint8))
 
     def read_crop(self, image_bgr: np.ndarray, quad: np.ndarray,
                   pad_x: float | None = None) -> tuple[str, tuple[float, ...], float]:
-        """OCR one plate given its quad (TL, TR, BR, BL); hints applied when switched on."""
+        """Read one plate given its quad (TL, TR, BR, BL): our OCR, the second reader where it can change
+        the read, hints when switched on. Returns (text, per-character confidences, confidence)."""
+        return self.second_opinion(image_bgr, self.first_read(image_bgr, quad, pad_x))
+
+    def first_read(self, image_bgr: np.ndarray, quad: np.ndarray, pad_x: float | None = None) -> CropRead:
+        """Our OCR alone on one crop, hints applied when switched on."""
         pad = (self.config.crop_pad_x if pad_x is None else pad_x, self.config.crop_pad_y)
         crop = rectify(image_bgr, quad, self.ocr.input_h, self.ocr.input_w, pad=pad)
         result = self.ocr.read(crop)
-        text, confs = result.text, result.char_confidences
-        if self.config.format_hints and result.char_probs is not None and text:
-            hinted = apply_hints(text, result.char_probs, self.ocr.alphabet)
-            text, confs = hinted.text, hinted.char_confidences
-        confidence = float(np.prod(confs)) if confs else 0.0
-        return text, confs, confidence
+        text, confs = self._hinted(result.text, result.char_confidences, result.char_probs)
+        return CropRead(text, confs, float(np.prod(confs)) if confs else 0.0, result, quad, pad)
+
+    def second_opinion(self, image_bgr: np.ndarray, read: CropRead) -> tuple[str, tuple[float, ...], float]:
+        """`read` combined with the second reader's read of the same crop, when the second can change it.
+
+        Asked once per detection, on the crop whose read won (read_detection), so the first reader's
+        crops and looks are what they were without it; the gate looks at our raw read (before hints).
+        """
+        raw = read.raw
+        if (self.second is None or raw is None or raw.char_probs is None
+                or not needs_second_reader(raw.text, raw.char_confidences, self.config.second_reader_below)):
+            return read.text, read.confidences, read.confidence
+        other = self.second.read(rectify(image_bgr, read.quad, self.second.input_h, self.second.input_w, pad=read.pad))
+        self.second_asks += 1
+        both = combine(raw.char_probs, other.slot_probs, self.ocr.alphabet, *self._temperatures)
+        text, confs = self._hinted(both.text, both.char_confidences, both.char_probs)
+        return text, confs, float(np.prod(confs)) if confs else 0.0
+
+    def _hinted(self, text: str, confs: tuple[float, ...], rows) -> tuple[str, tuple[float, ...]]:
+        if self.config.format_hints and rows is not None and text:
+            hinted = apply_hints(text, rows, self.ocr.alphabet)
+            return hinted.text, hinted.char_confidences
+        return text, tuple(confs)
 
     def read_detection(self, image_bgr: np.ndarray, det,
                        may_look_again: bool = True) -> tuple[tuple[str, tuple[float, ...], float], int]:
-        """Best read of one detection and how many crops it took.
+        """Best read of one detection and how many crops our OCR read for it.
 
         The first crop follows the detector's quad. When that read is unsure, the same plate is cut
         again along its axis-aligned box and with tighter and looser margins: a quad a little off clips
@@ -100,27 +155,27 @@ class Recognizer:
         The most confident read wins (a vote over the same misreading would only repeat it).
         A read shorter than most serials is then read once more from a wide crop (`wide_look_*`),
         which replaces it only by extending it (`extends`): a box on part of the plate reads confidently.
+        The winner then gets the second reader's opinion where that can change it (`second_opinion`).
         """
         quad = det.quad if det.quad is not None else box_quad(det.box)
-        best = self.read_crop(image_bgr, quad)
+        best = self.first_read(image_bgr, quad)
         cfg = self.config
-        if not may_look_again:
-            return best, 1
         used = 1
-        if best[2] < cfg.second_look_below and len(best[0]) >= cfg.second_look_min_chars:
-            looks = [(box_quad(det.box), None)] if det.quad is not None else []
-            looks += [(quad, pad) for pad in cfg.second_look_pads]
-            for q, pad in looks:
-                read = self.read_crop(image_bgr, q, pad)
-                if read[2] > best[2]:
-                    best = read
-            used += len(looks)
-        if cfg.second_look_min_chars <= len(best[0]) <= cfg.wide_look_max_chars:
-            wide = self.read_crop(image_bgr, quad, cfg.wide_look_pad)
-            used += 1
-            if wide[2] >= cfg.min_confidence and extends(best[0], wide[0]):
-                best = wide
-        return best, used
+        if may_look_again:
+            if best.confidence < cfg.second_look_below and len(best.text) >= cfg.second_look_min_chars:
+                looks = [(box_quad(det.box), None)] if det.quad is not None else []
+                looks += [(quad, pad) for pad in cfg.second_look_pads]
+                for q, pad in looks:
+                    read = self.first_read(image_bgr, q, pad)
+                    if read.confidence > best.confidence:
+                        best = read
+                used += len(looks)
+            if cfg.second_look_min_chars <= len(best.text) <= cfg.wide_look_max_chars:
+                wide = self.first_read(image_bgr, quad, cfg.wide_look_pad)
+                used += 1
+                if wide.confidence >= cfg.min_confidence and extends(best.text, wide.text):
+                    best = wide
+        return self.second_opinion(image_bgr, best), used
 
     def recognize(self, image_bgr: np.ndarray) -> list[PlateCandidate]:
         t0 = time.perf_counter()
@@ -157,6 +212,19 @@ class Recognizer:
         self.last_timings_ms = {"detect": (t1 - t0 + zoom_s) * 1000, "ocr": (t2 - t1 - zoom_s) * 1000,
                                 "plates": len(detections), "crops": crops, "zooms": zooms}
         return out
+
+
+def needs_second_reader(text: str, char_confidences, below: float) -> bool:
+    """Whether the second reader can change a read: it is empty, fits no US serial format, or a character is unsure.
+
+    A confident read of a common serial shape is where both readers agree almost always, so asking then
+    only costs time; everything else is where the first reader's errors are.
+    """
+    if not text:
+        return True
+    if "".join("D" if c.isdigit() else "L" for c in text) not in US_FORMATS:
+        return True
+    return min(char_confidences) < below
 
 
 def extends(short: str, wider: str) -> bool:

@@ -1,7 +1,9 @@
 """`alpr-unit purge | hold | audit | maintenance | report | query`: retention, preservation and audit.
 
-Every command opens the unit's database itself (it is its own writer) and audits what it changes.
-Exit codes: 0 ok, 1 a check failed or a query was refused, 2 bad usage, 3 storage failure.
+Every command is a login and an access decision (firmware.access: roster, training, role, purpose; all
+audited), opens the unit's existing database itself (it is its own writer) and audits what it changes.
+Exit codes: 0 ok, 1 a check failed or access/the query was refused, 2 bad usage (or no unit data in the
+data dir), 3 storage failure.
 """
 
 from __future__ import annotations
@@ -10,10 +12,9 @@ import argparse
 import sys
 from datetime import datetime, timedelta, timezone
 
-from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common, emit, load_unit_config
+from firmware.access_cli import add_access_arguments
+from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common, emit
 from firmware.clock import SystemClock, iso_utc
-
-USER_HELP = "who is doing this (recorded in the audit log)"
 
 
 def parse_when(text: str, end_of_day: bool = False) -> datetime:
@@ -31,37 +32,58 @@ def parse_when(text: str, end_of_day: bool = False) -> datetime:
     return value.astimezone(timezone.utc)
 
 
-def _open(args):
-    from firmware.storage.db import open_database
-
-    config = load_unit_config(args)
-    return config, open_database(config.unit.data_dir)
-
-
 def _out(obj: dict, args) -> None:
     emit(obj, as_json=args.json)
+
+
+def _session(args, action: str, **kw):
+    """(config, conn) when `args.user` may do `action` (audited), else (None, None) after the refusal."""
+    from firmware.access_cli import open_with_access
+
+    config, conn, decision = open_with_access(args, action, **kw)
+    if not decision.ok:
+        conn.close()
+        return None, None
+    return config, conn
 
 
 def cmd_purge(args) -> int:
     from firmware.retention.purge import Purger
     from firmware.storage.db import transaction
 
-    config, conn = _open(args)
+    config, conn = _session(args, "purge.run", terms={"dry_run": args.dry_run})
+    if conn is None:
+        return EXIT_FAILED
 
     def checkpoint():
         return tuple(conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())
 
-    purger = Purger(config.retention, config.unit.data_dir, config.unit.id, SystemClock(),
-                    run_job=lambda fn: transaction(conn, fn), checkpoint=checkpoint)
-    _out(purger.run(dry_run=args.dry_run), args)
+    try:
+        purger = Purger(config.retention, config.unit.data_dir, config.unit.id, SystemClock(),
+                        run_job=lambda fn: transaction(conn, fn), checkpoint=checkpoint)
+        _out(purger.run(dry_run=args.dry_run), args)
+    finally:
+        conn.close()
     return EXIT_OK
+
+
+HOLD_COLUMNS = [("id", "id"), ("status", "status"), ("kind", "kind"), ("case_number", "case"), ("plate", "plate"),
+                ("camera_id", "camera"), ("start_at", "from (UTC)"), ("end_at", "to (UTC)"),
+                ("expires_at", "expires (UTC)"), ("statement_ref", "statement")]
 
 
 def cmd_hold(args) -> int:
     from firmware.retention import holds
     from firmware.storage.db import transaction
+    from firmware.tables import show, utc
+    from firmware.unit_data import resolve_id
 
-    config, conn = _open(args)
+    listing = args.hold_command == "list"
+    terms = {"hold": args.hold_command, "id": getattr(args, "id", None), "plate": getattr(args, "plate", None),
+             "case_number": getattr(args, "case", None), "status": getattr(args, "status", None)}
+    config, conn = _session(args, "hold.view" if listing else "hold.manage", terms=terms)
+    if conn is None:
+        return EXIT_FAILED
     now, unit = SystemClock().utc(), config.unit.id
     days = config.retention.hold_days
     try:
@@ -75,95 +97,130 @@ def cmd_hold(args) -> int:
             _out({"event": "hold_add", **holds.hold_dict(conn.execute(
                 "SELECT * FROM holds WHERE id = ?", (hold_id,)).fetchone(), now)}, args)
         elif args.hold_command == "renew":
-            row = transaction(conn, lambda c: holds.renew_hold(c, args.id, at=now, unit_id=unit, user=args.user,
+            hold_id = resolve_id(conn, "holds", args.id, what="hold")
+            row = transaction(conn, lambda c: holds.renew_hold(c, hold_id, at=now, unit_id=unit, user=args.user,
                                                                statement_ref=args.statement, days=days))
             _out({"event": "hold_renew", **row}, args)
         elif args.hold_command == "release":
-            row = transaction(conn, lambda c: holds.release_hold(c, args.id, at=now, unit_id=unit, user=args.user,
+            hold_id = resolve_id(conn, "holds", args.id, what="hold")
+            row = transaction(conn, lambda c: holds.release_hold(c, hold_id, at=now, unit_id=unit, user=args.user,
                                                                  reason=args.reason))
             _out({"event": "hold_release", **row}, args)
         else:
-            for row in holds.list_holds(conn, now, args.status):
-                _out({"event": "hold", **row}, args)
+            rows = holds.list_holds(conn, now, args.status)
+            people = [{**r, **{k: utc(r.get(k)) for k in ("start_at", "end_at", "expires_at")}} for r in rows]
+            show(rows if args.json else people, HOLD_COLUMNS, as_json=args.json, event="hold",
+                 empty=f"no {args.status + ' ' if args.status else ''}holds on this unit")
     except holds.HoldError as exc:
         print(f"hold: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        conn.close()
     return EXIT_OK
 
 
 def cmd_audit_verify(args) -> int:
     from firmware.retention.audit import verify_chain
 
-    _, conn = _open(args)
-    result = verify_chain(conn)
+    config, conn = _session(args, "audit.verify")
+    if conn is None:
+        return EXIT_FAILED
+    try:
+        result = verify_chain(conn)
+    finally:
+        conn.close()
     _out({"event": "audit_verify", **result}, args)
     return EXIT_OK if result["ok"] else EXIT_FAILED
+
+
+MAINT_COLUMNS = [("at", "when (UTC)"), ("type", "type"), ("kind", "kind"), ("component", "component"),
+                 ("technician", "by"), ("description", "description / detail")]
 
 
 def cmd_maintenance(args) -> int:
     from firmware.retention import maintenance
     from firmware.storage.db import transaction
+    from firmware.tables import show, utc
 
-    config, conn = _open(args)
+    adding = args.maint_command == "add"
+    config, conn = _session(args, "maintenance.write" if adding else "maintenance.view",
+                            terms={"kind": getattr(args, "kind", None)} if adding else {})
+    if conn is None:
+        return EXIT_FAILED
     now = SystemClock().utc()
-    if args.maint_command == "add":
-        try:
-            entry_id = transaction(conn, lambda c: maintenance.add_maintenance(
-                c, kind=args.kind, technician=args.technician, description=args.description,
-                at=args.at or now, recorded_at=now, unit_id=config.unit.id, component=args.component,
-                out_of_service=args.out_of_service))
-        except maintenance.MaintenanceError as exc:
-            print(f"maintenance: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        _out({"event": "maintenance_add", "id": entry_id}, args)
-        return EXIT_OK
-    lo = iso_utc(args.start) if args.start else None
-    hi = iso_utc(args.end) if args.end else None
-    for entry in maintenance.maintenance_entries(conn, lo, hi):
-        _out({"event": "maintenance", **entry}, args)
+    try:
+        if adding:
+            try:
+                entry_id = transaction(conn, lambda c: maintenance.add_maintenance(
+                    c, kind=args.kind, technician=args.technician or args.user, description=args.description,
+                    at=args.at or now, recorded_at=now, unit_id=config.unit.id, component=args.component,
+                    out_of_service=args.out_of_service))
+            except maintenance.MaintenanceError as exc:
+                print(f"maintenance: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+            _out({"event": "maintenance_add", "id": entry_id}, args)
+            return EXIT_OK
+        lo = iso_utc(args.start) if args.start else None
+        hi = iso_utc(args.end) if args.end else None
+        rows = maintenance.maintenance_entries(conn, lo, hi)
+    finally:
+        conn.close()
+    people = [{**r, "at": utc(r["at"]), "description": r.get("description") or r.get("detail")} for r in rows]
+    show(rows if args.json else people, MAINT_COLUMNS, as_json=args.json, event="maintenance",
+         empty="no maintenance records or malfunctions in this period")
     return EXIT_OK
 
 
 def cmd_report(args) -> int:
     from firmware.retention.report import build_report, report_csv
 
-    _, conn = _open(args)
-    report = build_report(conn, args.start, args.end, SystemClock().utc())
-    if args.format == "csv":
+    config, conn = _session(args, "report.view", terms={"from": iso_utc(args.start), "to": iso_utc(args.end)})
+    if conn is None:
+        return EXIT_FAILED
+    try:
+        report = build_report(conn, args.start, args.end, SystemClock().utc())
+    finally:
+        conn.close()
+    if args.format == "csv" and not args.json:
         sys.stdout.write(report_csv(report))
     else:
         emit(report, as_json=True)
     return EXIT_OK
 
 
+READ_COLUMNS = [("captured_at", "captured (UTC)"), ("plate", "plate"), ("state", "state"), ("camera_id", "camera"),
+                ("position", "position"), ("confidence", "conf"), ("hit_lists", "hits"), ("id", "read id")]
+
+
 def cmd_query(args) -> int:
-    from firmware.auth import cli_login
     from firmware.retention.query import query_reads
     from firmware.storage.db import transaction
+    from firmware.tables import position, show, utc
 
-    config, conn = _open(args)
-    terms = {"plate": args.plate, "case_number": args.case, "camera_id": args.camera}
-    session = cli_login(conn, args, purpose=args.purpose, unit_id=config.unit.id, at=SystemClock().utc(),
-                        context={"command": "query", "terms": {k: v for k, v in terms.items() if v is not None}})
-    if not session.ok:
-        print(f"login refused for {args.user!r}: {session.message} (audited)", file=sys.stderr)
-        if args.json:
-            emit({"event": "login_refused", "user": args.user, "reason": session.reason})
+    terms = {"plate": args.plate, "case_number": args.case, "camera_id": args.camera,
+             "from": iso_utc(args.start) if args.start else None, "to": iso_utc(args.end) if args.end else None}
+    config, conn = _session(args, "reads.search", purpose=args.purpose, terms=terms)
+    if conn is None:
         return EXIT_FAILED
-    result = transaction(conn, lambda c: query_reads(
-        c, config=config.retention, unit_id=config.unit.id, at=SystemClock().utc(), user=args.user,
-        purpose=args.purpose, plate=args.plate, start=args.start, end=args.end, camera_id=args.camera,
-        case_number=args.case, limit=args.limit))
+    try:
+        result = transaction(conn, lambda c: query_reads(
+            c, config=config.retention, unit_id=config.unit.id, at=SystemClock().utc(), user=args.user,
+            purpose=args.purpose, plate=args.plate, start=args.start, end=args.end, camera_id=args.camera,
+            case_number=args.case, limit=args.limit))
+    finally:
+        conn.close()
     if not result["allowed"]:
         print(f"query refused ({result['reason']}): purpose {result['purpose']!r}; allowed purposes:"
               f" {', '.join(config.retention.purposes)}; this refusal is audited", file=sys.stderr)
         if args.json:
             emit({"event": "query_refused", **{k: v for k, v in result.items() if k != "reads"}})
         return EXIT_FAILED
-    for read in result["reads"]:
-        _out({"event": "read", **read}, args)
-    if args.json:
-        emit({"event": "query", "results": len(result["reads"]), "audit_id": result["audit_id"]})
+    reads = result["reads"]
+    people = [{**r, "captured_at": utc(r["captured_at"]), "position": position(r.get("lat"), r.get("lon")),
+               "hit_lists": ",".join(h["list_name"] for h in r.get("hits", [])) or None} for r in reads]
+    show(reads if args.json else people, READ_COLUMNS, as_json=args.json, event="read",
+         empty="no stored reads match", summary={"event": "query", "results": len(reads),
+                                                 "audit_id": result["audit_id"]})
     return EXIT_OK
 
 
@@ -174,6 +231,7 @@ def _when(end_of_day: bool = False):
 def register(sub) -> None:
     p = sub.add_parser("purge", help="apply the retention rule now: delete what must go, report what stays and why")
     add_common(p)
+    add_access_arguments(p, provisioning=True)
     p.add_argument("--dry-run", action="store_true", help="decide and count, delete nothing")
     p.set_defaults(func=cmd_purge)
 
@@ -192,19 +250,20 @@ def register(sub) -> None:
     add.add_argument("--agency", required=True, help="requesting agency")
     add.add_argument("--statement", required=True, help="reference of the sworn statement / form / warrant")
     add.add_argument("--parties", help="the case and identity of the parties (reference)")
-    add.add_argument("--user", required=True, help=USER_HELP)
+    add_access_arguments(add)
     renew = hs.add_parser("renew", help="a new request for the same data: one more year from now")
     add_common(renew)
-    renew.add_argument("id")
+    renew.add_argument("id", help="hold id (or a unique prefix)")
     renew.add_argument("--statement", help="reference of the new request")
-    renew.add_argument("--user", required=True, help=USER_HELP)
+    add_access_arguments(renew)
     release = hs.add_parser("release", help="the data is no longer needed")
     add_common(release)
-    release.add_argument("id")
+    release.add_argument("id", help="hold id (or a unique prefix)")
     release.add_argument("--reason")
-    release.add_argument("--user", required=True, help=USER_HELP)
+    add_access_arguments(release)
     lst = hs.add_parser("list", help="the Data Retention Request Log")
     add_common(lst)
+    add_access_arguments(lst)
     lst.add_argument("--status", choices=["active", "expired", "released"])
     hold.set_defaults(func=cmd_hold)
 
@@ -212,37 +271,39 @@ def register(sub) -> None:
     aus = audit.add_subparsers(dest="audit_command", required=True)
     verify = aus.add_parser("verify", help="detect edited, inserted, deleted or reordered entries (exit 1)")
     add_common(verify)
+    add_access_arguments(verify, provisioning=True)
     verify.set_defaults(func=cmd_audit_verify)
 
     maint = sub.add_parser("maintenance", help="maintenance and calibration log (kept for the life of the unit)")
     ms = maint.add_subparsers(dest="maint_command", required=True)
     madd = ms.add_parser("add", help="record maintenance work")
     add_common(madd)
+    add_access_arguments(madd, provisioning=True)
     madd.add_argument("--kind", required=True, choices=["repair", "calibration", "software_update", "inspection",
                                                         "out_of_service", "back_in_service", "other"])
-    madd.add_argument("--technician", required=True)
+    madd.add_argument("--technician", help="who did the work, when not the --user recording it")
     madd.add_argument("--description", required=True)
     madd.add_argument("--component", default="unit", help="unit, camera:front, gps, disk, ...")
     madd.add_argument("--at", type=_when(), help="when the work was done (default now)")
     madd.add_argument("--out-of-service", action="store_true", help="the work took the part out of service")
     mlist = ms.add_parser("list", help="maintenance records and recorded malfunctions")
     add_common(mlist)
+    add_access_arguments(mlist, provisioning=True)
     mlist.add_argument("--from", dest="start", type=_when())
     mlist.add_argument("--to", dest="end", type=_when(True))
     maint.set_defaults(func=cmd_maintenance)
 
     rep = sub.add_parser("report", help="use and effectiveness report for a period")
-    add_common(rep, json_flag=False)
+    add_common(rep)
+    add_access_arguments(rep)
     rep.add_argument("--from", dest="start", required=True, type=_when())
     rep.add_argument("--to", dest="end", required=True, type=_when(True), help="inclusive when a date")
-    rep.add_argument("--format", choices=["json", "csv"], default="json")
+    rep.add_argument("--format", choices=["json", "csv"], default="json", help="csv for a spreadsheet (--json wins)")
     rep.set_defaults(func=cmd_report)
-
-    from firmware.auth import add_login_arguments
 
     q = sub.add_parser("query", help="search stored reads; states user and purpose, always audited")
     add_common(q)
-    q.add_argument("--user", required=True, help=USER_HELP)
+    add_access_arguments(q)
     q.add_argument("--purpose", required=True, help="one of retention.purposes in the config")
     q.add_argument("--plate", help="plate, * and ? wildcards allowed")
     q.add_argument("--from", dest="start", type=_when())
@@ -250,5 +311,4 @@ def register(sub) -> None:
     q.add_argument("--camera")
     q.add_argument("--case", help="case or incident number (recorded with the query)")
     q.add_argument("--limit", type=int, default=1000)
-    add_login_arguments(q)
     q.set_defaults(func=cmd_query)

@@ -63,6 +63,12 @@ class RetentionConfig(Section):
         clash = sorted(set(self.purposes) & set(self.prohibited_purposes))
         if clash:
             raise ValueError(f"purposes also listed as prohibited: {', '.join(clash)}")
+        from firmware.retention.purpose import prohibited
+
+        marked = [p for p in self.purposes if prohibited(p, self.prohibited_purposes)]
+        if marked:
+            raise ValueError(f"purposes that name a prohibited use (traffic, crash, speed, commercial, ...): "
+                             f"{', '.join(marked)}")
         for base in DEFAULT_PROHIBITED:
             if base not in self.prohibited_purposes:
                 raise ValueError(f"{base!r} is prohibited by policy and cannot be removed from prohibited_purposes")

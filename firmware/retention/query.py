@@ -18,11 +18,7 @@ from firmware.clock import iso_utc
 from firmware.retention.audit import append_audit
 from firmware.retention.config import RetentionConfig
 from firmware.retention.holds import normalise_plate
-
-# Words that mark a stated purpose as one of the prohibited uses even when phrased differently.
-PROHIBITED_MARKERS = ("traffic", "crash", "collision", "accident", "hit and run", "hit-and-run", "speeding",
-                      "parking", "red light", "toll", "commercial", "marketing", "insurance", "repossession",
-                      "sale", "sell")
+from firmware.retention.purpose import PROHIBITED_MARKERS, meaningful, normalise_purpose, prohibited  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -32,20 +28,26 @@ class PurposeCheck:
     reason: str            # allowed | prohibited | not_listed | no_user (| user_not_authorised, roster)
 
 
-def normalise_purpose(purpose: str) -> str:
-    return " ".join((purpose or "").lower().split())
-
-
 def check_purpose(user: str | None, purpose: str, config: RetentionConfig) -> PurposeCheck:
     """Pure: may `user` query for `purpose`? Prohibited wins over listed."""
     p = normalise_purpose(purpose)
     if not (user or "").strip():
         return PurposeCheck(False, p, "no_user")
-    if any(bad in p for bad in config.prohibited_purposes) or any(m in p for m in PROHIBITED_MARKERS):
+    if prohibited(p, config.prohibited_purposes):
         return PurposeCheck(False, p, "prohibited")
     if p not in config.purposes:
         return PurposeCheck(False, p, "not_listed")
     return PurposeCheck(True, p, "allowed")
+
+
+def screen_reason(reason: str, config: RetentionConfig | None = None, *, screen_prohibited: bool = True) -> str | None:
+    """Pure: the refusal for a free-text reason (a manual entry, its extension or removal), or None.
+    The same prohibited-purpose screen as a query, and a reason must say something."""
+    if screen_prohibited and prohibited(reason, config.prohibited_purposes if config else ()):
+        return "prohibited"
+    if not meaningful(reason):
+        return "no_reason"
+    return None
 
 
 def roster_entry(conn: sqlite3.Connection, user: str) -> tuple[bool, tuple | None]:
@@ -59,10 +61,9 @@ def roster_entry(conn: sqlite3.Connection, user: str) -> tuple[bool, tuple | Non
 
 
 def roster_allows(conn: sqlite3.Connection, user: str) -> bool:
-    """With a roster (sent by the agency), only its active users may query; an empty roster allows any
-    named user (a unit not yet enrolled), every query still audited."""
+    """Only active users of the agency's roster; a unit with no roster refuses (firmware.access)."""
     has_roster, row = roster_entry(conn, user)
-    return not has_roster or bool(row and row[0])
+    return bool(has_roster and row and row[0])
 
 
 def _plate_clause(plate: str) -> tuple[str, str]:

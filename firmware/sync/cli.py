@@ -36,10 +36,14 @@ def register(sub) -> None:
     requeue = sync_sub.add_parser("requeue", help="send acknowledged records again (the agency lost them)")
     add_common(requeue)
     requeue.add_argument("--kind", choices=["hit", "audit", "disposition", "event", "read", "image"])
+    from firmware.access_cli import add_access_arguments
+
+    add_access_arguments(requeue, provisioning=True)
     requeue.set_defaults(func=_requeue)
 
     keygen = sync_sub.add_parser("keygen", help="agency side: make an Ed25519 key pair for signing downlink")
     keygen.add_argument("--out", type=Path, required=True, help="private key file to write (PEM, mode 0600)")
+    keygen.add_argument("--json", action="store_true", help="the output is JSON either way (kept for symmetry)")
     keygen.set_defaults(func=_keygen)
 
     sign = sync_sub.add_parser("sign", help="agency side: sign a downlink message (roster, hold, config)")
@@ -49,21 +53,23 @@ def register(sub) -> None:
     sign.add_argument("--target", default="all", help="'all' or a unit id")
     sign.add_argument("--seq", type=int, default=None, help="default: milliseconds since the epoch")
     sign.add_argument("data", type=Path, help="JSON file with the message data")
+    sign.add_argument("--json", action="store_true", help="the signed envelope is JSON either way (kept for symmetry)")
     sign.set_defaults(func=_sign)
 
     cred = sync_sub.add_parser("hash-credential", help="agency side: hash an officer's PIN or password for the "
                                                        "roster's `credential` (the secret itself never leaves)")
     cred.add_argument("--stdin", action="store_true", help="read the secret from stdin's first line, not a prompt")
+    cred.add_argument("--json", action="store_true", help='print {"credential": HASH}')
     cred.set_defaults(func=_hash_credential)
 
 
 def _status(args) -> int:
     from firmware.storage import outbox
-    from firmware.storage.db import open_database
+    from firmware.unit_data import open_unit
 
     config = load_unit_config(args)
     data_dir = config.unit.data_dir
-    conn = open_database(data_dir)
+    conn = open_unit(config)
     try:
         summary = outbox.summary(conn)
         used = conn.execute("SELECT bytes FROM sync_budget WHERE day = strftime('%Y-%m-%d', 'now')").fetchone()
@@ -106,15 +112,16 @@ def _run(args) -> int:
     from firmware.clock import SystemClock
     from firmware.logs import setup_logging
     from firmware.storage import outbox
-    from firmware.storage.db import Writer, open_database
+    from firmware.storage.db import Writer
     from firmware.sync.service import SyncService
+    from firmware.unit_data import open_unit
 
     config = load_unit_config(args)
     setup_logging(config.logging.level, config.logging.format)
     if not config.sync.host:
         print("sync.host is empty: nothing to connect to", file=sys.stderr)
         return EXIT_USAGE
-    conn = open_database(config.unit.data_dir)
+    conn = open_unit(config)
     writer = Writer(conn).start()
     service = SyncService(config.sync, config.unit.data_dir, writer, config.unit.id, SystemClock(),
                           base_config=lambda: config.model_dump(mode="json"))
@@ -143,22 +150,27 @@ def _run(args) -> int:
 
 
 def _requeue(args) -> int:
+    from firmware.access_cli import open_with_access
     from firmware.clock import SystemClock
     from firmware.retention.audit import append_audit
     from firmware.storage import outbox
-    from firmware.storage.db import open_database, transaction
+    from firmware.storage.db import transaction
 
-    config = load_unit_config(args)
-    conn = open_database(config.unit.data_dir)
+    config, conn, decision = open_with_access(args, "sync.manage", terms={"requeue": args.kind or "all"})
+    if not decision.ok:
+        conn.close()
+        return EXIT_FAILED
 
     def job(c):
         n = outbox.requeue(c, args.kind)
-        append_audit(c, unit_id=config.unit.id, event="sync_requeue", at=SystemClock().utc(),
-                     user=os.environ.get("SUDO_USER") or os.environ.get("USER"), purpose="maintenance",
-                     detail={"kind": args.kind, "rows": n})
+        append_audit(c, unit_id=config.unit.id, event="sync_requeue", at=SystemClock().utc(), user=args.user,
+                     purpose="maintenance", detail={"kind": args.kind, "rows": n})
         return n
 
-    emit({"requeued": transaction(conn, job)}, args.json)
+    try:
+        emit({"requeued": transaction(conn, job)}, args.json)
+    finally:
+        conn.close()
     return EXIT_OK
 
 
@@ -171,7 +183,10 @@ def _hash_credential(args) -> int:
     if len(secret) < 4:
         print("a credential needs at least 4 characters", file=sys.stderr)
         return EXIT_FAILED
-    print(hash_credential(secret))
+    if args.json:
+        emit({"credential": hash_credential(secret)}, True)
+    else:
+        print(hash_credential(secret))
     return EXIT_OK
 
 

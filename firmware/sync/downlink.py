@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Literal
 
@@ -61,13 +61,18 @@ class HotlistManifest(_Strict):
 class RosterUser(_Strict):
     id: str = Field(..., pattern=r"^[A-Za-z0-9._@-]{1,64}$")
     name: str = Field(..., min_length=1, max_length=128)
-    roles: list[Literal["officer", "supervisor", "admin", "auditor", "technician"]] = Field(default_factory=list)
+    # "admin" is the pre-access-rule spelling of "administrator" (firmware.roster.ROLE_ALIASES)
+    roles: list[Literal["officer", "supervisor", "administrator", "admin", "auditor", "technician"]] = Field(
+        default_factory=list)
     credential: str | None = Field(None, max_length=512, pattern=r"^\$[A-Za-z0-9]+\$")  # a hash, never a secret
     active: bool = True
+    trained_on: date | None = None     # last ALPR training; none recorded: the user is refused data access
+    recert_days: int | None = Field(None, ge=1, le=3650)  # training lapses after this; default: the roster's
 
 
 class Roster(_Strict):
     users: list[RosterUser] = Field(..., max_length=10_000)
+    recert_days: int | None = Field(None, ge=1, le=3650)  # the agency's recertification period for every user
 
 
 class HoldCommand(_Strict):

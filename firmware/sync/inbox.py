@@ -290,21 +290,12 @@ class DownlinkInbox:
         raise Rejected("wrong_topic", v.kind)
 
     def _apply_roster(self, conn, roster, seq: int, at) -> dict:
-        stamp = iso_utc(at)
-        ids = [u.id for u in roster.users]
-        if len(set(ids)) != len(ids):
-            raise Rejected("invalid", "user ids repeat")
-        for u in roster.users:
-            conn.execute(
-                "INSERT INTO roster (user_id, name, roles, credential, active, roster_seq, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(user_id) DO UPDATE SET name = excluded.name,"
-                " roles = excluded.roles, credential = excluded.credential, active = excluded.active,"
-                " roster_seq = excluded.roster_seq, updated_at = excluded.updated_at",
-                (u.id, u.name, json.dumps(u.roles), u.credential, int(u.active), seq, stamp))
-        # users absent from the new roster are deactivated, never deleted (the audit trail names them)
-        gone = conn.execute("UPDATE roster SET active = 0, roster_seq = ?, updated_at = ? WHERE roster_seq < ?"
-                            " AND active = 1", (seq, stamp, seq)).rowcount
-        return {"users": len(ids), "deactivated": gone}
+        from firmware.roster import store_roster
+
+        try:
+            return store_roster(conn, roster, seq=seq, at=at)
+        except ValueError as exc:
+            raise Rejected("invalid", str(exc)) from None
 
     def _reject(self, topic: str, payload: bytes, exc: Rejected, stream: str | None = None,
                 seq: int | None = None) -> str:

@@ -82,6 +82,15 @@ def runtime_cut_sample(rng: np.random.Generator) -> tuple[np.ndarray, str]:
     frame (taller, shifted down towards the dealer text). Version 4 never saw either, so real crops were
     framed more loosely than any it was trained on. Half the plates here wear a dealer frame.
     """
+    canvas, quad, text = runtime_cut_scene(rng)
+    pad_x = float(rng.choice(RUNTIME_PADS_X))
+    crop = rectify(canvas, quad, H, W, pad=(pad_x, RUNTIME_PAD_Y))
+    return crop, text
+
+
+def runtime_cut_scene(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, str]:
+    """(scene, detector-like quad, text) of `runtime_cut_sample`, before the runtime's margins and the cut
+    (models/cct/calibrate.py cuts the same scenes for both readers, each at its own input size)."""
     text = random_plate_text(rng)
     plate = render_plate(text, rng, extras=True)
     framed, (px0, py0, px1, py1) = frame_plate(plate, rng, p=0.5)
@@ -105,9 +114,7 @@ def runtime_cut_sample(rng: np.random.Generator) -> tuple[np.ndarray, str]:
         u = np.array([-0.5, 0.5, 0.5, -0.5])[:, None] * rng.uniform(0.95, 1.12)
         v = np.array([-0.5, -0.5, 0.5, 0.5])[:, None] * rng.uniform(0.95, 1.3) + rng.normal(0.03, 0.04)
         quad = c + u * across + v * down + rng.normal(0, 0.02 * np.linalg.norm(across), (4, 2))
-    pad_x = float(rng.choice(RUNTIME_PADS_X))
-    crop = rectify(canvas, quad.astype(np.float32), H, W, pad=(pad_x, RUNTIME_PAD_Y))
-    return crop, text
+    return canvas, quad.astype(np.float32), text
 
 
 def sample(rng: np.random.Generator, runtime_cuts: float = 0.0) -> tuple[np.ndarray, str]:

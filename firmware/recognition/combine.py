@@ -1,0 +1,88 @@
+"""Two plate readers, one answer: per-character combination with calibrated confidences.
+
+Our CTC reader (ocr.py) and the slot reader (slot_ocr.py) were trained apart (rendered plates vs real
+ones), so where one is unsure the other is often right. Their raw probabilities are not comparable
+(each is over- or under-confident in its own way), so each is first temperature-scaled with a
+temperature fitted on rendered plates (models/cct/calibrate.py; never on the evaluation photos).
+Then:
+- both read the same number of characters: each position takes the product of the two calibrated
+  distributions, renormalised (a log pool: the Bayes combination of two readers whose errors are
+  independent; where they disagree the surer reader wins, where they agree the character is surer than
+  either alone), and its best character. A mean (linear pool) was tried first: it put a quarter of the
+  right reads of rendered plates under the unit's min_confidence (agreeing readers came out less sure
+  than the surer one), so reads were dropped (docs/perf/recognition.md, session 8);
+- they read different lengths: per-position pooling would pair the wrong characters, so the read whose
+  calibrated sequence confidence is higher is kept whole (for the slot reader that includes how sure it
+  is that the remaining slots are empty).
+Everything here is plain numpy over plain arrays, so it is tested exhaustively without a model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class Combined:
+    text: str
+    char_probs: np.ndarray            # (len(text), len(alphabet)) calibrated, rows sum to 1
+    char_confidences: tuple[float, ...]
+    source: str                       # "pooled", "first" or "second": where the characters came from
+
+
+def temper(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Temperature scaling of probability rows: softmax(log p / T), the same as dividing the logits by T."""
+    p = np.maximum(np.asarray(probs, np.float64), EPS)
+    if p.size == 0:
+        return p.reshape(p.shape)
+    logits = np.log(p) / float(temperature)
+    logits -= logits.max(axis=-1, keepdims=True)
+    e = np.exp(logits)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def slot_rows(slot_probs: np.ndarray, n_alphabet: int) -> tuple[np.ndarray, np.ndarray]:
+    """(character rows over the alphabet, renormalised; empty-slot probability of every slot) of a slot read."""
+    probs = np.asarray(slot_probs, np.float64)
+    filled = probs.argmax(axis=1) < n_alphabet
+    rows = probs[filled, :n_alphabet]
+    rows = rows / np.maximum(rows.sum(axis=1, keepdims=True), EPS)
+    return rows, probs[:, n_alphabet]
+
+
+def sequence_confidence(char_rows: np.ndarray, empty_probs: np.ndarray | None = None) -> float:
+    """Product of each read character's probability (and, for slots, of each empty slot's emptiness)."""
+    conf = float(np.prod(np.asarray(char_rows).max(axis=1))) if len(char_rows) else 0.0
+    if empty_probs is not None and len(char_rows):
+        empties = np.asarray(empty_probs)
+        conf *= float(np.prod(empties[empties >= 0.5]))
+    return conf
+
+
+def combine(first_rows: np.ndarray, second_slots: np.ndarray, alphabet: str,
+            t_first: float = 1.0, t_second: float = 1.0) -> Combined:
+    """Combine the CTC reader's character rows (n, len(alphabet)) with the slot reader's (slots, len+1).
+
+    `first_rows` are the CTC reader's per-character probabilities over the alphabet (blank removed),
+    `second_slots` the slot reader's raw output. Temperatures come from calibration on rendered plates.
+    """
+    n_alpha = len(alphabet)
+    a = temper(np.asarray(first_rows, np.float64).reshape(-1, n_alpha), t_first)
+    b_all = temper(np.asarray(second_slots, np.float64).reshape(-1, n_alpha + 1), t_second)
+    b, empty = slot_rows(b_all, n_alpha)
+    if len(a) == len(b) and len(a):
+        rows = np.exp(np.log(np.maximum(a, EPS)) + np.log(np.maximum(b, EPS)))
+        rows = rows / rows.sum(axis=1, keepdims=True)
+        source = "pooled"
+    elif len(b) and sequence_confidence(b, empty) > sequence_confidence(a):
+        rows, source = b, "second"
+    else:
+        rows, source = a, "first"
+    best = rows.argmax(axis=1) if len(rows) else np.zeros(0, int)
+    text = "".join(alphabet[k] for k in best)
+    confs = tuple(float(rows[i, k]) for i, k in enumerate(best))
+    return Combined(text, rows.astype(np.float32), confs, source)

@@ -1,0 +1,5 @@
+"""flash (being written)."""
+
+
+def register(sub) -> None:
+    pass

@@ -1,0 +1,206 @@
+"""The two-reader combination (combine.py) and the gate that decides when to ask the second reader.
+
+Pure functions over plain arrays: every case below is built by hand, and the properties run over
+generated inputs, so no model is needed here (tests/test_models_cct.py has the real one).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from firmware.recognition.combine import combine, sequence_confidence, slot_rows, temper
+from firmware.recognition.pipeline import needs_second_reader
+
+AL = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+N = len(AL)
+
+
+def rows_for(text: str, conf: float = 0.9, alt: dict[int, tuple[str, float]] | None = None) -> np.ndarray:
+    """CTC-reader rows: each character `conf`, the rest spread evenly (or given to one alternative)."""
+    rows = np.full((len(text), N), 0.0)
+    for i, c in enumerate(text):
+        p = conf
+        rows[i, AL.index(c)] = p
+        if alt and i in alt:
+            ch, q = alt[i]
+            rows[i, AL.index(ch)] = q
+            p += q
+        rest = [k for k in range(N) if rows[i, k] == 0]
+        rows[i, rest] = (1 - p) / len(rest)
+    return rows
+
+
+def slots_for(text: str, conf: float = 0.9, slots: int = 9, empty_conf: float = 0.99,
+              alt: dict[int, tuple[str, float]] | None = None) -> np.ndarray:
+    """Slot-reader output: `text` in the first slots, the empty class (index N) after it."""
+    out = np.zeros((slots, N + 1))
+    for i in range(slots):
+        if i < len(text):
+            out[i, AL.index(text[i])] = conf
+            if alt and i in alt:
+                out[i, AL.index(alt[i][0])] = alt[i][1]
+        else:
+            out[i, N] = empty_conf
+        rest = out[i] == 0
+        out[i, rest] = (1 - out[i].sum()) / rest.sum()
+    return out
+
+
+# --- temperature scaling ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("t", [0.3, 0.5, 1.0, 1.55, 2.0, 4.0])
+def test_temper_keeps_the_ranking_and_sums_to_one(t):
+    rng = np.random.default_rng(int(t * 100))
+    p = rng.dirichlet(np.ones(N), size=7)
+    q = temper(p, t)
+    assert np.allclose(q.sum(axis=1), 1.0)
+    assert (q.argmax(axis=1) == p.argmax(axis=1)).all()
+    if t == 1.0:
+        assert np.allclose(q, p, atol=1e-6)
+    elif t > 1:
+        assert (q.max(axis=1) < p.max(axis=1)).all()  # softer
+    else:
+        assert (q.max(axis=1) > p.max(axis=1)).all()  # sharper
+
+
+def test_temper_of_no_rows_is_no_rows():
+    assert temper(np.zeros((0, N)), 1.5).shape == (0, N)
+
+
+# --- slot decoding ---------------------------------------------------------------------------------
+
+def test_slot_rows_keep_filled_slots_in_order_and_drop_the_empty_class():
+    rows, empty = slot_rows(slots_for("7ABC123"), N)
+    assert rows.shape == (7, N)
+    assert "".join(AL[k] for k in rows.argmax(1)) == "7ABC123"
+    assert np.allclose(rows.sum(1), 1.0)
+    assert empty.shape == (9,) and (empty[7:] > 0.9).all() and (empty[:7] < 0.1).all()
+
+
+def test_sequence_confidence_counts_characters_and_empty_slots():
+    rows, empty = slot_rows(slots_for("ABC123", conf=0.9, empty_conf=0.5), N)
+    with_empties = sequence_confidence(rows, empty)
+    assert with_empties == pytest.approx(sequence_confidence(rows) * 0.5 ** 3)
+    assert sequence_confidence(np.zeros((0, N))) == 0.0
+
+
+# --- combination -----------------------------------------------------------------------------------
+
+def test_agreeing_readers_keep_the_text_and_are_surer_than_either():
+    first, second = rows_for("ABC1234", 0.8), slots_for("ABC1234", 0.6)
+    got = combine(first, second, AL)
+    assert got.text == "ABC1234" and got.source == "pooled"
+    b, _ = slot_rows(second, N)
+    for i, c in enumerate(got.char_confidences):
+        k = AL.index("ABC1234"[i])
+        want = first[i, k] * b[i, k] / float((first[i] * b[i]).sum())
+        assert c == pytest.approx(want, rel=1e-4)
+        assert c > 0.8  # two agreeing readers: surer than the surer one
+
+
+@pytest.mark.parametrize("pos", range(7))
+def test_the_surer_reader_wins_each_disagreeing_position(pos):
+    truth = "383WJP1"
+    wrong = {"W": "M", "3": "8", "8": "B", "J": "U", "P": "R", "1": "I"}[truth[pos]]
+    first_text = truth[:pos] + wrong + truth[pos + 1:]
+    # ours unsure at that one position (true character second), the slot reader sure of the truth
+    first = rows_for(first_text, 0.9, alt={pos: (truth[pos], 0.08)})
+    first[pos] = 0
+    first[pos, AL.index(wrong)] = 0.55
+    first[pos, AL.index(truth[pos])] = 0.40
+    first[pos, first[pos] == 0] = 0.05 / (N - 2)
+    got = combine(first, slots_for(truth, 0.95), AL)
+    assert got.text == truth and got.source == "pooled"
+    # and the other way round: a sure first reader is not overruled by an unsure second
+    second = slots_for(first_text, 0.45, alt={pos: (truth[pos], 0.40)})
+    got = combine(rows_for(truth, 0.97), second, AL)
+    assert got.text == truth
+
+
+def test_pooled_characters_are_the_argmax_of_the_product_of_calibrated_rows():
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        n = int(rng.integers(1, 9))
+        a = rng.dirichlet(np.ones(N) * 0.3, size=n)
+        b = np.zeros((9, N + 1))
+        b[:n, :N] = rng.dirichlet(np.ones(N) * 0.3, size=n) * 0.999
+        b[:n, N] = 0.001
+        b[n:, N] = 1.0
+        b = b / b.sum(1, keepdims=True)
+        ta, tb = float(rng.uniform(0.5, 2)), float(rng.uniform(0.5, 2))
+        got = combine(a, b, AL, ta, tb)
+        ra = temper(a, ta)
+        rb, _ = slot_rows(temper(b, tb), N)
+        want = "".join(AL[k] for k in (np.log(np.maximum(ra, 1e-9)) + np.log(np.maximum(rb, 1e-9))).argmax(1))
+        assert got.source == "pooled" and got.text == want
+        assert np.allclose(got.char_probs.sum(1), 1.0, atol=1e-5)
+        assert all(0 < c <= 1 for c in got.char_confidences)
+
+
+@pytest.mark.parametrize("first_conf,second_conf,expect", [
+    (0.95, 0.6, "first"), (0.6, 0.95, "second"), (0.9, 0.9, "first"),
+])
+def test_different_lengths_keep_the_read_with_the_higher_sequence_confidence(first_conf, second_conf, expect):
+    got = combine(rows_for("ZRULZ", first_conf), slots_for("FZRULZ", second_conf), AL)
+    # 5 characters at first_conf against 6 at second_conf times 3 sure empty slots
+    assert got.source == expect
+    assert got.text == ("ZRULZ" if expect == "first" else "FZRULZ")
+
+
+def test_an_empty_first_read_takes_the_second_and_an_empty_second_keeps_the_first():
+    got = combine(np.zeros((0, N)), slots_for("ABC123"), AL)
+    assert (got.text, got.source) == ("ABC123", "second")
+    got = combine(rows_for("ABC123"), slots_for(""), AL)
+    assert (got.text, got.source) == ("ABC123", "first")
+    got = combine(np.zeros((0, N)), slots_for(""), AL)
+    assert got.text == "" and got.char_confidences == ()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet=AL, min_size=0, max_size=8), st.text(alphabet=AL, min_size=0, max_size=9),
+       st.floats(0.2, 0.99), st.floats(0.2, 0.99), st.floats(0.3, 3.0), st.floats(0.3, 3.0))
+def test_combination_is_always_one_of_the_readings_or_a_per_position_mix(a_text, b_text, ca, cb, ta, tb):
+    got = combine(rows_for(a_text, ca), slots_for(b_text, cb), AL, ta, tb)
+    assert len(got.text) == len(got.char_confidences) == got.char_probs.shape[0]
+    if got.source == "pooled":
+        assert len(a_text) == len(b_text)
+        assert all(g in (x, y) for g, x, y in zip(got.text, a_text, b_text))
+    elif got.source == "first":
+        assert got.text == a_text
+    else:
+        assert got.text == b_text
+
+
+# --- when the second reader is asked ---------------------------------------------------------------
+
+@pytest.mark.parametrize("text,confs,below,expect", [
+    ("", (), 0.95, True),                                  # nothing read: the second reader may find it
+    ("ABC1234", (0.99,) * 7, 0.95, False),                  # sure and plate-shaped: no ask
+    ("ABC1234", (0.99,) * 6 + (0.9,), 0.95, True),          # one unsure character
+    ("ABC1234", (0.99,) * 6 + (0.9,), 0.85, False),
+    ("CCLVN3", (0.99,) * 6, 0.95, True),                    # fits no US serial format (vanity)
+    ("AB", (0.99,) * 2, 0.95, True),
+    ("7ABC123", (0.96,) * 7, 0.95, False),
+    ("7ABC123", (0.96,) * 7, 1.0, True),                    # 1 asks on every crop
+    ("7ABC123", (0.01,) * 7, 0.0, False),                   # 0: only empty or format-less reads
+])
+def test_needs_second_reader(text, confs, below, expect):
+    assert needs_second_reader(text, confs, below) is expect
+
+
+def test_every_format_shape_with_sure_characters_is_left_alone():
+    from firmware.recognition.hints import US_FORMATS
+
+    for pattern in US_FORMATS:
+        text = "".join("7" if k == "D" else "K" for k in pattern)
+        assert needs_second_reader(text, (0.99,) * len(text), 0.95) is False
+    for n in range(1, 9):
+        for shape in itertools.product("LD", repeat=n):
+            pattern = "".join(shape)
+            text = "".join("7" if k == "D" else "K" for k in pattern)
+            assert needs_second_reader(text, (0.99,) * n, 0.95) is (pattern not in US_FORMATS)
