@@ -131,6 +131,12 @@ class Agency:
             info.wait_for_publish(10)
         return seq
 
+    def roster(self, users: list[dict]) -> None:
+        """A signed roster (who may log in on the unit's screen, with credential hashes), retained."""
+        self.seq += 1
+        envelope = sign(self.key, kind="roster", agency=self.agency, target="all", seq=self.seq, data={"users": users})
+        self.client.publish(downlink_topic(self.agency, "all", "roster"), envelope, qos=1, retain=True).wait_for_publish(10)
+
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()

@@ -269,12 +269,24 @@ def _delivery(ev: Evidence, r: Result) -> None:
                                   f"(rolled back or lost), e.g. {sorted(lost)[:3]}")
 
 
-def check_screen(ev: Evidence) -> list[str]:
-    """HTTP checks against the unit's screen while it runs; none when this daemon has no screen."""
+def check_screen(ev: Evidence, user: str, pin: str) -> list[str]:
+    """HTTP checks against the unit's screen while it runs, logged in as the rig's officer (sent in the
+    signed roster); the hits must be on it as the officer would see them."""
+    import http.cookiejar
+    import urllib.parse
+
     out: list[str] = []
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    try:
+        form = urllib.parse.urlencode({"user": user, "pin": pin}).encode()
+        with opener.open(ev.screen_url + "/login", data=form, timeout=15) as resp:
+            if "/login" in resp.url:
+                out.append("screen: the rig's officer could not log in")
+    except (OSError, urllib.error.HTTPError) as exc:
+        return [f"screen: login failed: {exc}"]
     for check in ev.scenario.expect.screen:
         try:
-            with urllib.request.urlopen(ev.screen_url + check.path, timeout=10) as resp:
+            with opener.open(ev.screen_url + check.path, timeout=15) as resp:
                 status, body = resp.status, resp.read().decode(errors="replace")
         except urllib.error.HTTPError as exc:
             status, body = exc.code, ""

@@ -34,6 +34,7 @@ from hil.unitconfig import base_config, deep_merge, to_toml
 UNIT_ID = "hil-unit"
 AGENCY = "hilagency"
 SETTLE_S = 4.0
+SCREEN_USER, SCREEN_PIN = "hil.officer", "482916"
 
 
 @dataclass
@@ -166,13 +167,21 @@ class Run:
         self.env: dict[str, str] = {}
         if any(f.kind == "clock_jump" for f in self.s.faults):
             self.env = faults.faketime_env(self.work / "faketime")
+        if self.screen_url:   # an officer the rig can log in as, sent as the agency sends its roster
+            from datetime import date
+
+            from firmware.auth import hash_credential
+
+            self.agency.roster([{"id": SCREEN_USER, "name": "HIL officer", "roles": ["officer"],
+                                 "credential": hash_credential(SCREEN_PIN, ln=10), "trained_on": date.today().isoformat()}])
         if self.s.hotlist:
             self.agency.hotlist([h.model_dump() for h in self.s.hotlist])   # retained: waits for the unit
 
     # -- the daemon -------------------------------------------------------------------------------
     def start_daemon(self) -> None:
         self.starts += 1
-        self.target.start(self.config_path, self.env, self.work / "daemon.log", tunnel_port=self.broker.port)
+        self.target.start(self.config_path, self.env, self.work / "daemon.log", tunnel_port=self.broker.port,
+                          screen_port=int(self.screen_url.rsplit(":", 1)[1]) if self.screen_url else None)
         if self.starts == 1 and self.bench.monitor:
             self.monitor = MonitorPlayer(self.frames, self.s.fps).start()
             self._cleanup.append(self.monitor.stop)
@@ -255,7 +264,7 @@ class Run:
                 evidence.alert_edges = self.probe.rising()
                 evidence.shown_at = self.monitor.started_at if self.monitor else None
             if self.screen_url:
-                evidence.screen_failures = check_screen(evidence)
+                evidence.screen_failures = check_screen(evidence, SCREEN_USER, SCREEN_PIN)
             evidence.await_delivery(self.s.expect.delivery_timeout_s if self.s.expect.delivered_exactly_once else 0)
             self.target.signal(signal.SIGTERM)
             rc = self.target.wait(60)

@@ -29,7 +29,8 @@ class Target:
     def put(self, path: str, data: bytes) -> None: raise NotImplementedError
     def read(self, path: str) -> bytes | None: raise NotImplementedError
     def run(self, args: list[str], timeout: float = 120) -> subprocess.CompletedProcess: raise NotImplementedError
-    def start(self, config: str, env: dict[str, str], log_path: Path, tunnel_port: int | None = None) -> None:
+    def start(self, config: str, env: dict[str, str], log_path: Path, tunnel_port: int | None = None,
+              screen_port: int | None = None) -> None:
         raise NotImplementedError
     def signal(self, sig: int) -> None: raise NotImplementedError
     def wait(self, timeout: float) -> int | None: raise NotImplementedError
@@ -73,7 +74,8 @@ class LocalTarget(Target):
     def run(self, args: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.run(args, capture_output=True, text=True, cwd=REPO, timeout=timeout)
 
-    def start(self, config: str, env: dict[str, str], log_path: Path, tunnel_port: int | None = None) -> None:
+    def start(self, config: str, env: dict[str, str], log_path: Path, tunnel_port: int | None = None,
+              screen_port: int | None = None) -> None:
         self._log = open(log_path, "ab")
         self.proc = subprocess.Popen([*self.unit_command(), "run", "--config", config], cwd=REPO,
                                      env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT,
@@ -181,9 +183,11 @@ class SshTarget(Target):
         return subprocess.CompletedProcess(args, result.returncode, result.stdout.decode(errors="replace"),
                                            result.stderr.decode(errors="replace"))
 
-    def start(self, config: str, env: dict[str, str], log_path: Path, tunnel_port: int | None = None) -> None:
+    def start(self, config: str, env: dict[str, str], log_path: Path, tunnel_port: int | None = None,
+              screen_port: int | None = None) -> None:
         """Over ssh the broker is reached through a reverse tunnel on the same port, so the unit connects
-        to 127.0.0.1 as in simulation and the broker's certificate (issued for 127.0.0.1) verifies."""
+        to 127.0.0.1 as in simulation and the broker's certificate (issued for 127.0.0.1) verifies; the
+        unit's screen comes back through a local forward the same way."""
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
         command = " ".join(shlex.quote(a) for a in [*self._unit_command, "run", "--config", config])
         line = f"echo $$ > {shlex.quote(self.pidfile)}; exec env {exports} {command}"
@@ -191,6 +195,8 @@ class SshTarget(Target):
         transport = list(self.transport)
         if transport[0] == "ssh" and tunnel_port:
             transport[1:1] = ["-R", f"{tunnel_port}:127.0.0.1:{tunnel_port}"]
+        if transport[0] == "ssh" and screen_port:   # the unit's screen, reached here as on the unit
+            transport[1:1] = ["-L", f"{screen_port}:127.0.0.1:{screen_port}"]
         self.proc = subprocess.Popen([*transport, line], cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
 

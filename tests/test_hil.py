@@ -279,3 +279,18 @@ def test_fill_leaves_no_byte_free_and_unfill_gives_it_back(tmp_path):
         assert shutil.disk_usage(tmp_path).free > 3 * 2**20
     finally:
         umount(tmp_path)
+
+
+def test_ssh_target_tunnels_the_broker_and_the_screen(monkeypatch, tmp_path):
+    import hil.target as target_module
+    from hil.target import SshTarget, make_target
+
+    started = []
+    monkeypatch.setattr(target_module.subprocess, "Popen", lambda argv, **kw: started.append(argv))
+    unit = make_target("ssh://pi@unit-07:2222")
+    assert isinstance(unit, SshTarget) and unit.unit_command() == ["alpr-unit"]
+    unit.start("/tmp/alpr-hil-x/unit.toml", {"TZ": "UTC"}, tmp_path / "log", tunnel_port=40001, screen_port=40002)
+    argv = started[0]
+    assert argv[:3] == ["ssh", "-L", "40002:127.0.0.1:40002"] and argv[3:5] == ["-R", "40001:127.0.0.1:40001"]
+    assert argv[-2:-1] == ["pi@unit-07"] and "-p" in argv and "2222" in argv
+    assert argv[-1].endswith("exec env TZ=UTC alpr-unit run --config /tmp/alpr-hil-x/unit.toml")
