@@ -155,6 +155,8 @@ def judge(ev: Evidence) -> Result:
             r.failures.append(f"expected audit entry '{name}' missing (have: {sorted(set(audit))})")
     if expect.hotlist_entries is not None and live_entries != expect.hotlist_entries:
         r.failures.append(f"{live_entries} live hotlist entries, expected {expect.hotlist_entries}")
+    if expect.max_reads_kept is not None and len(reads) > expect.max_reads_kept:
+        r.failures.append(f"{len(reads)} reads still stored, expected at most {expect.max_reads_kept} (purge)")
     if expect.min_reads_kept is not None and len(reads) < expect.min_reads_kept:
         r.failures.append(f"only {len(reads)} reads still stored, expected at least {expect.min_reads_kept}")
     if ev.scenario.expect.screen:
@@ -176,7 +178,8 @@ def _reads(ev: Evidence, reads: list[dict], r: Result) -> None:
     for read in reads:
         by_plate.setdefault(read["plate"], []).append(read)
     wanted = s.expected_reads()
-    missed = [p for p in wanted if p not in by_plate]
+    delivered_plates = {(m.body or {}).get("plate") for m in ev.recorder.of("read")}   # purged since, yet read
+    missed = [p for p in wanted if p not in by_plate and p not in delivered_plates]
     if len(missed) > expect.max_missed_reads:
         r.failures.append(f"plates not read: {missed} (allowed to miss {expect.max_missed_reads})")
     if expect.max_reads_per_plate is not None:
@@ -264,7 +267,7 @@ def _delivery(ev: Evidence, r: Result) -> None:
         final = _ids(ev.final_db)
         for kind in ("read", "hit"):
             lost = got[kind] - final[kind]
-            if lost and expect.min_reads_kept is None:
+            if lost and expect.min_reads_kept is None and expect.max_reads_kept is None:
                 r.failures.append(f"{len(lost)} {kind} record(s) delivered but no longer stored on the unit "
                                   f"(rolled back or lost), e.g. {sorted(lost)[:3]}")
 

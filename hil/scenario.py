@@ -91,6 +91,7 @@ class Expect(Strict):
     audit: list[str] = Field(default_factory=list, description="Audit entries (event names) that must exist")
     hotlist_entries: int | None = Field(None, ge=0, description="Live hotlist rows on the unit at the end")
     min_reads_kept: int | None = Field(None, ge=0, description="Purge: at least this many reads still stored")
+    max_reads_kept: int | None = Field(None, ge=0, description="Purge: at most this many reads still stored")
     exit_codes: list[int] = Field(default_factory=lambda: [0], description="Acceptable exit codes of the last run")
     screen: list[ScreenCheck] = Field(default_factory=list, description="HTTP checks when the unit has a screen")
 
