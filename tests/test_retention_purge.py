@@ -16,7 +16,7 @@ from firmware.retention.config import RetentionConfig
 from firmware.retention.holds import add_hold, release_hold, renew_hold
 from firmware.retention.purge import Purger
 from firmware.retention.service import RetentionService
-from firmware.storage.db import DB_NAME, Writer, open_database, transaction
+from firmware.storage.db import DB_NAME, Writer, connect, open_database, transaction
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
 UNIT = "unit-0001"
@@ -254,7 +254,7 @@ def test_service_runs_through_the_writer_and_stops(tmp_path, monkeypatch):
     svc = RetentionService(RetentionConfig(purge_interval_s=10, purge_batch_size=7), tmp_path, writer, UNIT,
                            ManualClock(NOW))
     svc.start()
-    for _ in range(200):
+    for _ in range(2400):   # up to 2 min on a loaded machine; ends at the first run
         if svc.runs:
             break
         threading.Event().wait(0.05)
@@ -277,7 +277,12 @@ def test_stop_interrupts_between_jobs_and_the_next_purge_finishes(tmp_path):
     result = {}
     worker = threading.Thread(target=lambda: result.update(svc.purge_now()))
     worker.start()
-    threading.Event().wait(0.3)
+    reader = connect(tmp_path / DB_NAME, readonly=True)
+    for _ in range(2400):   # stop once the purge is under way, however slow the machine
+        if reader.execute("SELECT count(*) FROM reads").fetchone()[0] < 400:
+            break
+        threading.Event().wait(0.05)
+    reader.close()
     svc.stop()
     worker.join(timeout=10)
     assert not worker.is_alive()
