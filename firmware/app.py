@@ -118,10 +118,17 @@ class Unit:
         self.alerter = build_alerter(cfg.alerts, self.data_dir, self.seams.alert_sinks, on_event=self.record_event)
         self._started("alerter", self.alerter.close)
 
+        from firmware.screen.service import start_screen
+
+        self.screen = start_screen(cfg.screen, self)   # None without [screen], or reported when it cannot listen
+        if self.screen is not None:
+            self.alerter.sinks.append(self.screen.sink)
+            self._started("screen", self.screen.stop)
+
         self.recorder = ReadRecorder(
             unit_id=cfg.unit.id, data_dir=self.data_dir, writer=self.writer, clock=self.clock, gnss=self.gnss,
             hotlists=self.hotlists, alerter=self.alerter, storage_config=cfg.storage,
-            min_free_mb=cfg.unit.min_free_mb, on_event=self.record_event, on_read=self.seams.on_read,
+            min_free_mb=cfg.unit.min_free_mb, on_event=self.record_event, on_read=_both(self.seams.on_read, self.screen and self.screen.on_read),
             on_committed=self.sync.notify,
         )
         factory = self.seams.recognizer_factory or self._recognizer_from_config
@@ -242,6 +249,12 @@ class Unit:
             return pending_change(lambda job: self.writer.call(job, timeout=2))
         except Exception:  # noqa: BLE001 - health must answer even when the writer is busy or stopped
             return None
+
+
+def _both(first: Callable[[Read], None] | None, second: Callable[[Read], None] | None):
+    if first is None or second is None:
+        return first or second
+    return lambda read: (first(read), second(read))
 
 
 def cpu_temperature() -> float | None:

@@ -19,6 +19,7 @@ from firmware.gnss.config import GnssConfig
 from firmware.hotlist.config import HotlistConfig
 from firmware.recognition.config import RecognitionConfig
 from firmware.retention.config import RetentionConfig
+from firmware.screen.config import ScreenConfig
 from firmware.sync.config import SyncConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/alpr-unit/unit.toml")
@@ -95,6 +96,7 @@ class UnitConfig(Section):
     sync: SyncConfig = Field(default_factory=SyncConfig, description="MQTT sync")
     retention: RetentionConfig = Field(default_factory=RetentionConfig, description="Purge and audit")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logs")
+    screen: ScreenConfig | None = Field(None, description="The officer's in-car screen (a local web app); off when absent")
 
     @field_validator("cameras")
     @classmethod

@@ -25,6 +25,9 @@ def register(sub) -> None:
     demo.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
     demo.add_argument("--fps", type=float, default=10.0, help="replay rate of the clip")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
+    demo.add_argument("--screen", nargs="?", const="127.0.0.1:8080", default=None, metavar="HOST:PORT",
+                      help="also serve the officer's screen (default 127.0.0.1:8080) with a demo roster, and keep "
+                           "it up after the clip until Ctrl-C")
     demo.set_defaults(func=_demo)
 
 
@@ -53,7 +56,10 @@ def _demo(args) -> int:
     from firmware.demo import run_demo
 
     setup_logging("WARNING", "text")
-    summary = run_demo(args.data_dir.resolve(), args.seconds, args.fps)
+    stop = threading.Event()
+    if args.screen:
+        _stop_on_signals(stop)
+    summary = run_demo(args.data_dir.resolve(), args.seconds, args.fps, screen=args.screen, stop=stop)
     if args.json:
         print(json.dumps(summary))
     else:

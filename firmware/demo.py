@@ -87,10 +87,10 @@ def render_clip(folder: Path, seed: int = 7, lead_in_frames: int = 0) -> list[st
     return list(DEMO_PLATES)
 
 
-def demo_config(data_dir: Path, clip_dir: Path, fps: float):
+def demo_config(data_dir: Path, clip_dir: Path, fps: float, screen: str | None = None):
     from firmware.config import UnitConfig
 
-    return UnitConfig.model_validate({
+    return UnitConfig.model_validate({**({"screen": {"listen": screen}} if screen else {}),
         "unit": {"id": "demo-unit", "data_dir": str(data_dir), "min_free_mb": 16},
         "cameras": [{"id": "front", "kind": "folder", "uri": str(clip_dir), "fps": fps, "queue_size": 64}],
         "gps": {"source": "file", "file": str(asset("demo-route.nmea")), "replay_speed": 1.0},
@@ -114,8 +114,10 @@ def load_demo_hotlist(data_dir: Path, unit_id: str, clock) -> dict:
     return report.as_dict()
 
 
-def run_demo(data_dir: Path, seconds: float | None, fps: float, out=print) -> dict:
-    """Render the clip, load the demo hotlist, run the daemon until the clip ends; return a summary."""
+def run_demo(data_dir: Path, seconds: float | None, fps: float, out=print, screen: str | None = None,
+             stop: threading.Event | None = None) -> dict:
+    """Render the clip, load the demo hotlist, run the daemon until the clip ends (with `screen`: until
+    `stop`, the screen up for a browser); return a summary."""
     from firmware.app import Seams, Unit
     from firmware.clock import SystemClock, iso_utc
     from firmware.hotlist.match import describe_hit
@@ -125,10 +127,12 @@ def run_demo(data_dir: Path, seconds: float | None, fps: float, out=print) -> di
     clip_dir = data_dir / "demo-clip"
     if clip_dir.exists():
         shutil.rmtree(clip_dir)
-    plates = render_clip(clip_dir)
+    plates = render_clip(clip_dir, lead_in_frames=int(15 * fps) if screen else 0)   # time to log in first
     clock = SystemClock()
-    config = demo_config(data_dir, clip_dir, fps)
+    config = demo_config(data_dir, clip_dir, fps, screen)
     hotlist = load_demo_hotlist(data_dir, config.unit.id, clock)
+    if screen:
+        provision_demo_users(data_dir)
     out(f"demo: {len(list(clip_dir.iterdir()))} frames of {len(plates)} vehicles; hotlist '{hotlist['list_name']}' "
         f"version {hotlist['version']}: {hotlist['entries']} entries (sha256 {hotlist['sha256'][:12]}...)")
 
@@ -142,10 +146,15 @@ def run_demo(data_dir: Path, seconds: float | None, fps: float, out=print) -> di
                 f"list age {hit.list_age_s or 0:.0f}s - VERIFY plate and state before acting")
 
     unit = Unit(config, Seams(clock=clock, on_read=show, gps_wait_s=5.0))
-    stop = threading.Event()
+    stop = stop or threading.Event()
     unit.start()
     try:
-        unit.run(stop, max_seconds=seconds, until_sources_end=True)
+        if screen and unit.screen is None:
+            out(f"screen: could not listen on {screen} (in use?); the demo runs without it")
+        if unit.screen is not None:
+            out(f"screen: open {unit.screen.address} in a browser (Ctrl-C ends the demo); logins: "
+                + ", ".join(f"{u['id']} PIN {u['pin']} ({u['roles'][0]})" for u in DEMO_USERS))
+        unit.run(stop, max_seconds=seconds, until_sources_end=unit.screen is None)
     finally:
         unit.stop()
     conn = open_database(data_dir)
@@ -161,3 +170,35 @@ def run_demo(data_dir: Path, seconds: float | None, fps: float, out=print) -> di
                "reads_stored": total, "reads_with_position": with_gps, "hits_stored": hits,
                "outbox_queued": queued, "data_dir": str(data_dir)}
     return summary
+
+
+# --- the screen (`alpr-unit demo --screen`) ---------------------------------------------------------
+DEMO_USERS = ({"id": "demo.officer", "name": "Demo Officer", "roles": ["officer"], "pin": "1234"},
+              {"id": "demo.sergeant", "name": "Demo Sergeant", "roles": ["supervisor"], "pin": "5678"})
+
+
+def provision_demo_users(data_dir: Path) -> dict:
+    """The demo's officer and sergeant, their PINs hashed as the agency does (firmware.auth)."""
+    from firmware.auth import hash_credential
+
+    return store_demo_roster(data_dir, [{"id": u["id"], "name": u["name"], "roles": u["roles"],
+                                         "credential": hash_credential(u["pin"])} for u in DEMO_USERS])
+
+
+def store_demo_roster(data_dir: Path, users: list[dict], at=None) -> dict:
+    """Install a roster (RosterUser dicts with credential hashes; trained today unless they say) through
+    the store the signed downlink uses (firmware.roster.store_roster)."""
+    from datetime import datetime, timezone
+
+    from firmware.roster import store_roster
+    from firmware.storage.db import open_database, transaction
+    from firmware.sync.downlink import Roster
+
+    at = at or datetime.now(timezone.utc)
+    roster = Roster.model_validate({"users": [{"trained_on": at.date().isoformat(), **u} for u in users]})
+    conn = open_database(data_dir)
+    try:
+        seq = 1 + (conn.execute("SELECT coalesce(max(roster_seq), 0) FROM roster").fetchone()[0])
+        return transaction(conn, lambda c: store_roster(c, roster, seq=seq, at=at))
+    finally:
+        conn.close()

@@ -116,3 +116,28 @@ def record_event(conn: sqlite3.Connection, kind: str, source: str, detail: dict,
                    {"schema": SCHEMA, "id": event_id, "at": iso_utc(at), "kind": kind, "source": source,
                     "detail": detail}, at)
     return event_id
+
+
+def recent_reads(conn: sqlite3.Connection, limit: int = 20) -> list[dict]:
+    """The newest reads for the officer's live view, with the hits the car may show (covert ones left out)."""
+    rows = [dict(r) for r in conn.execute(
+        "SELECT id, camera_id, plate, state, confidence, captured_at, position_method, fix_age_s, lat, lon,"
+        " crop_path IS NOT NULL AS has_crop FROM reads ORDER BY captured_at DESC, id DESC LIMIT ?", (limit,))]
+    if rows:
+        marks = ",".join("?" * len(rows))
+        shown: dict[str, list] = {}
+        for h in conn.execute(f"SELECT read_id, list_name, priority FROM hits WHERE alert != 'silent'"
+                              f" AND read_id IN ({marks})", [r["id"] for r in rows]):
+            shown.setdefault(h["read_id"], []).append({"list": h["list_name"], "priority": h["priority"]})
+        for r in rows:
+            r["hits"] = shown.get(r["id"], [])
+    return rows
+
+
+def read_image(conn: sqlite3.Connection, read_id: str, role: str) -> str | None:
+    """The stored path (relative to the data dir) of a read's crop or overview image, if any."""
+    column = {"crop": "crop_path", "overview": "overview_path"}.get(role)
+    if column is None:
+        return None
+    row = conn.execute(f"SELECT {column} FROM reads WHERE id = ?", (read_id,)).fetchone()
+    return row[0] if row else None

@@ -1,0 +1,505 @@
+// The officer's screen: live reads, status, and hits that take the whole screen until answered.
+// Plain JS, no framework, nothing from the internet. Data arrives by Server-Sent Events; after any
+// reconnect (a daemon restart included) the page fetches its whole state again.
+(function () {
+  "use strict";
+  var BOOT = JSON.parse(document.body.dataset.boot);
+  var CAN = BOOT.can || {};
+  var state = { reads: [], hits: [], confirmed: [], choices: null, malfunctions: [] };
+  var queue = [];            // hit items waiting for the officer, most urgent first
+  var deferred = {};         // keys the officer put aside with "Later" (still listed under Hits)
+  var answered = {};         // keys disposed on this page
+  var shown = null;          // the item on screen
+  var mode = "alert";        // alert | verify
+  var es = null;
+  var serverStarted = null;
+  var lastTouch = 0;
+  window.__alpr = { shown: [], events: 0, connected: false };
+
+  // ---- helpers ------------------------------------------------------------------------------
+  function $(sel) { return document.querySelector(sel); }
+  function el(tag, attrs) {
+    var node = document.createElement(tag);
+    if (attrs) Object.keys(attrs).forEach(function (k) {
+      if (k === "text") node.textContent = attrs[k];
+      else if (k === "on") Object.keys(attrs.on).forEach(function (e) { node.addEventListener(e, attrs.on[e]); });
+      else if (attrs[k] !== null && attrs[k] !== undefined && attrs[k] !== false) node.setAttribute(k, attrs[k]);
+    });
+    function add(x) {
+      if (x === null || x === undefined) return;
+      if (Array.isArray(x)) { x.forEach(add); return; }
+      node.appendChild(typeof x === "string" ? document.createTextNode(x) : x);
+    }
+    for (var i = 2; i < arguments.length; i++) add(arguments[i]);
+    return node;
+  }
+  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
+  function api(method, path, body) {
+    var opts = { method: method, credentials: "same-origin", headers: {} };
+    if (body !== undefined) { opts.body = JSON.stringify(body); opts.headers["Content-Type"] = "application/json"; }
+    return fetch(path, opts).then(function (r) {
+      if (r.status === 401) { location.href = "/login"; throw new Error("logged out"); }
+      return r.json().then(function (j) { j._http = r.status; return j; });
+    });
+  }
+  function hhmmss(iso) { return iso ? iso.replace(/^.*T(\d\d:\d\d:\d\d).*$/, "$1") : "-"; }
+  function age(s) {
+    if (s === null || s === undefined) return "?";
+    if (s < 90) return Math.round(s) + " s";
+    if (s < 5400) return Math.round(s / 60) + " min";
+    return (s / 3600).toFixed(s < 36000 ? 1 : 0) + " h";
+  }
+  function prioClass(p) { return p <= 10 ? "p-urgent" : p <= 30 ? "p-high" : p <= 60 ? "p-medium" : "p-low"; }
+  function ordinal(n) { return n + (n % 10 === 1 && n !== 11 ? "st" : n % 10 === 2 && n !== 12 ? "nd" : n % 10 === 3 && n !== 13 ? "rd" : "th"); }
+  function note(a, keys) {
+    a = a || {};
+    for (var i = 0; i < keys.length; i++) if (a[keys[i]]) return a[keys[i]];
+    return null;
+  }
+
+  // ---- hit items ------------------------------------------------------------------------------
+  function keyOf(readId, h) { return readId + "|" + h.list_name + "|" + h.entry_plate; }
+  function itemFromAlert(data, h) {
+    return { key: keyOf(data.read_id, h), read_id: data.read_id, hit_id: null, plate: data.plate,
+      read_state: data.state, captured_at: data.captured_at, camera_id: data.camera_id, list_name: h.list_name,
+      entry_plate: h.entry_plate, entry_state: h.entry_state, category: h.category, priority: h.priority,
+      match: h.match, positions: h.positions || [], possible: h.possible, annotations: h.annotations || {},
+      list_age_s: h.list_age_s, status: "new", checks: [], checks_latest: {}, arrived: Date.now() };
+  }
+  function itemFromDetail(d) {
+    var it = { key: keyOf(d.read_id, d), hit_id: d.id, arrived: Date.parse(d.created_at) || Date.now() };
+    ["read_id", "plate", "read_state", "captured_at", "camera_id", "list_name", "entry_plate", "entry_state",
+     "category", "priority", "match", "positions", "possible", "annotations", "list_age_s", "status", "checks",
+     "checks_latest", "dispositions", "outcomes", "disposition"].forEach(function (k) { it[k] = d[k]; });
+    it.checks = it.checks || []; it.checks_latest = it.checks_latest || {};
+    return it;
+  }
+  function merge(item) {
+    for (var i = 0; i < queue.length; i++) {
+      if (queue[i].key === item.key) {
+        var keep = queue[i];
+        Object.keys(item).forEach(function (k) {
+          if (item[k] !== null && item[k] !== undefined && !(k === "checks" && !item.checks.length && keep.checks.length)) keep[k] = item[k];
+        });
+        return keep;
+      }
+    }
+    queue.push(item);
+    return item;
+  }
+  function sortQueue() {
+    queue.sort(function (a, b) { return (a.priority - b.priority) || (a.arrived - b.arrived); });
+  }
+  function pending() {
+    return queue.filter(function (it) { return !deferred[it.key] && !answered[it.key]; });
+  }
+  function showNext() {
+    var p = pending();
+    var next = p.length ? p[0] : null;
+    if (next !== shown) { shown = next; mode = "alert"; }
+    renderAlert();
+  }
+
+  function onHit(data) {
+    if (!CAN["hits.view"]) return;
+    var items = (data.hits || []).map(function (h) { return merge(itemFromAlert(data, h)); });
+    sortQueue();
+    var before = shown;
+    showNext();
+    if (shown && shown !== before) {
+      var t = performance.timeOrigin + performance.now();
+      requestAnimationFrame(function () {
+        window.__alpr.shown.push({ read_id: data.read_id, sent_at_ms: data.sent_at_ms, committed_at_ms: data.committed_at_ms,
+          received_at_ms: t, shown_at_ms: performance.timeOrigin + performance.now() });
+      });
+    }
+    if (data.audible) beep(items.length ? items[0].priority : 50);
+    api("GET", "/api/reads/" + encodeURIComponent(data.read_id) + "/hits").then(function (j) {
+      (j.hits || []).forEach(function (d) { merge(itemFromDetail(d)); });
+      sortQueue(); renderAlert(); renderHits();
+    }).catch(function () {});
+    renderHits();
+  }
+
+  var audio = null;
+  function beep(priority) {
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      var n = priority <= 20 ? 3 : 1;
+      for (var i = 0; i < n; i++) {
+        var o = audio.createOscillator(), g = audio.createGain();
+        o.frequency.value = 880; g.gain.value = 0.2; o.connect(g); g.connect(audio.destination);
+        o.start(audio.currentTime + i * 0.3); o.stop(audio.currentTime + i * 0.3 + 0.18);
+      }
+    } catch (e) { /* no sound device: the buzzer and the screen still alert */ }
+  }
+
+  // ---- the alert ----------------------------------------------------------------------------
+  function plateSpans(text, marks) {
+    var set = {};
+    (marks || []).forEach(function (p) { set[p] = true; });
+    return el("div", { class: "plate-big" }, text.split("").map(function (ch, i) {
+      return el("span", { class: set[i] ? "diff" : null, text: ch });
+    }));
+  }
+  function entryMarks(item) {
+    if (item.match === "equivalent") return item.positions;
+    if (item.match === "wildcard") {
+      return item.entry_plate.split("").map(function (c, i) { return c === "*" ? i : -1; }).filter(function (i) { return i >= 0; });
+    }
+    return [];
+  }
+  function howMatched(item) {
+    var pos = item.positions || [];
+    var where = pos.map(function (p) { return ordinal(p + 1); }).join(", ");
+    var text;
+    if (item.match === "exact") text = "Exact match";
+    else if (item.match === "equivalent") {
+      text = "Look-alike: " + pos.map(function (p) {
+        return "read " + item.plate[p] + " / entry " + item.entry_plate[p] + " (" + ordinal(p + 1) + ")";
+      }).join(", ");
+    } else if (item.match === "wildcard") text = "Wildcard entry: * stands for the " + where + " character";
+    else if (item.match === "length") text = "One character " + (item.plate.length > item.entry_plate.length ? "extra" : "missing") + " at the " + where;
+    else text = item.match;
+    if (item.possible) text += " - STATE DIFFERS";
+    return text;
+  }
+  function stateBox(s, other) {
+    var differs = s && other && s !== other;
+    return el("span", { class: "st" + (differs ? " diff" : ""), text: s || "??" });
+  }
+  function compare(item) {
+    return [
+      el("div", { class: "cmp" }, el("span", { class: "lbl", text: "READ" }), plateSpans(item.plate, item.positions),
+        stateBox(item.read_state, item.entry_state)),
+      el("div", { class: "cmp" }, el("span", { class: "lbl", text: "ENTRY" }), plateSpans(item.entry_plate, entryMarks(item)),
+        stateBox(item.entry_state, item.read_state)),
+    ];
+  }
+  function facts(item) {
+    var a = item.annotations || {};
+    var ncic = note(a, ["NIC", "nic", "NCIC", "ncic", "ncic_number"]);
+    var reason = note(a, ["reason", "Reason", "MIS", "mis"]);
+    var vehicle = [note(a, ["VehicleColor", "VCO", "vco", "colour", "color"]), note(a, ["VehicleMake", "VMA", "MKE", "make"])]
+      .filter(Boolean).join(" ");
+    var old = item.list_age_s !== null && item.list_age_s !== undefined && item.list_age_s > 86400;
+    var stateText = (item.read_state || "not read") + " read / " + (item.entry_state || "any") + " entry";
+    var rows = [["List", item.list_name + " (priority " + item.priority + ")"],
+      ["State", stateText, item.read_state && item.entry_state && item.read_state !== item.entry_state],
+      ["NCIC", ncic || "-"], ["List age", age(item.list_age_s) + (old ? " - OLDER THAN 24 h" : ""), old]];
+    if (vehicle) rows.push(["Vehicle", vehicle]);
+    rows.push(["Reason", reason || "-"]);
+    rows.push(["Seen", hhmmss(item.captured_at) + " " + (item.camera_id || "")]);
+    return el("dl", { class: "facts" }, rows.map(function (r) {
+      return [el("dt", { text: r[0] }), el("dd", { class: r[2] ? "warn" : null, text: r[1] })];
+    }));
+  }
+  function images(item, withOverview) {
+    var base = "/api/reads/" + encodeURIComponent(item.read_id);
+    return el("div", { class: "alert-images" },
+      el("img", { class: "crop", src: base + "/crop.jpg", alt: "plate photo" }),
+      withOverview ? el("img", { class: "overview", src: base + "/overview.jpg", alt: "vehicle photo" }) : null);
+  }
+  function renderAlert() {
+    var box = $("#alert");
+    if (!shown) { box.hidden = true; clear(box); return; }
+    var item = shown, p = pending();
+    box.hidden = false;
+    box.className = prioClass(item.priority);
+    clear(box);
+    box.dataset.key = item.key;
+    box.dataset.mode = mode;
+    box.appendChild(el("header", { class: "alert-head" },
+      el("span", { class: "what", text: "HIT: " + (item.category || item.list_name) }),
+      el("span", { class: "queue", text: p.length > 1 ? (p.indexOf(item) + 1) + " of " + p.length : "" })));
+    if (mode === "alert") {
+      box.appendChild(el("div", { class: "alert-body" }, images(item, true),
+        el("div", { class: "alert-facts" }, compare(item), el("div", { class: "how", text: howMatched(item) }), facts(item))));
+      box.appendChild(el("div", { class: "notice", text: "A hit is not confirmation: verify plate and state, confirm with dispatch." }));
+      box.appendChild(el("footer", { class: "alert-foot" },
+        el("button", { class: "primary", id: "verify", on: { click: function () { mode = "verify"; renderAlert(); } } }, "Verify"),
+        el("button", { id: "later", on: { click: later } }, "Later")));
+    } else {
+      box.appendChild(el("div", { class: "alert-body" }, images(item, false), steps(item)));
+      box.appendChild(el("footer", { class: "alert-foot" },
+        el("button", { id: "back", on: { click: function () { mode = "alert"; renderAlert(); } } }, "Back to alert"),
+        el("button", { id: "later", on: { click: later } }, "Later")));
+    }
+  }
+  function later() {
+    if (shown) deferred[shown.key] = true;
+    showNext(); renderHits();
+  }
+
+  // ---- verification steps ---------------------------------------------------------------------
+  var CHECK_BUTTONS = {
+    plate: [["match", "Match"], ["mismatch", "No match"]],
+    state: [["match", "Match"], ["mismatch", "No match"], ["not_visible", "Not visible"]],
+    dispatch: [["confirmed", "Confirmed"], ["not_confirmed", "Not confirmed"], ["not_current", "Not current"]],
+  };
+  var CHECK_LABELS = { plate: "1. Plate characters match the photo", state: "2. State matches",
+    dispatch: "3. Dispatch confirms status" };
+  function lastCheck(item, name) {
+    var found = null;
+    (item.checks || []).forEach(function (c) { if (c.check_name === name) found = c; });
+    return found;
+  }
+  function steps(item) {
+    var msg = el("p", { class: "msg", id: "step-msg", role: "status" });
+    var rows = Object.keys(CHECK_BUTTONS).map(function (name) {
+      var last = lastCheck(item, name);
+      return el("div", { class: "step", "data-check": name },
+        el("span", { class: "q", text: CHECK_LABELS[name] }),
+        el("span", { class: "btns" }, CHECK_BUTTONS[name].map(function (b) {
+          return el("button", { class: last && last.result === b[0] ? "chosen" : null, "data-result": b[0],
+            on: { click: function () { record(item, "check", { check: name, result: b[0] }, msg); } } }, b[1]);
+        })),
+        el("span", { class: "stamp" + (last ? " done" : ""), text: last ?
+          "✓ " + last.result.replace("_", " ") + " at " + hhmmss(last.at) + " by " + last.user : "not recorded yet" }));
+    });
+    var dispositions = (state.choices && state.choices.dispositions) || {};
+    var noteBox = el("input", { id: "step-note", placeholder: "Note (needed for Other)", maxlength: "200" });
+    var dispo = el("div", { class: "dispo" }, Object.keys(dispositions).map(function (code) {
+      var d = dispositions[code];
+      return el("button", { class: d.kind, "data-disposition": code, on: { click: function () {
+        var text = noteBox.value.trim();
+        if (d.needs_note && !text) { noteBox.hidden = false; noteBox.focus(); msg.className = "msg bad"; msg.textContent = "Say why in the note, then press it again."; return; }
+        record(item, "disposition", { disposition: code, note: text || null }, msg);
+      } } }, d.label.split(":")[0]);
+    }));
+    noteBox.hidden = true;
+    return el("div", { class: "steps" }, el("div", { class: "cmp" }, el("span", { class: "lbl", text: "READ" }),
+      el("b", { class: "plate-text", text: item.plate + " " + (item.read_state || "") + "  vs  " + item.entry_plate + " " + (item.entry_state || "") })),
+      rows, el("div", { class: "q", text: "4. Disposition" }), dispo, noteBox, msg);
+  }
+  function record(item, step, body, msg) {
+    if (!item.hit_id) { msg.className = "msg bad"; msg.textContent = "Still loading this hit; press again."; return; }
+    msg.className = "msg"; msg.textContent = "Saving…";
+    api("POST", "/api/hits/" + encodeURIComponent(item.hit_id) + "/" + step, body).then(function (j) {
+      if (!j.ok) { msg.className = "msg bad"; msg.textContent = j.error || "Refused"; return; }
+      return api("GET", "/api/hits/" + encodeURIComponent(item.hit_id)).then(function (d) {
+        if (d.ok) merge(itemFromDetail(d.hit));
+        if (step === "disposition") { answered[item.key] = true; showNext(); refresh(); return; }
+        renderAlert();
+        var m = $("#step-msg"); if (m) { m.className = "msg good"; m.textContent = "Recorded."; }
+      });
+    }).catch(function () { msg.className = "msg bad"; msg.textContent = "Not saved: the unit did not answer. Try again."; });
+  }
+
+  // ---- views ------------------------------------------------------------------------------------
+  function renderBar(status) {
+    var chips = clear($("#chips"));
+    if (!status) return;
+    status.cameras.forEach(function (c) {
+      chips.appendChild(el("span", { class: "chip" + (c.stalled ? " bad" : "") },
+        "CAM " + c.id + (c.stalled ? " STALLED" : " " + (c.fps || 0).toFixed(1) + "/s")));
+    });
+    var g = status.gps || {};
+    var gpsBad = g.connected === false || g.fix_age_s === null || g.fix_age_s > 10;
+    chips.appendChild(el("span", { class: "chip" + (gpsBad ? " warn" : "") },
+      "GPS " + (g.connected === false ? "OFF" : g.fix_age_s === null ? "NO FIX" : age(g.fix_age_s))));
+    status.hotlists.forEach(function (l) {
+      chips.appendChild(el("span", { class: "chip" + (l.stale ? " warn" : "") }, "LIST " + l.name + " " + age(l.age_s)));
+    });
+    if (status.sync) chips.appendChild(el("span", { class: "chip" }, "SYNC " + (status.sync.queued || 0)));
+    if (status.disk_free_mb !== null) chips.appendChild(el("span", { class: "chip" }, "DISK " + (status.disk_free_mb >= 10240 ? Math.round(status.disk_free_mb / 1024) + " GB" : status.disk_free_mb + " MB")));
+  }
+  function renderBanner(list) {
+    var b = $("#banner");
+    clear(b);
+    if (!list || !list.length) { b.hidden = true; document.body.classList.remove("has-banner"); return; }
+    b.hidden = false;
+    b.className = list.some(function (m) { return m.severity === "critical"; }) ? "critical" : "";
+    var shownList = list.slice(0, 2);
+    shownList.forEach(function (m) { b.appendChild(el("div", { "data-source": m.source, text: "⚠ " + m.message })); });
+    if (list.length > 2) b.appendChild(el("div", { text: "and " + (list.length - 2) + " more" }));
+    document.body.classList.add("has-banner");
+    document.body.style.setProperty("--banner-h", b.offsetHeight + "px");
+  }
+  function readCard(r) {
+    var hit = r.hits && r.hits.length;
+    return el("div", { class: "read" + (hit ? " is-hit" : ""), "data-read": r.id },
+      r.has_crop ? el("img", { src: "/api/reads/" + encodeURIComponent(r.id) + "/crop.jpg", alt: "", loading: "lazy" }) : el("span"),
+      el("span", { class: "plate-text", text: r.plate + (r.state ? " " + r.state : "") }),
+      el("span", { class: "meta", text: hhmmss(r.captured_at) + " · " + r.camera_id + " · " + Math.round(r.confidence * 100) +
+        "% · " + (r.position_method === "none" ? "NO GPS" : r.position_method) + (hit ? " · HIT" : "") }));
+  }
+  function renderReads() {
+    var box = clear($("#reads"));
+    if (!CAN["reads.view"]) { box.appendChild(el("p", { class: "empty", text: "Your role sees the unit's health only." })); return; }
+    if (!state.reads.length) { box.appendChild(el("p", { class: "empty", text: "No reads yet." })); return; }
+    state.reads.forEach(function (r) { box.appendChild(readCard(r)); });
+  }
+  function statusOf(it) { return it.status || "new"; }
+  function renderHits() {
+    var box = clear($("#hit-list"));
+    var open = queue.filter(function (it) { return !answered[it.key]; });
+    var unack = open.filter(function (it) { return statusOf(it) === "unacknowledged"; }).length;
+    $("#hit-count").textContent = open.length ? String(open.length) : "";
+    if (!open.length && !state.confirmed.length) { box.appendChild(el("p", { class: "empty", text: "No open hits." })); }
+    if (unack) box.appendChild(el("p", { class: "msg bad", id: "unack-note", text: unack + " unacknowledged: nobody answered in time. Answer each one." }));
+    open.forEach(function (it) {
+      box.appendChild(el("div", { class: "hit-row " + prioClass(it.priority), "data-key": it.key, "data-status": statusOf(it) },
+        el("span", { class: "plate-text", text: it.plate }),
+        el("span", { class: "grow" }, (it.category || it.list_name) + " · " + hhmmss(it.captured_at) + " · ", el("span", { class: "tag " + statusOf(it), text: statusOf(it).replace("_", " ") })),
+        el("button", { class: "primary", on: { click: function () { delete deferred[it.key]; queue.splice(queue.indexOf(it), 1); queue.unshift(it); shown = it; mode = "alert"; renderAlert(); } } }, "Open")));
+    });
+    if (state.confirmed.length) box.appendChild(el("h3", { text: "Confirmed: record the outcome when known" }));
+    state.confirmed.forEach(function (h) {
+      var outcomes = (state.choices && state.choices.outcomes) || {};
+      box.appendChild(el("div", { class: "hit-row " + prioClass(h.priority), "data-hit": h.id },
+        el("span", { class: "plate-text", text: h.plate }),
+        el("span", { class: "grow", text: (h.category || h.list_name) + " · " + (h.disposition || "").replace(/_/g, " ") +
+          (h.outcomes && h.outcomes.length ? " · " + h.outcomes.map(function (o) { return o.outcome; }).join(", ") : "") }),
+        Object.keys(outcomes).map(function (o) {
+          return el("button", { "data-outcome": o, on: { click: function () {
+            api("POST", "/api/hits/" + encodeURIComponent(h.id) + "/outcome", { outcome: o }).then(function (j) {
+              if (!j.ok) alert(j.error); refresh();
+            });
+          } } }, o.charAt(0).toUpperCase() + o.slice(1));
+        })));
+    });
+  }
+  function renderAll() { renderReads(); renderHits(); renderAlert(); }
+
+  function refresh() {
+    return api("GET", "/api/state").then(function (s) {
+      state.reads = s.reads || [];
+      state.choices = s.choices || state.choices;
+      state.confirmed = s.confirmed || [];
+      state.malfunctions = s.malfunctions || [];
+      if (s.purposes && !$("#purposes").childElementCount) {
+        s.purposes.forEach(function (p) { $("#purposes").appendChild(el("option", { value: p })); });
+      }
+      renderBar(s.status);
+      renderBanner(s.malfunctions);
+      $("#health").textContent = JSON.stringify(s.status, null, 1);
+      var live = {};
+      (s.hits || []).forEach(function (d) {
+        var it = merge(itemFromDetail(d));
+        live[it.key] = true;
+      });
+      queue = queue.filter(function (it) { return live[it.key] || (!it.hit_id && !answered[it.key]); });
+      sortQueue();
+      if (!shown || !live[shown.key]) showNext(); else renderAlert();
+      renderReads(); renderHits();
+    }).catch(function (e) { if (e && e.message !== "logged out") console.error("refresh failed", e); });
+  }
+
+  // ---- live stream ----------------------------------------------------------------------------
+  function connect() {
+    if (es) es.close();
+    es = new EventSource("/api/events");
+    es.addEventListener("hello", function (e) {
+      var d = JSON.parse(e.data);
+      window.__alpr.connected = true;
+      $("#conn").hidden = true;
+      if (serverStarted !== null && serverStarted !== d.server_started_ms) window.__alpr.restarts = (window.__alpr.restarts || 0) + 1;
+      serverStarted = d.server_started_ms;
+      refresh();
+    });
+    es.addEventListener("hit", function (e) { window.__alpr.events++; onHit(JSON.parse(e.data)); });
+    es.addEventListener("read", function (e) {
+      window.__alpr.events++;
+      state.reads.unshift(JSON.parse(e.data));
+      state.reads = state.reads.slice(0, 24);
+      renderReads();
+    });
+    es.addEventListener("hits_changed", function () { refresh(); });
+    es.addEventListener("session_end", function () { location.href = "/login"; });
+    es.onerror = function () {
+      window.__alpr.connected = false;
+      $("#conn").hidden = false;
+      if (es.readyState === 2) {   // closed for good (e.g. 401): find out why, then try again
+        api("GET", "/api/state").catch(function () {}).then(function () { setTimeout(connect, 1500); });
+      }
+    };
+  }
+
+  // ---- navigation, theme, idle ---------------------------------------------------------------
+  function showView(name) {
+    document.querySelectorAll(".view").forEach(function (v) { v.hidden = v.id !== "view-" + name; });
+    document.querySelectorAll("#tabs button").forEach(function (b) { b.classList.toggle("on", b.dataset.view === name); });
+    if (name === "manual") loadManual();
+  }
+  document.querySelectorAll("#tabs button").forEach(function (b) {
+    b.addEventListener("click", function () { showView(b.dataset.view); });
+  });
+  $("#theme-toggle").addEventListener("click", function () {
+    var next = document.documentElement.className === "theme-night" ? "day" : "night";
+    localStorage.setItem("alpr-theme", next);
+    document.documentElement.className = "theme-" + next;
+  });
+  function touched() {
+    var now = Date.now();
+    if (now - lastTouch > 15000) { lastTouch = now; api("POST", "/api/touch").catch(function () {}); }
+  }
+  ["pointerdown", "keydown"].forEach(function (e) { document.addEventListener(e, touched, true); });
+  setInterval(function () {
+    if (Date.now() - lastTouch > BOOT.idle_s * 1000 + 2000) refresh();   // the server decides; 401 -> login
+  }, 10000);
+
+  // ---- manual entries and search -------------------------------------------------------------
+  function formData(form) {
+    var out = {};
+    Array.prototype.forEach.call(form.elements, function (e) { if (e.name) out[e.name] = e.value.trim(); });
+    return out;
+  }
+  function loadManual() {
+    if (!CAN["hotlist.manual_view"]) return;
+    api("GET", "/api/manual").then(function (j) {
+      var box = clear($("#manual-list"));
+      if (!j.entries || !j.entries.length) { box.appendChild(el("p", { class: "empty", text: "No manual entries." })); return; }
+      box.appendChild(el("table", { class: "list" }, el("tr", {}, ["Plate", "Reason", "By", "Expires", ""].map(function (h) { return el("th", { text: h }); })),
+        j.entries.map(function (e) {
+          return el("tr", { "data-entry": e.id }, el("td", { class: "plate-text", text: e.plate + (e.state ? " " + e.state : "") }),
+            el("td", { text: e.reason }), el("td", { text: e.added_by }), el("td", { text: (e.expires_at || "").slice(0, 10) }),
+            el("td", {}, el("button", { on: { click: function () { extend(e); } } }, "Extend")));
+        })));
+    });
+  }
+  function extend(entry) {
+    var why = window.prompt("Why must " + entry.plate + " stay on the list? (required)");
+    if (!why) return;
+    api("POST", "/api/manual/" + entry.id + "/extend", { days: 30, justification: why }).then(function (j) {
+      var m = $("#manual-msg");
+      m.className = "msg " + (j.ok ? "good" : "bad");
+      m.textContent = j.ok ? "Extended to " + j.result.expires_at.slice(0, 10) : j.error;
+      loadManual();
+    });
+  }
+  $("#manual-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var body = formData(e.target), m = $("#manual-msg");
+    api("POST", "/api/manual", body).then(function (j) {
+      m.className = "msg " + (j.ok ? "good" : "bad");
+      m.textContent = j.ok ? "Added " + j.result.plate + ", expires " + j.result.expires_at.slice(0, 10) : j.error;
+      if (j.ok) e.target.reset();
+      loadManual();
+    });
+  });
+  $("#search-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var m = $("#search-msg"), box = clear($("#search-results"));
+    api("POST", "/api/search", formData(e.target)).then(function (j) {
+      m.className = "msg " + (j.ok ? "good" : "bad");
+      if (!j.ok) { m.textContent = j.error; return; }
+      m.textContent = j.reads.length + " read(s) for purpose \"" + j.purpose + "\" (logged)";
+      box.appendChild(el("table", { class: "list" }, j.reads.map(function (r) {
+        return el("tr", {}, el("td", { class: "plate-text", text: r.plate }), el("td", { text: r.captured_at }),
+          el("td", { text: r.camera_id }), el("td", { text: r.lat !== null ? r.lat.toFixed(5) + "," + r.lon.toFixed(5) : "no position" }));
+      })));
+    });
+  });
+
+  if (!CAN["reads.view"]) {
+    document.querySelectorAll("#tabs button").forEach(function (b) { if (b.dataset.view !== "live") b.hidden = true; });
+    $("#view-live").hidden = true; $("#view-health").hidden = false;
+  }
+  if (!CAN["reads.search"]) $("#tabs [data-view=search]").hidden = true;
+  if (!CAN["hotlist.manual_add"]) $("#tabs [data-view=manual]").hidden = true;
+  lastTouch = Date.now();
+  renderAll();
+  connect();
+  setInterval(refresh, 5000);
+})();

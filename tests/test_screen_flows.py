@@ -1,0 +1,144 @@
+"""The screen's other paths in Chromium against the real daemon: lockout after five wrong PINs, a
+prohibited search purpose refused, a manual entry that then hits, an unanswered hit turning
+unacknowledged, the technician's health-only view, and logout."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from screen_helpers import CarFeed, Daemon, install_users, launch_browser, login, need_chromium, wait_until
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    need_chromium()
+    from firmware.clock import SystemClock
+    from firmware.demo import load_demo_hotlist
+
+    data = tmp_path_factory.mktemp("screen-flows")
+    install_users(data)
+    load_demo_hotlist(data, "screen-unit", SystemClock())
+    d = Daemon(data, CarFeed(seed=5), alerts={"unacknowledged_after_s": 10}).start()
+    yield d
+    d.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch_browser(p)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 800, "height": 480})
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+def test_five_wrong_pins_lock_the_user(daemon, page):
+    for _ in range(5):
+        login(page, daemon.url, "ofc.lock", pin="0000")
+        assert "wrong PIN" in page.inner_text("#login-error")
+    login(page, daemon.url, "ofc.lock")                       # the right PIN, too late
+    assert "locked" in page.inner_text("#login-error")
+    assert page.url.endswith("/login")
+    events = [r[0] for r in daemon.rows("SELECT event FROM audit_log WHERE user = 'ofc.lock' ORDER BY seq")]
+    assert events == ["login_failed"] * 5 + ["login_locked"]
+
+
+def test_a_prohibited_search_purpose_is_refused_on_the_screen(daemon, page):
+    daemon.drive("KLM4821")
+    login(page, daemon.url, "ofc.ray")
+    page.click("#tabs [data-view=search]")
+    page.fill("#search-form [name=purpose]", "traffic enforcement")
+    page.fill("#search-form [name=plate]", "KLM4821")
+    page.click("#search-form button[type=submit]")
+    msg = page.wait_for_selector("#search-msg.bad")
+    assert "prohibited" in msg.inner_text()
+    assert page.locator("#search-results tr").count() == 0
+    refused = daemon.rows("SELECT user, purpose, detail FROM audit_log WHERE event = 'query_refused'")
+    assert refused and refused[-1][0] == "ofc.ray" and refused[-1][1] == "traffic enforcement"
+    detail = json.loads(refused[-1][2])
+    assert detail["action"] == "reads.search" and detail["terms"]["plate"] == "KLM4821"
+    page.fill("#search-form [name=purpose]", "criminal investigation")
+    page.click("#search-form button[type=submit]")
+    page.wait_for_selector("#search-msg.good")
+    assert "KLM4821" in page.inner_text("#search-results")
+    assert daemon.rows("SELECT count(*) FROM audit_log WHERE event = 'query' AND user = 'ofc.ray'")[0][0] >= 1
+
+
+def test_a_manual_entry_needs_a_reason_and_then_hits(daemon, page):
+    login(page, daemon.url, "ofc.ray")
+    page.click("#tabs [data-view=manual]")
+    page.fill("#manual-form [name=plate]", "HPX7730")
+    page.fill("#manual-form [name=reason]", "   ")
+    page.evaluate("document.querySelector('#manual-form [name=reason]').removeAttribute('required')")
+    page.click("#manual-form button[type=submit]")
+    assert "reason" in page.wait_for_selector("#manual-msg.bad").inner_text()
+    page.fill("#manual-form [name=reason]", "armed robbery suspect vehicle, case 26-1142")
+    page.click("#manual-form button[type=submit]")
+    assert "expires" in page.wait_for_selector("#manual-msg.good").inner_text()
+    page.wait_for_selector("#manual-list tr[data-entry]")
+    added = daemon.rows("SELECT user, purpose FROM audit_log WHERE event = 'hotlist.manual.add'")
+    assert added == [("ofc.ray", "armed robbery suspect vehicle, case 26-1142")]
+    daemon.drive("HPX7730")
+    page.wait_for_selector("#alert:not([hidden])", timeout=20_000)
+    assert "manual" in page.inner_text("#alert .facts")
+    page.click("#later")
+
+
+def test_an_unanswered_hit_turns_unacknowledged_and_stays_listed(daemon, page):
+    login(page, daemon.url, "ofc.ray")
+    read_id = daemon.drive("6TRK915")["read_id"]
+    page.wait_for_selector("#alert:not([hidden])", timeout=20_000)
+    hit_id = daemon.rows("SELECT id FROM hits WHERE read_id = ?", read_id)[0][0]
+    wait_until(lambda: daemon.rows("SELECT unacknowledged_at FROM hits WHERE id = ?", hit_id)[0][0], timeout=40)
+    while page.locator("#alert").is_visible():       # put every open hit aside, unanswered
+        page.click("#later")
+    page.click("#tabs [data-view=hits]")
+    row = page.wait_for_selector(f".hit-row[data-status=unacknowledged]:has-text('6TRK915')", timeout=15_000)
+    assert "unacknowledged" in row.inner_text()
+    assert daemon.rows("SELECT disposition FROM hits WHERE id = ?", hit_id) == [(None,)]   # never auto-rejected
+    assert "unacknowledged" in page.inner_text("#unack-note")
+
+
+def test_a_technician_sees_health_only(daemon, page):
+    login(page, daemon.url, "tech.tim")
+    page.wait_for_selector("#chips .chip")
+    assert page.locator("#tabs [data-view=search]").is_hidden()
+    assert page.locator("#reads .read").count() == 0
+    cookie = next(c for c in page.context.cookies() if c["name"] == "alpr_screen")
+    read_id = daemon.rows("SELECT id FROM reads LIMIT 1")[0][0]
+    req = urllib.request.Request(f"{daemon.url}api/reads/{read_id}/crop.jpg",
+                                 headers={"Cookie": f"alpr_screen={cookie['value']}"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=10)
+    assert err.value.code == 403
+
+
+def test_logout_ends_the_session_and_is_audited(daemon, page):
+    login(page, daemon.url, "sgt.sue")
+    page.wait_for_selector("#chips .chip")           # the state is in: open hits from earlier tests show first
+    cookie = next(c for c in page.context.cookies() if c["name"] == "alpr_screen")
+    while page.locator("#alert").is_visible():
+        page.click("#later")
+    page.click("#logout")
+    page.wait_for_url("**/login")
+    assert daemon.rows("SELECT count(*) FROM audit_log WHERE event = 'logout' AND user = 'sgt.sue'")[0][0] == 1
+    req = urllib.request.Request(f"{daemon.url}api/state", headers={"Cookie": f"alpr_screen={cookie['value']}"})
+    with pytest.raises(urllib.error.HTTPError) as err:    # the old cookie, replayed
+        urllib.request.urlopen(req, timeout=10)
+    assert err.value.code == 401

@@ -1,0 +1,116 @@
+"""The officer's screen in Debian's Chromium against the real daemon: login, live reads, a hit that fills
+the screen, the three checks and a confirmation recorded in SQLite, the audit log and the outbox."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from screen_helpers import CarFeed, Daemon, install_users, launch_browser, login, need_chromium, wait_until
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    need_chromium()
+    from firmware.demo import load_demo_hotlist
+    from firmware.clock import SystemClock
+
+    data = tmp_path_factory.mktemp("screen-live")
+    install_users(data)
+    load_demo_hotlist(data, "screen-unit", SystemClock())
+    d = Daemon(data, CarFeed()).start()
+    yield d
+    d.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch_browser(p)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 800, "height": 480})
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    yield pg
+    context.close()
+    assert not errors, errors
+
+
+def status_of(url: str, method: str = "GET", cookie: str | None = None, body: bytes | None = None) -> int:
+    req = urllib.request.Request(url, method=method, data=body, headers={"Content-Type": "application/json",
+                                                                         **({"Cookie": cookie} if cookie else {})})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_every_data_endpoint_refuses_without_a_session(daemon):
+    base = daemon.url
+    read_id = daemon.drive("KLM4821")["read_id"]
+    for path in ("api/state", "api/events", f"api/reads/{read_id}/crop.jpg", f"api/reads/{read_id}/hits",
+                 "api/hits/0000", "api/manual"):
+        assert status_of(base + path) == 401, path
+        assert status_of(base + path, cookie="alpr_screen=e30.forged") == 401, path
+    for path in ("api/search", "api/manual", "api/hits/0000/check", "api/touch"):
+        assert status_of(base + path, "POST", body=b"{}") == 401, path
+    assert status_of(base + "static/screen.js") == 200          # code, no data
+
+
+def test_login_shows_live_reads_and_status(daemon, page):
+    login(page, daemon.url, "ofc.ray")
+    page.wait_for_selector("#chips .chip")
+    assert page.inner_text("#who") == "ofc.ray"
+    chips = page.inner_text("#chips")
+    assert "CAM front" in chips and "GPS" in chips and "LIST demo-stolen" in chips
+    daemon.drive("4WDE562")
+    card = page.wait_for_selector(".read:has-text('4WDE562')", timeout=20_000)
+    assert card.query_selector("img").evaluate("img => img.complete && img.naturalWidth > 0")
+    rows = daemon.rows("SELECT user, event FROM audit_log WHERE event = 'login_ok'")
+    assert ("ofc.ray", "login_ok") in rows
+
+
+def test_a_hit_fills_the_screen_and_the_officer_verifies_and_confirms(daemon, page):
+    login(page, daemon.url, "ofc.ray")
+    page.wait_for_selector("#chips .chip")
+    read_id = daemon.drive("6TRK915")["read_id"]
+    alert = page.wait_for_selector("#alert:not([hidden])", timeout=20_000)
+    box = alert.bounding_box()
+    assert box["width"] == 800 and box["height"] == 480                     # the whole screen
+    text = page.inner_text("#alert")
+    assert "A hit is not confirmation" in text and "Exact match" in text and "V123456789" in text  # NCIC number
+    assert page.locator("#alert .plate-big").first.inner_text().replace("\n", "") == "6TRK915"
+    assert page.locator("#alert img.crop").evaluate("img => img.complete && img.naturalWidth > 0")
+    page.click("#verify")
+    for check, result in (("plate", "match"), ("state", "match"), ("dispatch", "confirmed")):
+        page.click(f".step[data-check={check}] button[data-result={result}]")
+        page.wait_for_selector(f".step[data-check={check}] .stamp.done")
+    assert "by ofc.ray" in page.inner_text(".step[data-check=dispatch] .stamp")
+    page.click("button[data-disposition=confirmed_stop]")
+    page.wait_for_selector("#alert", state="hidden")
+
+    hit_id = daemon.rows("SELECT id FROM hits WHERE read_id = ?", read_id)[0][0]
+    checks = daemon.rows("SELECT check_name, result, user FROM hit_checks WHERE hit_id = ? ORDER BY at", hit_id)
+    assert checks == [("plate", "match", "ofc.ray"), ("state", "match", "ofc.ray"), ("dispatch", "confirmed", "ofc.ray")]
+    assert daemon.rows("SELECT disposition, kind, user FROM hit_dispositions WHERE hit_id = ?", hit_id) == \
+        [("confirmed_stop", "confirm", "ofc.ray")]
+    audited = [r[0] for r in daemon.rows("SELECT event FROM audit_log WHERE detail LIKE ? ORDER BY seq", f"%{hit_id}%")]
+    assert audited.count("hit_check") == 3 and audited.count("hit_disposition") == 1
+    queued = daemon.rows("SELECT payload FROM outbox WHERE kind = 'disposition' AND record_id LIKE ?", f"{hit_id}%")
+    types = sorted(json.loads(p[0])["type"] for p in queued)
+    assert types == ["check", "check", "check", "disposition"]
