@@ -66,6 +66,10 @@ PROVISIONING_ACTIONS = frozenset({"health.view", "hotlist.view", "maintenance.vi
                                   "audit.verify", "config.view", "selftest.run", "sync.manage", "db.recover",
                                   "purge.run"})
 
+# What the unit itself may do with no person logged in (its daily audit-chain check, systemd timer): no
+# plate data, audited as user "system".
+SYSTEM_ACTIONS = frozenset({"audit.verify", "health.view"})
+
 # Actions that search or set up a search: the stated purpose is screened (firmware.retention.query).
 #   listed: one of retention.purposes, never a prohibited one;  reason: free text, meaningful, never a
 #   prohibited use;  stated: free text, meaningful (e.g. why a manual entry is removed).
@@ -77,6 +81,8 @@ PURPOSE_REFUSALS = ("prohibited", "not_listed", "no_reason")
 MESSAGES = {
     "allowed": "allowed",
     "provisioning": "allowed for provisioning: this unit has no roster yet (reported as a malfunction)",
+    "system": "allowed to the unit itself (no person, no plate data)",
+    "not_system": "the unit itself may only check its audit chain and health; a person must log in for this",
     "no_user": "name the user (--user)",
     "no_roster": "this unit has no roster from the agency yet: data access is refused (a technician may use "
                  "--provisioning for set-up and diagnosis)",
@@ -115,11 +121,13 @@ def training_current(member: RosterMember, today: date) -> bool:
 
 
 def decide(*, roster_present: bool, member: RosterMember | None, action: str, now: datetime,
-           provisioning: bool = False) -> Decision:
+           provisioning: bool = False, system: bool = False) -> Decision:
     """Pure: may this roster entry do `action` now? The order of checks is the order of the messages a
     user needs: who are you, are you active, are you trained, may your role do this."""
     if action not in ACTIONS:
         return Decision.of(False, "unknown_action")
+    if system:
+        return Decision.of(action in SYSTEM_ACTIONS, "system" if action in SYSTEM_ACTIONS else "not_system")
     if not roster_present:
         if not provisioning:
             return Decision.of(False, "no_roster")
@@ -158,11 +166,14 @@ def screen_for(action: str, purpose: str | None, config) -> str | None:
 
 def authorize(conn: sqlite3.Connection, *, user: str, action: str, at: datetime, unit_id: str,
               purpose: str | None = None, terms: dict | None = None, config=None,
-              provisioning: bool = False) -> Decision:
+              provisioning: bool = False, system: bool = False) -> Decision:
     """Decide and audit one attempt (inside the caller's transaction, so the entry always commits).
     `config`: the RetentionConfig whose purposes screen searches. Audited as `access`, `access_refused`
     or (a search refused for its purpose) `query_refused`, with user, time, action, purpose and terms."""
-    if not (user or "").strip():
+    if system:
+        user = "system"
+        decision = decide(roster_present=True, member=None, action=action, now=at, system=True)
+    elif not (user or "").strip():
         decision = Decision.of(False, "no_user")
     else:
         present, member = roster_member(conn, user)

@@ -11,8 +11,14 @@ from firmware.cli import emit
 USER_HELP = "your user id on the agency roster (a login: the PIN is asked when the roster holds one)"
 
 
-def add_access_arguments(parser, *, provisioning: bool = False) -> None:
-    parser.add_argument("--user", required=True, help=USER_HELP)
+def add_access_arguments(parser, *, provisioning: bool = False, system: bool = False) -> None:
+    if system:
+        who = parser.add_mutually_exclusive_group(required=True)
+        who.add_argument("--user", help=USER_HELP)
+        who.add_argument("--system", action="store_true",
+                         help="run by the unit itself (its systemd timer), no person: audited as 'system'")
+    else:
+        parser.add_argument("--user", required=True, help=USER_HELP)
     parser.add_argument("--pin-stdin", action="store_true",
                         help="read the user's PIN or password from the first line of stdin (else a prompt on a "
                              "terminal); asked only when the agency roster holds a credential for the user")
@@ -46,6 +52,13 @@ def cli_access(conn, args, config, *, action: str, purpose: str | None = None, t
     unit_id = config.unit.id
     provisioning = bool(getattr(args, "provisioning", False))
     terms = {k: v for k, v in (terms or {}).items() if v is not None}
+    if getattr(args, "system", False):
+        args.user = "system"
+        decision = transaction(conn, lambda c: authorize(c, user="system", action=action, at=at, unit_id=unit_id,
+                                                         purpose=purpose, terms=terms, system=True))
+        if not decision.ok:
+            refuse(args, action, decision)
+        return decision
     secret = _secret(conn, args)
     session = transaction(conn, lambda c: authenticate(
         c, user=args.user, secret=secret, at=at, unit_id=unit_id, provisioning=provisioning,

@@ -68,11 +68,13 @@ class CaptureStats:
     store_failures: int = 0
     images_skipped: int = 0
     unsaved_dropped: int = 0
+    held_reads: int = 0          # reads alerted on but not yet stored (storage failing), held in memory
     stage_ms: dict = field(default_factory=lambda: {"recognize": 0.0, "record": 0.0})
 
     def as_dict(self) -> dict:
         return {"frames": self.frames, "reads": self.reads, "hits": self.hits, "store_failures": self.store_failures,
                 "images_skipped": self.images_skipped, "unsaved_dropped": self.unsaved_dropped,
+                "held_reads": self.held_reads,
                 "stage_ms_total": {k: round(v, 1) for k, v in self.stage_ms.items()}}
 
 
@@ -136,9 +138,14 @@ class ReadRecorder:
             # Storage is failing (disk full, card error): keep the read for the next attempt, and still
             # alert on a hit - a stolen car on the road does not wait for the SD card.
             with self._lock:
-                if len(self._unsaved) == self._unsaved.maxlen:
+                dropped = len(self._unsaved) == self._unsaved.maxlen
+                if dropped:
                     self.stats.unsaved_dropped += 1
                 self._unsaved.append(read)
+                self.stats.held_reads = len(self._unsaved)
+            if dropped and self.stats.unsaved_dropped == 1 or dropped and self.stats.unsaved_dropped % 1000 == 0:
+                self.on_event("data_loss", "storage", {"reason": "held reads past the bound while storage failed",
+                                                       "dropped": self.stats.unsaved_dropped})
         with self._lock:
             self.stats.reads += 1
             self.stats.hits += 1 if read.hits else 0
@@ -169,6 +176,10 @@ class ReadRecorder:
                                        "position": read.position.method, "hit": bool(read.hits)})
         return True
 
+    def held_count(self) -> int:
+        with self._lock:
+            return len(self._unsaved)
+
     def retry_unsaved(self) -> int:
         """Commit reads held back by a storage failure, oldest first; returns how many are still waiting."""
         while True:
@@ -181,6 +192,7 @@ class ReadRecorder:
                     return len(self._unsaved)
             with self._lock:
                 self._unsaved.popleft()
+                self.stats.held_reads = len(self._unsaved)
 
     def _write_images(self, read: Read, frame: Frame, box) -> Read:
         if not self._disk_ok():

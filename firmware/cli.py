@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "firmware.selftest",
     "firmware.hit_cli",
     "firmware.provision_cli",
+    "firmware.storage.cli",
 ]
 
 # bench name -> module exposing add_arguments(parser) and run(args) -> dict
@@ -59,11 +60,15 @@ def load_unit_config(args: argparse.Namespace):
 
 
 def emit(obj: dict, as_json: bool = True) -> None:
+    """One JSON object per line for machines; for people, aligned `key  value` lines (UTC times)."""
     if as_json:
         print(json.dumps(obj, default=str), flush=True)
     else:
+        from firmware.tables import people
+
+        width = max((len(str(k)) for k in obj), default=0)
         for key, value in obj.items():
-            print(f"{key}: {value}")
+            print(f"{str(key) + ':':<{width + 1}}  {people(value)}", flush=True)
 
 
 def _optional_module(name: str):
@@ -103,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     import os
 
-    os.umask(0o027)   # data at rest: database, WAL, images and alert files 0640, folders 0750 (issue 17)
+    # data at rest: database, WAL, images and alert files 0640, folders 0750 (issue 17); put back after the
+    # command so a caller running `main` in-process (tests, tools) keeps its own
+    previous = os.umask(0o027)
     try:
         return _main(argv)
     except SystemExit:
@@ -114,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - the one guard: no traceback reaches a user, for any input
         return _fail(exc)
+    finally:
+        os.umask(previous)
 
 
 def _fail(exc: BaseException) -> int:

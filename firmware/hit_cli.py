@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from firmware.access_cli import add_access_arguments, open_with_access
-from firmware.cli import EXIT_FAILED, EXIT_OK, add_common, emit, load_unit_config
+from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common, emit, load_unit_config
 from firmware.clock import SystemClock
 from firmware.dispositions import (CHECKS, DISPOSITIONS, OUTCOMES, DispositionError, all_hits, find_hit_id,
                                    hit_detail, record_check, record_disposition, record_outcome)
@@ -72,6 +72,10 @@ def _run(args, job) -> int:
         return EXIT_FAILED
     try:
         hit_id = find_hit_id(conn, args.hit_id)
+    except DispositionError as exc:      # an unknown, short or ambiguous id: a usage mistake (README: exit 2)
+        emit({"ok": False, "error": str(exc)}, args.json)
+        return EXIT_USAGE
+    try:
         result = transaction(conn, lambda c: job(c, hit_id, config.unit.id))
     except DispositionError as exc:
         emit({"ok": False, "error": str(exc)}, args.json)

@@ -4,6 +4,7 @@ sentence when there is nothing to show. Machines get `--json` (one object per li
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 
 
@@ -46,6 +47,16 @@ def cell(value) -> str:
     if isinstance(value, (list, dict)):
         return json.dumps(value, separators=(",", ":"), default=str)
     return " ".join(str(value).split())
+
+
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def people(value) -> str:
+    """One value for a person: ISO times as UTC, the rest as a table cell."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO.match(value)):
+        return utc(value)
+    return cell(value)
 
 
 def table(rows: list[dict], columns: list[tuple[str, str]], *, empty: str) -> str:

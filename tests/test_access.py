@@ -47,11 +47,13 @@ def test_every_role_and_action_is_decided_by_the_table(role, action):
     ("roster, provisioning flag ignored", dict(member=None, provisioning=True, action="selftest.run"),
      "unknown_user"),
     ("removed beats role", dict(member=member(roles=("technician",), active=False)), "inactive"),
+    ("the unit itself checks its audit chain", dict(member=None, system=True, action="audit.verify"), "system"),
+    ("the unit itself cannot search", dict(member=None, system=True), "not_system"),
 ])
 def test_each_refusal_case(case, kwargs, reason):
     args = dict(roster_present=True, action="reads.search", now=NOW) | kwargs
     got = decide(**args)
-    assert got.reason == reason and got.ok == (reason in ("allowed", "provisioning")) and got.message
+    assert got.reason == reason and got.ok == (reason in ("allowed", "provisioning", "system")) and got.message
 
 
 def test_provisioning_never_opens_unit_data():

@@ -221,6 +221,12 @@ def test_ids_accept_a_unique_prefix_and_say_when_ambiguous_or_unknown(unit, caps
     capsys.readouterr()
     assert main(["hold", "renew", "zz-no-such", *d]) == 2
     assert "no hold 'zz-no-such'" in capsys.readouterr().err
+    officer = ["--data-dir", str(data), "--json", "--user", "ofc.ray"]
+    assert main(["hit", "show", fill["hit"][:6], *officer]) == 0
+    for wrong in ("zzzz9999", "ab"):
+        capsys.readouterr()
+        assert main(["hit", "show", wrong, *officer]) == 2
+        assert "hit" in json.loads(capsys.readouterr().out)["error"]
 
 
 def test_people_get_tables_and_empty_results_say_so(unit, capsys, tmp_path):
@@ -317,3 +323,35 @@ def test_an_unexpected_failure_is_one_line_and_exit_3(unit, capsys, monkeypatch)
     err = capsys.readouterr().err
     assert err.strip() == ("internal error: RuntimeError: disk controller said no (set ALPR_DEBUG=1 for the "
                            "traceback)")
+
+
+def test_single_results_for_people_are_aligned_with_utc_times(capsys):
+    from firmware.cli import emit
+
+    emit({"event": "x", "oldest_queued_at": "2026-05-01T12:03:04.123Z", "ok": True, "n": None}, as_json=False)
+    assert capsys.readouterr().out.splitlines() == ["event:             x",
+                                                    "oldest_queued_at:  2026-05-01 12:03:04Z",
+                                                    "ok:                yes", "n:                 -"]
+
+
+def test_the_units_own_audit_check_needs_no_person_and_is_audited(unit, capsys):
+    data, _ = unit
+    since = last_seq(data)
+    assert main(["audit", "verify", "--data-dir", str(data), "--json", "--system"]) == 0
+    assert [(e, u, d["action"], d["reason"]) for e, u, d in audit(data, since)] == [
+        ("access", "system", "audit.verify", "system")]
+    with pytest.raises(SystemExit):
+        main(["audit", "verify", "--data-dir", str(data), "--system", "--user", "tech.tim"])
+    with pytest.raises(SystemExit):
+        main(["purge", "--data-dir", str(data), "--system"])
+
+
+def test_main_leaves_the_callers_umask_alone(unit):
+    import os
+
+    before = os.umask(0o022)
+    try:
+        main(["audit", "verify", "--data-dir", str(unit[0]), "--system"])
+        assert os.umask(0o022) == 0o022
+    finally:
+        os.umask(before)

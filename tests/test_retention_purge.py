@@ -214,6 +214,13 @@ def test_orphan_images_are_swept(unit):
     fresh.parent.mkdir(parents=True)
     fresh.write_bytes(b"being written")
     transaction(conn, lambda c: store_read(c, data, "FUT0001", NOW + timedelta(days=30), images=False))
+    # a read 30 days ahead of the clock contradicts it: nothing is deleted until that is resolved
+    refused = make_purger(conn, data, ManualClock(NOW)).run()
+    assert refused["refused"] == "clock_suspect" and "30.0 days ahead" in refused["clock"]["reasons"][0]
+    assert orphan.exists()
+    # GPS time confirmed this clock: the read was stamped by a clock that ran fast, and is flagged so
+    from firmware.retention.clock_watch import flag_future_reads
+    assert transaction(conn, lambda c: flag_future_reads(c, NOW)) == 1
     report = make_purger(conn, data, ManualClock(NOW)).run()
     assert report["future_dated_reads"] == 1 and report["reads"]["by_reason"] == {"within_local_retention": 2}
     assert report["orphan_images"] == 1 and not orphan.exists() and fresh.exists()

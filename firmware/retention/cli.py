@@ -61,9 +61,13 @@ def cmd_purge(args) -> int:
     try:
         purger = Purger(config.retention, config.unit.data_dir, config.unit.id, SystemClock(),
                         run_job=lambda fn: transaction(conn, fn), checkpoint=checkpoint)
-        _out(purger.run(dry_run=args.dry_run), args)
+        report = purger.run(dry_run=args.dry_run)
     finally:
         conn.close()
+    _out(report, args)
+    if report.get("refused"):   # nothing deleted: the clock cannot be trusted (issue 18)
+        print(f"purge refused, nothing deleted: {'; '.join(report['clock']['reasons'])}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -271,7 +275,7 @@ def register(sub) -> None:
     aus = audit.add_subparsers(dest="audit_command", required=True)
     verify = aus.add_parser("verify", help="detect edited, inserted, deleted or reordered entries (exit 1)")
     add_common(verify)
-    add_access_arguments(verify, provisioning=True)
+    add_access_arguments(verify, provisioning=True, system=True)
     verify.set_defaults(func=cmd_audit_verify)
 
     maint = sub.add_parser("maintenance", help="maintenance and calibration log (kept for the life of the unit)")

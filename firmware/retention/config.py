@@ -34,6 +34,14 @@ class RetentionConfig(Section):
         2.0, ge=1, le=LEGAL_MAX_DAYS,
         description="Image files with no read row, in day folders at least this old, are deleted by purge",
     )
+    clock_tolerance_s: float = Field(
+        3600.0, ge=1, le=7 * 86400,
+        description="Purge deletes nothing while the wall clock disagrees by more than this with GPS time,"
+                    " monotonic time or the unit's newest records (the disagreement is recorded as clock_suspect)",
+    )
+    clock_check_s: float = Field(
+        10.0, ge=0.5, le=3600, description="Seconds between the daemon's checks of its wall clock (and heartbeats)"
+    )
     purposes: list[str] = Field(
         default_factory=lambda: [
             "stolen vehicle",

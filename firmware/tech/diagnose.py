@@ -34,6 +34,9 @@ def register(sub) -> None:
     p.add_argument("--data-dir", type=Path, help="override unit.data_dir")
     p.add_argument("--out", type=Path, default=Path("/tmp"), help="folder for the bundle (default /tmp)")
     p.add_argument("--gps-timeout", type=float, default=3.0, help="selftest: seconds to wait for a GPS fix")
+    p.add_argument("--user", help="your technician id on the agency roster: the hotlist and maintenance listings "
+                                  "are access-controlled and audited (without it they are left out)")
+    p.add_argument("--provisioning", action="store_true", help="with --user, on a unit that has no roster yet")
     p.set_defaults(func=_diagnose)
 
 
@@ -136,8 +139,13 @@ def _diagnose(args) -> int:
     files["selftest.jsonl"] = run(firmware("selftest", *common, "--json", "--gps-timeout", str(args.gps_timeout)))
     files["config.json"] = run(firmware("config", "show", *common))
     files["database.json"] = json.dumps(database_report(data_dir / DB_NAME), indent=2, default=str)
-    files["hotlists.jsonl"] = run(firmware("hotlist", "show", *common, "--json"))
-    files["maintenance.jsonl"] = run(firmware("maintenance", "list", *common, "--json"))
+    if args.user:   # a login and an access decision (firmware/access.py), audited; no PIN prompt here
+        login = ["--user", args.user] + (["--provisioning"] if args.provisioning else [])
+        files["hotlists.jsonl"] = run(firmware("hotlist", "show", *common, "--json", *login))
+        files["maintenance.jsonl"] = run(firmware("maintenance", "list", *common, "--json", *login))
+    else:
+        skipped = '{"skipped": "give --user (a technician on the roster) to include this listing"}\n'
+        files["hotlists.jsonl"] = files["maintenance.jsonl"] = skipped
     files["sync.json"] = run(firmware("sync", "status", *common, "--json"))
     usage = shutil.disk_usage(data_dir) if data_dir.exists() else None
     files["system.txt"] = (f"uptime_s: {time.clock_gettime(time.CLOCK_BOOTTIME):.0f}\n"
