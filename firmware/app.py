@@ -168,11 +168,12 @@ class Unit:
         for pipeline in self.pipelines:
             pipeline.stop()
         if getattr(self, "recorder", None) is not None:
-            waiting = self.recorder.retry_unsaved()
-            self.unsaved_at_stop = waiting
-            if waiting:
+            self.recorder.retry_held()
+            waiting, images = self.recorder.held_count(), len(self.recorder.held_images)
+            self.unsaved_at_stop = waiting + images
+            if waiting or images:
                 log.error("reads could not be stored before shutdown",
-                          extra={"event": "read.unsaved_at_stop", "count": waiting})
+                          extra={"event": "read.unsaved_at_stop", "count": waiting, "images": images})
 
     def stop(self) -> None:
         sdnotify.notify("STOPPING=1")

@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "firmware.hotlist.cli",
     "firmware.sync.cli",
     "firmware.retention.cli",
+    "firmware.retention.scrub",
     "firmware.selftest",
     "firmware.hit_cli",
     "firmware.provision_cli",
@@ -37,6 +38,7 @@ BENCHES = {
     "hotlist": "firmware.hotlist.bench",
     "sync": "firmware.sync.bench",
     "purge": "firmware.retention.bench",
+    "alert": "firmware.screen.bench",
 }
 
 

@@ -58,7 +58,8 @@ def _run(args) -> int:
     finally:
         unit.stop()
     if unit.unsaved_at_stop:   # reads the unit saw and alerted on but could not store: never "ok"
-        print(f"storage error: {unit.unsaved_at_stop} read(s) could not be stored before shutdown", file=sys.stderr)
+        print(f"storage error: {unit.unsaved_at_stop} read(s) or image(s) could not be stored before shutdown",
+              file=sys.stderr)
         return EXIT_RUNTIME
     return EXIT_OK
 

@@ -75,6 +75,8 @@ def heartbeat(unit) -> None:
     from firmware.storage.reserve import ensure_reserve
 
     ensure_reserve(unit.data_dir, unit.config.unit.reserve_mb, unit.config.unit.min_free_mb)
+    if getattr(unit, "recorder", None) is not None:
+        unit.recorder.retry_held()   # space may have come back while no car passed
     pending = pending_of(unit)
     now, mono = unit.clock.utc(), unit.clock.monotonic_ns()
     unit.writer.submit(lambda conn: runs.heartbeat(conn, unit.run_info.id, now=now, mono_ns=mono, pending=pending))

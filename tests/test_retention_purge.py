@@ -53,7 +53,8 @@ def test_purge_keeps_and_removes_by_the_rule(unit):
     held = add("HLD6666", days_ago(120), acked_at=days_ago(119))
     hold_id = transaction(conn, lambda c: add_hold(c, {
         "plate": "hld-6666", "start_at": days_ago(121), "end_at": days_ago(119), "case_number": "C1",
-        "requesting_officer": "Det. A", "agency": "DPD", "statement_ref": "ALPR-1/1"}, at=days_ago(30),
+        "requesting_officer": "Det. A", "agency": "DPD", "statement_ref": "ALPR-1/1",
+        "facts": "Vehicle seen leaving the scene of the robbery on 3 March", "parties": "State v. Doe, case 26-1"}, at=days_ago(30),
         unit_id=UNIT, user="custodian"))
     crop_of = {r[0]: data / r[1] for r in conn.execute("SELECT id, crop_path FROM reads")}
 
@@ -90,7 +91,8 @@ def test_released_and_expired_holds_stop_protecting(unit):
     conn, data = unit
     rid = transaction(conn, lambda c: store_read(c, data, "REL1234", days_ago(100), acked_at=days_ago(99)))
     form = {"plate": "REL1234", "start_at": days_ago(101), "end_at": days_ago(99), "case_number": "C2",
-            "requesting_officer": "Det. B", "agency": "DPD", "statement_ref": "W-9", "kind": "warrant"}
+            "requesting_officer": "Det. B", "agency": "DPD", "statement_ref": "W-9", "kind": "warrant",
+            "facts": "Vehicle seen leaving the scene of the robbery on 3 March", "parties": "State v. Doe, case 26-1"}
     hold_id = transaction(conn, lambda c: add_hold(c, form, at=days_ago(364), unit_id=UNIT, user="cust"))
     assert make_purger(conn, data, ManualClock(NOW)).run()["held"] == 1
     transaction(conn, lambda c: renew_hold(c, hold_id, at=days_ago(1), unit_id=UNIT, user="cust"))
@@ -172,7 +174,8 @@ def test_simulated_120_days_with_holds(unit):
             hold_id = transaction(conn, lambda c: add_hold(c, {
                 "plate": "TGT0001", "start_at": start, "end_at": start + timedelta(days=15, hours=23),
                 "case_number": "2026-77", "requesting_officer": "Det. C", "agency": "DPD",
-                "statement_ref": "ALPR-1/77", "camera_id": "front"}, at=today, unit_id=UNIT, user="cust"))
+                "statement_ref": "ALPR-1/77", "camera_id": "front",
+                "facts": "Vehicle seen leaving the scene of the robbery on 3 March", "parties": "State v. Doe, case 26-1"}, at=today, unit_id=UNIT, user="cust"))
         if day == 60:
             transaction(conn, lambda c: renew_hold(c, hold_id, at=today, unit_id=UNIT, user="cust"))
         if day == 110:

@@ -142,3 +142,37 @@ def test_logout_ends_the_session_and_is_audited(daemon, page):
     with pytest.raises(urllib.error.HTTPError) as err:    # the old cookie, replayed
         urllib.request.urlopen(req, timeout=10)
     assert err.value.code == 401
+
+
+def _load_list(daemon, name: str, plate: str, *, priority: int, alert: str) -> None:
+    from firmware.hotlist.store import import_hotlist
+
+    content = f"PlateNumber,PlateState,Category\n{plate},CA,{name} test\n".encode()
+    daemon.unit.writer.call(lambda c: import_hotlist(
+        c, content, name=name, fmt="csv", mode="replace", list_source="agency", category=f"{name} test",
+        priority=priority, alert=alert, at=daemon.unit.clock.utc(), unit_id="screen-unit", user="test"))
+    daemon.unit.hotlists.refresh()
+
+
+def test_hits_queue_by_priority_and_covert_lists_never_show(daemon, page):
+    _load_list(daemon, "bolo", "KLM4821", priority=60, alert="audible")
+    _load_list(daemon, "covert", "4WDE562", priority=0, alert="silent")
+    login(page, daemon.url, "ofc.ray")
+    page.wait_for_selector("#chips .chip")
+    while page.locator("#alert").is_visible():        # hits from the tests before
+        page.click("#later")
+    covert = daemon.drive("4WDE562")["read_id"]
+    page.wait_for_selector(f".read[data-read='{covert}']", timeout=20_000)
+    assert page.locator("#alert").is_hidden()
+    assert "HIT" not in page.inner_text(f".read[data-read='{covert}']")
+    assert daemon.rows("SELECT list_name FROM hits WHERE read_id = ?", covert) == [("covert",)]   # recorded
+
+    daemon.feed.drive("KLM4821")                      # the low-priority hit first, then the urgent one
+    daemon.drive("6TRK915")
+    page.wait_for_function("document.querySelector('#alert .queue') && "
+                           "document.querySelector('#alert .queue').innerText === '1 of 2'", timeout=20_000)
+    assert page.locator("#alert .plate-big").first.inner_text().replace("\n", "") == "6TRK915"
+    assert "p-urgent" in page.get_attribute("#alert", "class")
+    page.click("#later")
+    assert page.locator("#alert .plate-big").first.inner_text().replace("\n", "") == "KLM4821"
+    assert "p-medium" in page.get_attribute("#alert", "class")

@@ -77,7 +77,7 @@ def test_login_shows_live_reads_and_status(daemon, page):
     page.wait_for_selector("#chips .chip")
     assert page.inner_text("#who") == "ofc.ray"
     chips = page.inner_text("#chips")
-    assert "CAM front" in chips and "GPS" in chips and "LIST demo-stolen" in chips
+    assert "CAM front" in chips and "GPS OK" in chips and "LIST " in chips
     daemon.drive("4WDE562")
     card = page.wait_for_selector(".read:has-text('4WDE562')", timeout=20_000)
     assert card.query_selector("img").evaluate("img => img.complete && img.naturalWidth > 0")
@@ -114,3 +114,26 @@ def test_a_hit_fills_the_screen_and_the_officer_verifies_and_confirms(daemon, pa
     queued = daemon.rows("SELECT payload FROM outbox WHERE kind = 'disposition' AND record_id LIKE ?", f"{hit_id}%")
     types = sorted(json.loads(p[0])["type"] for p in queued)
     assert types == ["check", "check", "check", "disposition"]
+
+
+def test_a_confirmed_hit_gets_its_outcome_and_a_supervisor_amends_with_a_reason(daemon, page):
+    hit_id = daemon.rows("SELECT hit_id FROM hit_dispositions WHERE disposition = 'confirmed_stop'")[0][0]
+    login(page, daemon.url, "sgt.sue")
+    page.wait_for_selector("#chips .chip")
+    page.click("#tabs [data-view=hits]")
+    row = page.wait_for_selector(f".hit-row[data-hit='{hit_id}']")
+    row.query_selector("button[data-outcome=recovery]").click()
+    page.wait_for_selector(f".hit-row[data-hit='{hit_id}']:has-text('recovery')")
+    assert daemon.rows("SELECT outcome, user FROM hit_outcomes WHERE hit_id = ?", hit_id) == [("recovery", "sgt.sue")]
+
+    page.click(f".hit-row[data-hit='{hit_id}'] button[data-amend]")
+    page.click("button[data-disposition=confirmed_no_action]")
+    assert "reason" in page.wait_for_selector("#step-msg.bad").inner_text().lower() or \
+        page.locator("#step-note").is_visible()
+    page.fill("#step-note", "vehicle released after the stop, no arrest")
+    page.click("button[data-disposition=confirmed_no_action]")
+    page.wait_for_selector("#alert", state="hidden")
+    history = daemon.rows("SELECT disposition, user, amend_reason FROM hit_dispositions WHERE hit_id = ? ORDER BY at",
+                          hit_id)
+    assert history == [("confirmed_stop", "ofc.ray", None),
+                       ("confirmed_no_action", "sgt.sue", "vehicle released after the stop, no arrest")]

@@ -129,6 +129,12 @@ def test_a_disk_filling_while_running_loses_no_read_and_no_event(tmp_path, small
     stored = {r[0] for r in db_rows(data, "SELECT id FROM reads")}
     failed = {e["read_id"] for e in log_events(log, "read.store_failed")}
     assert failed and failed <= stored                                     # every held read committed later
+    # and every image, held in memory while the disk was full, written and attached once it was not
+    for read_id, crop, overview in db_rows(data, "SELECT id, crop_path, overview_path FROM reads"):
+        assert crop and overview, read_id
+        assert (data / crop).stat().st_size > 0 and (data / overview).stat().st_size > 0
+    images = {r[0] for r in db_rows(data, "SELECT record_id FROM outbox WHERE kind = 'image'")}
+    assert images == {f"{r}:{role}" for r in stored for role in ("crop", "overview")}
 
 
 def test_run_exits_3_when_reads_could_not_be_stored(tmp_path, small_disk, clip):
@@ -146,7 +152,7 @@ def test_run_exits_3_when_reads_could_not_be_stored(tmp_path, small_disk, clip):
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert "read(s) could not be stored before shutdown" in log.read_text()
+    assert "read(s) or image(s) could not be stored before shutdown" in log.read_text()
 
 
 def test_a_corrupt_database_is_moved_aside_and_capture_goes_on(tmp_path, clip):
@@ -194,3 +200,17 @@ def test_a_file_that_is_not_a_database_is_quarantined_not_a_traceback(tmp_path, 
     assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr[-3000:]
     assert any(p.name.startswith(f"{DB}.corrupt-") for p in data.iterdir())
     assert db_rows(data, "SELECT count(*) FROM reads")[0][0] >= 1
+
+
+def test_held_images_are_bounded_and_the_oldest_go_first():
+    from firmware.storage.held_images import HeldImage, HeldImages
+
+    held = HeldImages(max_bytes=250)
+    images = [HeldImage(f"r{i}", "crop", f"images/r{i}-crop.jpg", bytes(100)) for i in range(5)]
+    dropped = [held.add(image) for image in images]
+    assert dropped == [0, 0, 1, 1, 1] and held.dropped == 3      # 250 bytes hold two 100-byte images
+    assert held.oldest() is images[3] and len(held) == 2 and held.bytes == 200
+    held.done(images[4])                                          # only the oldest can be done
+    assert len(held) == 2
+    held.done(images[3])
+    assert held.oldest() is images[4] and held.bytes == 100

@@ -225,6 +225,13 @@ class Purger:
         report["hits_purged_by_disposition"] = dict(hits)
         report["interrupted"] = self.stop_event.is_set()
 
+    def _purge_leftovers(self, now: datetime, dry_run: bool, report: dict) -> None:
+        """What else names a plate: alert files and expired manual entries (retention/leftovers.py)."""
+        from firmware.retention.leftovers import purge_leftovers
+
+        report.update(purge_leftovers(lambda fn: self._job("leftovers", fn), self.data_dir, self.config,
+                                      self.unit_id, now, iso_utc(candidate_cutoff(now, self.policy)), dry_run))
+
     # -- audit, outbox leftovers, orphans ----------------------------------------------------------
 
     def _audit_batch(self, conn, now: datetime, dry_run: bool, limit: int = 2000) -> dict:
@@ -243,7 +250,7 @@ class Purger:
             upto = row["seq"]
         n = 0 if upto is None else (sum(1 for r in rows if r["seq"] <= upto))
         if upto is not None and not dry_run:
-            purge_audit_prefix(conn, upto, now)
+            purge_audit_prefix(conn, upto, now, self.unit_id)
         return {"purged": n, "kept": kept, "more": len(rows) == limit and upto is not None and not dry_run}
 
     def _purge_audit(self, now: datetime, dry_run: bool, report: dict) -> None:
@@ -347,6 +354,7 @@ class Purger:
         if not verdict.trusted:
             return self._refuse(now, dry_run, report, verdict, started_wall)
         self._purge_reads(now, dry_run, report, tally)
+        self._purge_leftovers(now, dry_run, report)
         self._purge_audit(now, dry_run, report)
         report["outbox_acked_events_purged"] = self._purge_acked_outbox(now, dry_run)
         report["orphan_images"] = self._orphan_images(now, dry_run)

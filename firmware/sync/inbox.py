@@ -239,17 +239,19 @@ class DownlinkInbox(HotlistChunks):
                 if not data.hold:
                     raise Rejected("invalid", "add needs a hold")
                 hold_id = holds.add_hold(conn, {**data.hold, "source": "downlink"}, at=at, unit_id=self.unit_id,
-                                         user=DOWNLINK_USER)
+                                         user=DOWNLINK_USER, max_window=self._hold_window())
                 return {"action": "add", "id": hold_id}
             if not data.id:
                 raise Rejected("invalid", f"{data.action} needs an id")
             if data.action == "renew":
                 holds.renew_hold(conn, data.id, at=at, unit_id=self.unit_id, user=DOWNLINK_USER,
-                                 statement_ref=data.statement_ref)
+                                 statement_ref=data.statement_ref, source="downlink")
             else:
                 holds.release_hold(conn, data.id, at=at, unit_id=self.unit_id, user=DOWNLINK_USER,
-                                   reason=data.reason)
+                                   reason=data.reason, source="downlink")
             return {"action": data.action, "id": data.id}
+        if v.kind == "audit_checkpoint":
+            return self._apply_checkpoint(conn, v, at)
         if v.kind == "config":
             base = self.base_config() if self.base_config else {}
             validate_config_overlay(data.overlay, base)
@@ -258,6 +260,26 @@ class DownlinkInbox(HotlistChunks):
                          (v.seq, iso_utc(at), iso_utc(v.issued_at), json.dumps(data.overlay, sort_keys=True)))
             return {"keys": sorted(".".join(p) for p in _paths(data.overlay))}
         raise Rejected("wrong_topic", v.kind)
+
+    def _apply_checkpoint(self, conn, v: Verified, at) -> dict:
+        """Stored as sent; whether it matches this unit's entry is `audit verify`'s finding (and noted here)."""
+        if v.target != self.unit_id:
+            raise Rejected("wrong_target", "an audit checkpoint is for one unit, not the fleet")
+        row = conn.execute("SELECT hash FROM audit_log WHERE seq = ?", (v.data.through_seq,)).fetchone()
+        conn.execute("INSERT INTO audit_checkpoints (seq, through_seq, head_hash, issued_at, received_at)"
+                     " VALUES (?, ?, ?, ?, ?)",
+                     (v.seq, v.data.through_seq, v.data.head_hash, iso_utc(v.issued_at), iso_utc(at)))
+        return {"through_seq": v.data.through_seq,
+                "matches": None if row is None else row[0] == v.data.head_hash}
+
+    def _hold_window(self):
+        """retention.hold_max_window_hours of the unit's config (the default when it is not known here)."""
+        from datetime import timedelta
+
+        from firmware.retention.holds import DEFAULT_MAX_WINDOW
+
+        hours = ((self.base_config() if self.base_config else {}).get("retention") or {}).get("hold_max_window_hours")
+        return timedelta(hours=hours) if hours else DEFAULT_MAX_WINDOW
 
     def _apply_roster(self, conn, roster, seq: int, at) -> dict:
         from firmware.roster import store_roster

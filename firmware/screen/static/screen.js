@@ -49,6 +49,7 @@
     if (s < 5400) return Math.round(s / 60) + " min";
     return (s / 3600).toFixed(s < 36000 ? 1 : 0) + " h";
   }
+  function charName(c) { return /[0-9]/.test(c) ? "digit " + c : "letter " + c; }
   function prioClass(p) { return p <= 10 ? "p-urgent" : p <= 30 ? "p-high" : p <= 60 ? "p-medium" : "p-low"; }
   function ordinal(n) { return n + (n % 10 === 1 && n !== 11 ? "st" : n % 10 === 2 && n !== 12 ? "nd" : n % 10 === 3 && n !== 13 ? "rd" : "th"); }
   function note(a, keys) {
@@ -88,7 +89,8 @@
     return item;
   }
   function sortQueue() {
-    queue.sort(function (a, b) { return (a.priority - b.priority) || (a.arrived - b.arrived); });
+    // an amendment the officer opened stays in front; then the most urgent list, then the oldest
+    queue.sort(function (a, b) { return (!!b.amend - !!a.amend) || (a.priority - b.priority) || (a.arrived - b.arrived); });
   }
   function pending() {
     return queue.filter(function (it) { return !deferred[it.key] && !answered[it.key]; });
@@ -155,9 +157,9 @@
     var text;
     if (item.match === "exact") text = "Exact match";
     else if (item.match === "equivalent") {
-      text = "Look-alike: " + pos.map(function (p) {
-        return "read " + item.plate[p] + " / entry " + item.entry_plate[p] + " (" + ordinal(p + 1) + ")";
-      }).join(", ");
+      text = "Look-alike, " + pos.map(function (p) {
+        return ordinal(p + 1) + " character: read " + charName(item.plate[p]) + ", entry " + charName(item.entry_plate[p]);
+      }).join("; ");
     } else if (item.match === "wildcard") text = "Wildcard entry: * stands for the " + where + " character";
     else if (item.match === "length") text = "One character " + (item.plate.length > item.entry_plate.length ? "extra" : "missing") + " at the " + where;
     else text = item.match;
@@ -166,7 +168,7 @@
   }
   function stateBox(s, other) {
     var differs = s && other && s !== other;
-    return el("span", { class: "st" + (differs ? " diff" : ""), text: s || "??" });
+    return el("span", { class: "st" + (differs ? " diff" : "") + (s ? "" : " unknown"), text: s || "?" });
   }
   function compare(item) {
     return [
@@ -183,9 +185,12 @@
     var vehicle = [note(a, ["VehicleColor", "VCO", "vco", "colour", "color"]), note(a, ["VehicleMake", "VMA", "MKE", "make"])]
       .filter(Boolean).join(" ");
     var old = item.list_age_s !== null && item.list_age_s !== undefined && item.list_age_s > 86400;
-    var stateText = (item.read_state || "not read") + " read / " + (item.entry_state || "any") + " entry";
+    var stateText = !item.entry_state ? "entry has no state: check the plate's state" :
+      !item.read_state ? "CHECK: entry " + item.entry_state + ", not read" :
+      item.read_state === item.entry_state ? item.read_state + " (read and entry agree)" :
+      "DIFFERS: read " + item.read_state + ", entry " + item.entry_state;
     var rows = [["List", item.list_name + " (priority " + item.priority + ")"],
-      ["State", stateText, item.read_state && item.entry_state && item.read_state !== item.entry_state],
+      ["State", stateText, item.read_state !== item.entry_state || !item.read_state],
       ["NCIC", ncic || "-"], ["List age", age(item.list_age_s) + (old ? " - OLDER THAN 24 h" : ""), old]];
     if (vehicle) rows.push(["Vehicle", vehicle]);
     rows.push(["Reason", reason || "-"]);
@@ -220,7 +225,8 @@
         el("button", { class: "primary", id: "verify", on: { click: function () { mode = "verify"; renderAlert(); } } }, "Verify"),
         el("button", { id: "later", on: { click: later } }, "Later")));
     } else {
-      box.appendChild(el("div", { class: "alert-body" }, images(item, false), steps(item)));
+      var msg = el("p", { class: "msg", id: "step-msg", role: "status" });
+      box.appendChild(el("div", { class: "verify-body" }, verifyTop(item, msg), steps(item, msg)));
       box.appendChild(el("footer", { class: "alert-foot" },
         el("button", { id: "back", on: { click: function () { mode = "alert"; renderAlert(); } } }, "Back to alert"),
         el("button", { id: "later", on: { click: later } }, "Later")));
@@ -244,33 +250,48 @@
     (item.checks || []).forEach(function (c) { if (c.check_name === name) found = c; });
     return found;
   }
-  function steps(item) {
-    var msg = el("p", { class: "msg", id: "step-msg", role: "status" });
+  function shortLabel(label) { return label.split(/[:(]/)[0].trim(); }
+  function checksPassed(item) {
+    var last = {};
+    (item.checks || []).forEach(function (c) { last[c.check_name] = c.result; });
+    return last.plate === "match" && last.state === "match" && last.dispatch === "confirmed";
+  }
+  function steps(item, msg) {
     var rows = Object.keys(CHECK_BUTTONS).map(function (name) {
       var last = lastCheck(item, name);
       return el("div", { class: "step", "data-check": name },
-        el("span", { class: "q", text: CHECK_LABELS[name] }),
+        el("span", { class: "q" }, CHECK_LABELS[name], el("span", { class: "stamp" + (last ? " done" : ""), text: last ?
+          "✓ " + last.result.replace("_", " ") + " " + hhmmss(last.at) + " by " + last.user : "not recorded yet" })),
         el("span", { class: "btns" }, CHECK_BUTTONS[name].map(function (b) {
           return el("button", { class: last && last.result === b[0] ? "chosen" : null, "data-result": b[0],
             on: { click: function () { record(item, "check", { check: name, result: b[0] }, msg); } } }, b[1]);
-        })),
-        el("span", { class: "stamp" + (last ? " done" : ""), text: last ?
-          "✓ " + last.result.replace("_", " ") + " at " + hhmmss(last.at) + " by " + last.user : "not recorded yet" }));
+        })));
     });
     var dispositions = (state.choices && state.choices.dispositions) || {};
-    var noteBox = el("input", { id: "step-note", placeholder: "Note (needed for Other)", maxlength: "200" });
+    var ready = checksPassed(item);
+    var noteBox = el("input", { id: "step-note", maxlength: "200", value: item.noteDraft || null,
+      on: { input: function () { item.noteDraft = noteBox.value; } },
+      placeholder: item.amend ? "Why amend (required; the earlier disposition is kept)" : "Note (needed for Other)" });
     var dispo = el("div", { class: "dispo" }, Object.keys(dispositions).map(function (code) {
       var d = dispositions[code];
-      return el("button", { class: d.kind, "data-disposition": code, on: { click: function () {
-        var text = noteBox.value.trim();
-        if (d.needs_note && !text) { noteBox.hidden = false; noteBox.focus(); msg.className = "msg bad"; msg.textContent = "Say why in the note, then press it again."; return; }
-        record(item, "disposition", { disposition: code, note: text || null }, msg);
-      } } }, d.label.split(":")[0]);
+      var locked = d.kind === "confirm" && !ready;
+      return el("button", { class: d.kind + (locked ? " locked" : ""), "data-disposition": code, title: d.label,
+        on: { click: function () {
+          var text = noteBox.value.trim();
+          if ((d.needs_note || item.amend) && !text) { item.wantsNote = true; noteBox.hidden = false; noteBox.focus(); msg.className = "msg bad"; msg.textContent = "Say why in the note, then press it again."; return; }
+          record(item, "disposition", { disposition: code, note: text || null, amend: !!item.amend }, msg);
+        } } }, (d.kind === "confirm" ? "CONFIRMED: " + shortLabel(d.label.split(":").slice(1).join(":") || d.label) : shortLabel(d.label)));
     }));
-    noteBox.hidden = true;
-    return el("div", { class: "steps" }, el("div", { class: "cmp" }, el("span", { class: "lbl", text: "READ" }),
-      el("b", { class: "plate-text", text: item.plate + " " + (item.read_state || "") + "  vs  " + item.entry_plate + " " + (item.entry_state || "") })),
-      rows, el("div", { class: "q", text: "4. Disposition" }), dispo, noteBox, msg);
+    noteBox.hidden = !(item.amend || item.noteDraft || item.wantsNote);
+    return el("div", { class: "steps" }, rows, dispo, noteBox);
+  }
+  function verifyTop(item, msg) {
+    return el("div", { class: "verify-top" },
+      el("img", { class: "crop", src: "/api/reads/" + encodeURIComponent(item.read_id) + "/crop.jpg", alt: "plate photo" }),
+      el("div", { class: "verify-cmp" },
+        el("div", {}, el("span", { class: "lbl", text: "READ " }), el("b", { class: "plate-text", text: item.plate + " " + (item.read_state || "?") })),
+        el("div", {}, el("span", { class: "lbl", text: "ENTRY " }), el("b", { class: "plate-text", text: item.entry_plate + " " + (item.entry_state || "") }))),
+      msg);
   }
   function record(item, step, body, msg) {
     if (!item.hit_id) { msg.className = "msg bad"; msg.textContent = "Still loading this hit; press again."; return; }
@@ -278,8 +299,15 @@
     api("POST", "/api/hits/" + encodeURIComponent(item.hit_id) + "/" + step, body).then(function (j) {
       if (!j.ok) { msg.className = "msg bad"; msg.textContent = j.error || "Refused"; return; }
       return api("GET", "/api/hits/" + encodeURIComponent(item.hit_id)).then(function (d) {
-        if (d.ok) merge(itemFromDetail(d.hit));
-        if (step === "disposition") { answered[item.key] = true; showNext(); refresh(); return; }
+        if (d.ok && item.amend) {
+          var fresh = itemFromDetail(d.hit);
+          Object.keys(fresh).forEach(function (k) { if (k !== "key" && k !== "status") item[k] = fresh[k]; });
+        } else if (d.ok) merge(itemFromDetail(d.hit));
+        if (step === "disposition") {
+          answered[item.key] = true;
+          if (item.amend) queue = queue.filter(function (q) { return q !== item; });
+          showNext(); refresh(); return;
+        }
         renderAlert();
         var m = $("#step-msg"); if (m) { m.className = "msg good"; m.textContent = "Recorded."; }
       });
@@ -297,10 +325,13 @@
     var g = status.gps || {};
     var gpsBad = g.connected === false || g.fix_age_s === null || g.fix_age_s > 10;
     chips.appendChild(el("span", { class: "chip" + (gpsBad ? " warn" : "") },
-      "GPS " + (g.connected === false ? "OFF" : g.fix_age_s === null ? "NO FIX" : age(g.fix_age_s))));
-    status.hotlists.forEach(function (l) {
-      chips.appendChild(el("span", { class: "chip" + (l.stale ? " warn" : "") }, "LIST " + l.name + " " + age(l.age_s)));
-    });
+      "GPS " + (g.connected === false ? "OFF" : g.fix_age_s === null ? "NO FIX" : g.fix_age_s <= 3 ? "OK" : age(g.fix_age_s) + " old")));
+    if (status.hotlists.length) {
+      var stale = status.hotlists.filter(function (l) { return l.stale; });
+      var oldest = Math.max.apply(null, status.hotlists.map(function (l) { return l.age_s || 0; }));
+      chips.appendChild(el("span", { class: "chip" + (stale.length ? " warn" : "") },
+        (status.hotlists.length === 1 ? "LIST " : status.hotlists.length + " LISTS ") + (stale.length ? "STALE " : "") + age(oldest)));
+    } else chips.appendChild(el("span", { class: "chip bad" }, "NO LISTS"));
     if (status.sync) chips.appendChild(el("span", { class: "chip" }, "SYNC " + (status.sync.queued || 0)));
     if (status.disk_free_mb !== null) chips.appendChild(el("span", { class: "chip" }, "DISK " + (status.disk_free_mb >= 10240 ? Math.round(status.disk_free_mb / 1024) + " GB" : status.disk_free_mb + " MB")));
   }
@@ -351,6 +382,7 @@
         el("span", { class: "plate-text", text: h.plate }),
         el("span", { class: "grow", text: (h.category || h.list_name) + " · " + (h.disposition || "").replace(/_/g, " ") +
           (h.outcomes && h.outcomes.length ? " · " + h.outcomes.map(function (o) { return o.outcome; }).join(", ") : "") }),
+        CAN["hits.amend"] ? el("button", { "data-amend": h.id, on: { click: function () { openAmend(h); } } }, "Amend") : null,
         Object.keys(outcomes).map(function (o) {
           return el("button", { "data-outcome": o, on: { click: function () {
             api("POST", "/api/hits/" + encodeURIComponent(h.id) + "/outcome", { outcome: o }).then(function (j) {
@@ -359,6 +391,13 @@
           } } }, o.charAt(0).toUpperCase() + o.slice(1));
         })));
     });
+  }
+  function openAmend(h) {
+    var it = itemFromDetail(h);
+    it.key = "amend|" + h.id; it.amend = true; it.status = "amending";
+    queue = queue.filter(function (q) { return q.key !== it.key; });
+    queue.unshift(it); delete answered[it.key]; delete deferred[it.key];
+    shown = it; mode = "verify"; renderAlert();
   }
   function renderAll() { renderReads(); renderHits(); renderAlert(); }
 
@@ -379,7 +418,7 @@
         var it = merge(itemFromDetail(d));
         live[it.key] = true;
       });
-      queue = queue.filter(function (it) { return live[it.key] || (!it.hit_id && !answered[it.key]); });
+      queue = queue.filter(function (it) { return live[it.key] || it.amend || (!it.hit_id && !answered[it.key]); });
       sortQueue();
       if (!shown || !live[shown.key]) showNext(); else renderAlert();
       renderReads(); renderHits();
