@@ -210,6 +210,9 @@ def _reads(ev: Evidence, reads: list[dict], r: Result) -> None:
         for read in reads:
             if read["lat"] is None or read["position_method"] in ("none", "stale"):
                 continue
+            if read.get("clock_suspect"):   # the unit itself says its stamp is on a clock it found wrong
+                r.figures["clock_suspect_reads"] = r.figures.get("clock_suspect_reads", 0) + 1
+                continue
             # where the route was when the unit's fix was taken: a read may carry an aged fix (it says
             # how old), never a position the car was not at
             aged = read["fix_age_s"] or 0.0 if read["position_method"] == "fix" else 0.0
