@@ -35,7 +35,7 @@ def small_disk(tmp_path):
 def fill(mnt: Path) -> Path:
     """Write until the filesystem refuses: ENOSPC."""
     filler = mnt / "filler"
-    with open(filler, "wb") as fh:
+    with open(filler, "wb", buffering=0) as fh:  # unbuffered: a partial last write must not re-raise at close
         try:
             while True:
                 fh.write(b"\0" * 65536)
