@@ -104,7 +104,7 @@ class Agency:
 
     def hotlist(self, rows: list[dict], *, name: str = "hil", variant: str = "good", retain: bool = True,
                 chunk_size: int = 4096, seq: int | None = None) -> int:
-        """Publish a whole hotlist (chunks, then the signed manifest). `variant` spoils it on purpose:
+        """Publish a whole hotlist (the signed manifest, then its chunks). `variant` spoils it on purpose:
         unsigned (no signature), forged (signed by another key), replayed (an older seq than the last
         accepted) or oversize (bigger than the unit's downlink_max_bytes). Returns the seq used."""
         content = "PlateNumber,PlateState,Category\n" + "".join(
@@ -117,16 +117,18 @@ class Agency:
             self.seq += 1
             seq = self.seq if variant != "replayed" else self.seq - 1000
         manifest, chunks = hotlist_manifest(data, name=name, chunk_size=chunk_size, format="csv")
-        infos = [self.client.publish(downlink_topic(self.agency, "all", "hotlist", name, str(seq), str(i)), c,
-                                     qos=1, retain=retain) for i, c in enumerate(chunks)]
         key = Ed25519PrivateKey.generate() if variant == "forged" else self.key
         envelope = sign(key, kind="hotlist", agency=self.agency, target="all", seq=seq, data=manifest)
         if variant == "unsigned":
             wrapper = json.loads(envelope)
             wrapper.pop("sig")
             envelope = json.dumps(wrapper).encode()
-        infos.append(self.client.publish(downlink_topic(self.agency, "all", "hotlist", name), envelope, qos=1,
-                                         retain=retain))
+        # the signed manifest first, then the chunks (docs/mqtt.md): a unit holds chunks only for a
+        # transfer whose manifest it has verified
+        infos = [self.client.publish(downlink_topic(self.agency, "all", "hotlist", name), envelope, qos=1,
+                                     retain=retain)]
+        infos += [self.client.publish(downlink_topic(self.agency, "all", "hotlist", name, str(seq), str(i)), c,
+                                      qos=1, retain=retain) for i, c in enumerate(chunks)]
         for info in infos:
             info.wait_for_publish(10)
         return seq

@@ -153,6 +153,12 @@ def judge(ev: Evidence) -> Result:
     for name in expect.audit:
         if name not in audit:
             r.failures.append(f"expected audit entry '{name}' missing (have: {sorted(set(audit))})")
+    health = [m.body or {} for m in ev.recorder.of("health")]
+    if len(health) < expect.min_health_reports:
+        r.failures.append(f"{len(health)} health reports received, expected at least {expect.min_health_reports}")
+    cameras = {c.get("camera") for h in health for c in (h.get("cameras") or []) if isinstance(c, dict)}
+    if health and expect.min_health_reports and "front" not in cameras:
+        r.failures.append(f"health reports never name the camera 'front' (named: {sorted(map(str, cameras))})")
     if expect.hotlist_entries is not None and live_entries != expect.hotlist_entries:
         r.failures.append(f"{live_entries} live hotlist entries, expected {expect.hotlist_entries}")
     if expect.max_reads_kept is not None and len(reads) > expect.max_reads_kept:
@@ -203,6 +209,9 @@ def _reads(ev: Evidence, reads: list[dict], r: Result) -> None:
         worst = 0.0
         for read in reads:
             if read["lat"] is None or read["position_method"] in ("none", "stale"):
+                continue
+            if read.get("clock_suspect"):   # the unit itself says its stamp is on a clock it found wrong
+                r.figures["clock_suspect_reads"] = r.figures.get("clock_suspect_reads", 0) + 1
                 continue
             # where the route was when the unit's fix was taken: a read may carry an aged fix (it says
             # how old), never a position the car was not at

@@ -92,6 +92,7 @@ class Expect(Strict):
     hotlist_entries: int | None = Field(None, ge=0, description="Live hotlist rows on the unit at the end")
     min_reads_kept: int | None = Field(None, ge=0, description="Purge: at least this many reads still stored")
     max_reads_kept: int | None = Field(None, ge=0, description="Purge: at most this many reads still stored")
+    min_health_reports: int = Field(1, ge=0, description="Health reports the agency must receive, each naming every camera")
     exit_codes: list[int] = Field(default_factory=lambda: [0], description="Acceptable exit codes of the last run")
     screen: list[ScreenCheck] = Field(default_factory=list, description="HTTP checks when the unit has a screen")
 
