@@ -176,3 +176,20 @@ def test_hits_queue_by_priority_and_covert_lists_never_show(daemon, page):
     page.click("#later")
     assert page.locator("#alert .plate-big").first.inner_text().replace("\n", "") == "KLM4821"
     assert "p-medium" in page.get_attribute("#alert", "class")
+
+
+def test_an_idle_session_ends_and_its_end_is_audited(daemon):
+    import time as _time
+
+    from firmware.screen.sessions import Session
+
+    sessions = daemon.unit.screen.sessions
+    now = _time.time()
+    stale = sessions.issue(Session("idle-test", "ofc.ray", ("officer",), now - 3600, now - sessions.idle_s - 5))
+    for _ in range(2):                                # the second attempt finds the session already ended
+        req = urllib.request.Request(f"{daemon.url}api/state", headers={"Cookie": f"alpr_screen={stale}"})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=10)
+        assert err.value.code == 401
+    ends = [json.loads(r[0]) for r in daemon.rows("SELECT detail FROM audit_log WHERE event = 'logout'")]
+    assert [e["how"] for e in ends if e["session"] == "idle-test"] == ["idle timeout"]

@@ -47,7 +47,7 @@ class ScreenService:
         self.unit_id = unit.config.unit.id
         self.data_dir = Path(unit.data_dir)
         self.hub = Hub(config.client_queue)
-        self.sink = ScreenSink(self.hub)
+        self.sink = ScreenSink(self.hub, serving=lambda: self._thread is not None and self._thread.is_alive())
         self.sessions = Sessions(self.data_dir, idle_s=config.session_idle_s, max_s=config.session_max_s)
         self.started_ms = time.time() * 1000
         self.port: int | None = None

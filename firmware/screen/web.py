@@ -48,8 +48,12 @@ class Api:
 
     # -- sessions ------------------------------------------------------------------------------
     async def session(self, request: Request, action: str | None = None) -> Session:
-        session, why = self.s.sessions.check(request.cookies.get(COOKIE), time.time())
+        token = request.cookies.get(COOKIE)
+        session, why = self.s.sessions.check(token, time.time())
         if session is None:
+            timed_out = self.s.sessions.expired(token, time.time()) if why == "expired" else None
+            if timed_out is not None:   # the session's end is audited once (then the id is revoked)
+                await run_in_threadpool(self.s.logout, timed_out, "idle timeout")
             raise HTTPException(401, f"log in first ({why})")
         if action and not await run_in_threadpool(self.s.permits, session, action):
             raise HTTPException(403, f"your role may not do this ({action})")
