@@ -55,6 +55,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "report.view": frozenset({"administrator", "auditor"}),
     "audit.view": frozenset({"administrator", "auditor"}),
     "audit.verify": _TECH | {"auditor"},                  # chain check: counts and problems, no plate data
+    "audit.key_init": _TECH,                              # provisioning: the agency's forward-secure audit key
     "config.view": _TECH,
     "selftest.run": _TECH,
     "sync.manage": _TECH,                                 # requeue, drain the outbox
@@ -64,7 +65,7 @@ ACTIONS: dict[str, frozenset[str]] = {
 # What a technician may do on a unit that has no roster yet (audited; the unit shows "no roster").
 PROVISIONING_ACTIONS = frozenset({"health.view", "hotlist.view", "maintenance.view", "maintenance.write",
                                   "audit.verify", "config.view", "selftest.run", "sync.manage", "db.recover",
-                                  "purge.run"})
+                                  "purge.run", "audit.key_init"})
 
 # What the unit itself may do with no person logged in (its daily audit-chain check, systemd timer): no
 # plate data, audited as user "system".

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from firmware import __version__, sdnotify
+from firmware import __version__, lifecycle, sdnotify
 from firmware.alerts.alerter import AlertSink, build_alerter
 from firmware.capture import CameraPipeline, ReadRecorder, Recognizer
 from firmware.clock import Clock, SystemClock
@@ -25,8 +26,8 @@ from firmware.consensus import ConsensusTracker
 from firmware.frames.sources import FrameSource, build_source
 from firmware.frames.worker import CameraWorker
 from firmware.records import Read
-from firmware.storage.db import Writer, open_database
-from firmware.storage.reads import record_event
+from firmware.storage.db import Writer
+from firmware.storage.held_events import HeldEvents
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +56,15 @@ class Unit:
         self.pipelines: list[CameraPipeline] = []
         self.events_recorded = 0
         self.config_seq: int | None = None  # the agency's config change in force (config_changes.py)
+        self.unsaved_at_stop = 0            # reads still not stored when capture stopped: `run` exits 3
 
     # -- events -----------------------------------------------------------------------------
     def record_event(self, kind: str, source: str, detail: dict) -> None:
         """Malfunctions and the like: logged now, stored through the writer without blocking the caller."""
         level = logging.WARNING if kind in ("malfunction", "security", "data_loss") else logging.INFO
         log.log(level, "unit event", extra={"event": f"unit.{kind}", "source": source, "detail": detail})
-        at = self.clock.utc()
         self.events_recorded += 1
-        self.writer.submit(lambda conn: record_event(conn, kind, source, detail, at))
+        self.held_events.add(kind, source, detail, self.clock.utc())   # held in memory until stored
 
     # -- lifecycle --------------------------------------------------------------------------
     def _started(self, name: str, stop: Callable[[], None]) -> None:
@@ -71,12 +72,17 @@ class Unit:
         log.info("service started", extra={"event": "service.started", "service": name})
 
     def start(self) -> None:
-        self.conn = open_database(self.data_dir)
+        self.conn, storage_events = lifecycle.open_storage(self.data_dir, self.clock.utc())  # corrupt or full disk
         from firmware.unit_data import bind_unit
 
         bind_unit(self.conn, self.config.unit.id)   # the data dir belongs to one unit; another config is refused
         self.writer = Writer(self.conn).start()
+        self.held_events = HeldEvents(self.writer)
         self._started("writer", self.writer.stop)
+        for kind, detail in storage_events:
+            self.record_event(kind, "storage", detail)
+        self.run_info = lifecycle.open_run(self.writer.call, self.clock, self.record_event)  # finds an unclean stop
+        self._started("run marker", lambda: lifecycle.close_run(self))
 
         from firmware.config_changes import apply_at_start
 
@@ -103,7 +109,9 @@ class Unit:
 
         from firmware.retention.service import RetentionService
 
-        self.retention = RetentionService(cfg.retention, self.data_dir, self.writer, cfg.unit.id, self.clock)
+        self.retention = RetentionService(cfg.retention, self.data_dir, self.writer, cfg.unit.id, self.clock,
+                                          gps_offset=self.gnss.clock_offset_s, run=self.run_info,
+                                          on_event=self.record_event)
         self.retention.start()
         self._started("retention", self.retention.stop)
 
@@ -145,7 +153,7 @@ class Unit:
             pipeline.start()
             worker.start()
         self._started("cameras", self._stop_cameras)
-        sdnotify.notify(f"READY=1\nSTATUS=capturing on {len(self.cameras)} camera(s)")
+        self.ready = False   # READY=1 once a camera delivered a frame (run() checks), not before
 
     def _recognizer_from_config(self) -> Recognizer:
         from firmware.recognition.pipeline import Recognizer as TfliteRecognizer
@@ -160,10 +168,12 @@ class Unit:
         for pipeline in self.pipelines:
             pipeline.stop()
         if getattr(self, "recorder", None) is not None:
-            waiting = self.recorder.retry_unsaved()
-            if waiting:
+            self.recorder.retry_held()
+            waiting, images = self.recorder.held_count(), len(self.recorder.held_images)
+            self.unsaved_at_stop = waiting + images
+            if waiting or images:
                 log.error("reads could not be stored before shutdown",
-                          extra={"event": "read.unsaved_at_stop", "count": waiting})
+                          extra={"event": "read.unsaved_at_stop", "count": waiting, "images": images})
 
     def stop(self) -> None:
         sdnotify.notify("STOPPING=1")
@@ -174,8 +184,14 @@ class Unit:
                 log.info("service stopped", extra={"event": "service.stopped", "service": name})
             except Exception:
                 log.exception("service stop failed", extra={"event": "service.stop_failed", "service": name})
+        if getattr(self, "held_events", None) is not None and self.held_events.held():
+            log.error("events could not be stored before shutdown (each is in this log)",
+                      extra={"event": "unit.events_unsaved_at_stop", "count": self.held_events.held()})
         if getattr(self, "conn", None) is not None:
-            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            try:
+                self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:   # a full or failing disk: the WAL stays, SQLite replays it at open
+                log.error("final checkpoint failed", extra={"event": "db.checkpoint_failed", "error": str(exc)})
             self.conn.close()
             self.conn = None
 
@@ -187,13 +203,20 @@ class Unit:
             until_sources_end: bool = False, tick_s: float = 0.5) -> None:
         """Supervise until stopped: stall checks, systemd watchdog and status."""
         watchdog = sdnotify.watchdog_interval_s()
-        last_ping = 0.0
+        last_ping = last_beat = 0.0
         deadline = time.monotonic() + max_seconds if max_seconds else None
         last_unack = 0.0
         last_output_check = time.monotonic()
         while not stop_event.wait(tick_s):
             for worker in self.cameras:
                 worker.check_stall()
+            if not self.ready and lifecycle.capturing(self):
+                self.ready = True
+                lifecycle.notify_ready(self)
+            if time.monotonic() - last_beat >= self.config.retention.clock_check_s:
+                lifecycle.heartbeat(self)
+                self.held_events.flush()
+                last_beat = time.monotonic()
             if time.monotonic() - last_unack >= 5.0:
                 self._mark_unacknowledged()
                 last_unack = time.monotonic()

@@ -27,7 +27,8 @@ from firmware.hotlist.match import normalise_plate
 from firmware.ids import new_id
 from firmware.records import Frame, Hit, PlateCandidate, Position, Read
 from firmware.storage.db import Writer
-from firmware.storage.reads import image_paths, save_read, write_jpeg
+from firmware.storage.held_images import HeldImage, HeldImages
+from firmware.storage.reads import attach_image, encode_jpeg, image_paths, save_read, write_durably
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +69,16 @@ class CaptureStats:
     store_failures: int = 0
     images_skipped: int = 0
     unsaved_dropped: int = 0
+    held_reads: int = 0          # reads alerted on but not yet stored (storage failing), held in memory
+    held_images: int = 0         # images of stored reads waiting in memory for disk space
+    held_images_dropped: int = 0  # held images dropped, oldest first, past the bound: data loss
     stage_ms: dict = field(default_factory=lambda: {"recognize": 0.0, "record": 0.0})
 
     def as_dict(self) -> dict:
         return {"frames": self.frames, "reads": self.reads, "hits": self.hits, "store_failures": self.store_failures,
                 "images_skipped": self.images_skipped, "unsaved_dropped": self.unsaved_dropped,
+                "held_reads": self.held_reads, "held_images": self.held_images,
+                "held_images_dropped": self.held_images_dropped,
                 "stage_ms_total": {k: round(v, 1) for k, v in self.stage_ms.items()}}
 
 
@@ -80,7 +86,8 @@ class ReadRecorder:
     def __init__(self, *, unit_id: str, data_dir: Path, writer: Writer, clock: Clock, gnss: PositionProvider,
                  hotlists: HotlistMatcher, alerter: Alerter, storage_config, min_free_mb: int,
                  on_event: Callable[[str, str, dict], None], on_read: Callable[[Read], None] | None = None,
-                 on_committed: Callable[[], None] | None = None, unsaved_max: int = 10_000):
+                 on_committed: Callable[[], None] | None = None, unsaved_max: int = 10_000,
+                 held_images_max_mb: float = 64):
         self.unit_id = unit_id
         self.data_dir = Path(data_dir)
         self.writer = writer
@@ -98,6 +105,9 @@ class ReadRecorder:
         self._disk_low = False
         self._storage_failing = False
         self._unsaved: collections.deque[Read] = collections.deque(maxlen=unsaved_max)
+        self.held_images = HeldImages(int(held_images_max_mb * 2**20))
+        self._retrying = threading.Lock()     # one thread at a time commits held reads and writes held images
+        self._image_writes_failing = False
 
     def _disk_ok(self) -> bool:
         try:
@@ -129,16 +139,21 @@ class ReadRecorder:
             position=self.gnss.position_at(frame.mono_ns),
         )
         read = replace(read, hits=tuple(self.hotlists.match(plate, read.state)))
+        self.retry_held()   # older held reads and images first: a held image's read is always stored or held
         read = self._write_images(read, frame, best.candidate.box)
-        self.retry_unsaved()
         stored = self._commit(read)
         if not stored:
             # Storage is failing (disk full, card error): keep the read for the next attempt, and still
             # alert on a hit - a stolen car on the road does not wait for the SD card.
             with self._lock:
-                if len(self._unsaved) == self._unsaved.maxlen:
+                dropped = len(self._unsaved) == self._unsaved.maxlen
+                if dropped:
                     self.stats.unsaved_dropped += 1
                 self._unsaved.append(read)
+                self.stats.held_reads = len(self._unsaved)
+            if dropped and self.stats.unsaved_dropped == 1 or dropped and self.stats.unsaved_dropped % 1000 == 0:
+                self.on_event("data_loss", "storage", {"reason": "held reads past the bound while storage failed",
+                                                       "dropped": self.stats.unsaved_dropped})
         with self._lock:
             self.stats.reads += 1
             self.stats.hits += 1 if read.hits else 0
@@ -169,6 +184,61 @@ class ReadRecorder:
                                        "position": read.position.method, "hit": bool(read.hits)})
         return True
 
+    def held_count(self) -> int:
+        with self._lock:
+            return len(self._unsaved)
+
+    def retry_held(self) -> None:
+        """Held reads first (their images attach to them), then held images; skipped when another
+        thread is already at it."""
+        if not self._retrying.acquire(blocking=False):
+            return
+        try:
+            self.retry_unsaved()
+            self.flush_held_images()
+        finally:
+            self._retrying.release()
+
+    def flush_held_images(self) -> int:
+        """Write held images, oldest first, while the disk takes them; returns how many still wait."""
+        while (image := self.held_images.oldest()) is not None:
+            with self._lock:
+                if any(r.id == image.read_id for r in self._unsaved):
+                    break   # its read is not stored yet
+            if not self._disk_ok():
+                break
+            try:
+                write_durably(self.data_dir, image.rel_path, image.jpeg)
+                attached = self.writer.call(lambda conn: attach_image(conn, image.read_id, image.role,
+                                                                      image.rel_path, self.clock.utc()))
+            except OSError as exc:
+                self._image_write_failed(exc)
+                break
+            except Exception:  # noqa: BLE001 - the database refused: the file is there, attach next time
+                break
+            if not attached:
+                (self.data_dir / image.rel_path).unlink(missing_ok=True)   # its read was purged meanwhile
+            self.held_images.done(image)
+            self._image_writes_failing = False
+        self.stats.held_images = len(self.held_images)
+        return self.stats.held_images
+
+    def _image_write_failed(self, exc: OSError) -> None:
+        if not self._image_writes_failing:
+            self._image_writes_failing = True
+            self.on_event("malfunction", "disk", {"reason": f"image write failed: {exc}"})
+
+    def _hold_image(self, image: HeldImage) -> None:
+        dropped = self.held_images.add(image)
+        self.stats.held_images = len(self.held_images)
+        if dropped:
+            before = self.stats.held_images_dropped
+            self.stats.held_images_dropped += dropped
+            if before == 0 or before // 100 != self.stats.held_images_dropped // 100:
+                self.on_event("data_loss", "disk", {"reason": "held images dropped, oldest first, past the bound",
+                                                    "dropped": self.stats.held_images_dropped,
+                                                    "bound_mb": round(self.held_images.max_bytes / 2**20, 1)})
+
     def retry_unsaved(self) -> int:
         """Commit reads held back by a storage failure, oldest first; returns how many are still waiting."""
         while True:
@@ -181,24 +251,30 @@ class ReadRecorder:
                     return len(self._unsaved)
             with self._lock:
                 self._unsaved.popleft()
+                self.stats.held_reads = len(self._unsaved)
 
     def _write_images(self, read: Read, frame: Frame, box) -> Read:
-        if not self._disk_ok():
-            self.stats.images_skipped += 1
-            return read
+        """Write the read's images now when the disk takes them; otherwise hold them (bounded) and
+        commit the read without paths: they attach when written (flush_held_images)."""
         crop_rel, overview_rel = image_paths(read.id, read.captured_at)
-        try:
-            write_jpeg(self.data_dir, crop_rel, crop_with_margin(frame.image, box), self.storage.jpeg_quality)
-            if self.storage.store_overview:
-                write_jpeg(self.data_dir, overview_rel,
-                           scaled(frame.image, self.storage.overview_max_width), self.storage.jpeg_quality)
-            else:
-                overview_rel = None
-        except OSError as exc:
-            self.stats.images_skipped += 1
-            self.on_event("malfunction", "disk", {"reason": f"image write failed: {exc}"})
-            return read
-        return replace(read, crop_path=crop_rel, overview_path=overview_rel)
+        quality = self.storage.jpeg_quality
+        images = [("crop", crop_rel, encode_jpeg(crop_with_margin(frame.image, box), quality))]
+        if self.storage.store_overview:
+            images.append(("overview", overview_rel,
+                           encode_jpeg(scaled(frame.image, self.storage.overview_max_width), quality)))
+        written: dict[str, str] = {}
+        if self._disk_ok() and not len(self.held_images):   # nothing jumps the queue of held images
+            for role, rel, data in images:
+                try:
+                    write_durably(self.data_dir, rel, data)
+                except OSError as exc:
+                    self._image_write_failed(exc)
+                    break
+                written[role] = rel
+        for role, rel, data in images:
+            if role not in written:
+                self._hold_image(HeldImage(read.id, role, rel, data))
+        return replace(read, crop_path=written.get("crop"), overview_path=written.get("overview"))
 
 
 def _utc_of(sighting, best_frame: Frame):

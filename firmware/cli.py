@@ -23,9 +23,11 @@ COMMAND_MODULES = [
     "firmware.hotlist.cli",
     "firmware.sync.cli",
     "firmware.retention.cli",
+    "firmware.retention.scrub",
     "firmware.selftest",
     "firmware.hit_cli",
     "firmware.provision_cli",
+    "firmware.storage.cli",
 ]
 
 # bench name -> module exposing add_arguments(parser) and run(args) -> dict

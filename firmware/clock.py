@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
@@ -47,6 +48,7 @@ class ManualClock:
         self._mono = 1_000_000_000
         self._source = source
         self._lock = threading.Lock()
+        self._boot = f"manual-{uuid.uuid4()}"   # each test clock is its own boot (firmware/storage/runs.py)
 
     def utc(self) -> datetime:
         with self._lock:
@@ -59,10 +61,18 @@ class ManualClock:
     def source(self) -> str:
         return self._source
 
+    def boot_id(self) -> str:
+        return self._boot
+
     def advance(self, seconds: float) -> None:
         with self._lock:
             self._utc += timedelta(seconds=seconds)
             self._mono += int(seconds * 1e9)
+
+    def step_wall(self, seconds: float) -> None:
+        """The wall clock jumps (a bad RTC, a wrong NTP answer, a correction); monotonic time does not."""
+        with self._lock:
+            self._utc += timedelta(seconds=seconds)
 
 
 def iso_utc(t: datetime) -> str:

@@ -30,6 +30,8 @@ class UnitSection(Section):
                     description="Unit identifier, unique in the fleet; appears on every record")
     data_dir: Path = Field(Path("/var/lib/alpr-unit"), description="Where the database and images live")
     min_free_mb: int = Field(512, ge=0, le=1_000_000, description="Below this much free disk, images are skipped")
+    reserve_mb: int = Field(16, ge=0, le=4096, description="Disk set aside (a reserve file in data_dir), given "
+                            "back when the disk is found full so the database opens and capture goes on; 0: none")
 
 
 class CameraConfig(Section):

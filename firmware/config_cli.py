@@ -16,6 +16,8 @@ def register(sub) -> None:
 
     validate = config_sub.add_parser("validate", help="validate a config file; names file, line and key of mistakes")
     validate.add_argument("file", type=Path)
+    validate.add_argument("--strict", action="store_true",
+                          help="also refuse (exit 1) what only warns: plaintext credentials, reserved unit ids")
     validate.add_argument("--json", action="store_true", help="one JSON object: ok and the problems")
     validate.set_defaults(func=_validate)
 
@@ -36,11 +38,21 @@ def _validate(args) -> int:
         if getattr(args, "json", False):
             print(json.dumps({"file": str(args.file), "ok": False, "problems": [str(p) for p in exc.problems]}))
         return EXIT_FAILED
-    if getattr(args, "json", False):
-        print(json.dumps({"file": str(args.file), "ok": True, "problems": []}))
-    else:
-        print(f"{args.file}: ok")
-    return EXIT_OK
+    from firmware.config_warnings import config_warnings
+
+    warnings = config_warnings(load_config(args.file), args.file.read_text(encoding="utf-8"), str(args.file))
+    for problem in warnings:
+        print(f"warning: {problem}", file=sys.stderr)
+    as_json = getattr(args, "json", False)
+    refused = bool(warnings and args.strict)
+    if refused:
+        print(f"{args.file}: {len(warnings)} warning(s), refused by --strict", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"file": str(args.file), "ok": not refused, "problems": [],
+                          "warnings": [str(w) for w in warnings]}))
+    elif not refused:
+        print(f"{args.file}: ok" + (f" ({len(warnings)} warning(s))" if warnings else ""))
+    return EXIT_FAILED if refused else EXIT_OK
 
 
 SECRETS = (("sync", "password"),)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
+import sys
 import threading
 from pathlib import Path
 
-from firmware.cli import EXIT_OK, add_common, load_unit_config
+from firmware.cli import EXIT_OK, EXIT_RUNTIME, add_common, load_unit_config
 from firmware.logs import setup_logging
+
+log = logging.getLogger(__name__)
 
 
 def register(sub) -> None:
@@ -41,6 +45,10 @@ def _run(args) -> int:
 
     config = load_unit_config(args)
     setup_logging(config.logging.level, "json" if args.json else config.logging.format)
+    from firmware.config_warnings import config_warnings
+
+    for problem in config_warnings(config):
+        log.warning("config warning", extra={"event": "config.warning", "key": problem.key, "problem": problem.message})
     stop = threading.Event()
     _stop_on_signals(stop)
     unit = Unit(config)
@@ -49,6 +57,10 @@ def _run(args) -> int:
         unit.run(stop, max_seconds=args.seconds, until_sources_end=args.until_sources_end)
     finally:
         unit.stop()
+    if unit.unsaved_at_stop:   # reads the unit saw and alerted on but could not store: never "ok"
+        print(f"storage error: {unit.unsaved_at_stop} read(s) or image(s) could not be stored before shutdown",
+              file=sys.stderr)
+        return EXIT_RUNTIME
     return EXIT_OK
 
 

@@ -15,6 +15,8 @@ from firmware.frames.sources import IMAGE_SUFFIXES
 def add_arguments(parser) -> None:
     parser.add_argument("--frames", type=Path, default=None, help="folder of frames (default: render the demo clip)")
     parser.add_argument("--threads", type=int, default=1, help="interpreter threads")
+    parser.add_argument("--synchronous", choices=["NORMAL", "FULL"], default="FULL",
+                        help="SQLite synchronous of the writer (the daemon runs FULL: a committed read survives a power cut)")
 
 
 def run(args) -> dict:
@@ -43,7 +45,9 @@ def run(args) -> dict:
             render_clip(folder)
         files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         clock = SystemClock()
-        writer = Writer(open_database(tmp_dir / "data")).start()
+        conn = open_database(tmp_dir / "data")
+        conn.execute(f"PRAGMA synchronous = {args.synchronous}")
+        writer = Writer(conn).start()
         hotlists = HotlistService(HotlistConfig(), tmp_dir / "data", clock, "bench")
         hotlists.start()
         recorder = ReadRecorder(unit_id="bench", data_dir=tmp_dir / "data", writer=writer, clock=clock, gnss=NoGps(),
@@ -51,7 +55,16 @@ def run(args) -> dict:
                                 on_event=lambda *a: None)
         recognizer = Recognizer.from_config(RecognitionConfig(threads=args.threads))
         tracker = ConsensusTracker(**ConsensusConfig().model_dump())
-        decode, recognize, vote_ms, record = [], [], [], []
+        decode, recognize, vote_ms, record, commits = [], [], [], [], []
+        commit = recorder._commit
+
+        def timed_commit(read):    # the writer round trip of one read (and its hits): where fsync shows
+            t = time.perf_counter()
+            try:
+                return commit(read)
+            finally:
+                commits.append(time.perf_counter() - t)
+        recorder._commit = timed_commit
         started = time.perf_counter()
         for seq, path in enumerate(files):
             t0 = time.perf_counter()
@@ -79,4 +92,5 @@ def run(args) -> dict:
             "reads": recorder.stats.reads, "threads": args.threads,
             "ms_median": {"decode": median_ms(decode), "recognize": median_ms(recognize),
                           "consensus": median_ms(vote_ms), "record": median_ms(record)},
-            "record_ms_max": round(max(record) * 1000, 2) if record else None}
+            "record_ms_max": round(max(record) * 1000, 2) if record else None, "synchronous": args.synchronous,
+            "commit_ms_median": median_ms(commits), "commits": len(commits)}

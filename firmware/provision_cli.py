@@ -8,7 +8,10 @@ unit reports the malfunction "no roster" until then.
 
 from __future__ import annotations
 
-from firmware.cli import EXIT_OK, add_common, emit, load_unit_config
+import sys
+from pathlib import Path
+
+from firmware.cli import EXIT_OK, EXIT_USAGE, add_common, emit, load_unit_config
 
 
 def register(sub) -> None:
@@ -16,6 +19,9 @@ def register(sub) -> None:
                                          "(technician set-up; audited)")
     add_common(p)
     p.add_argument("--user", required=True, help="the technician doing the set-up (recorded in the audit log)")
+    p.add_argument("--audit-key-out", type=Path, default=None,
+                   help="also create the forward-secure audit key: the initial key is written here for the agency "
+                        "(0600, never kept on the unit; see docs/compliance.md)")
     p.set_defaults(func=_provision)
 
 
@@ -35,8 +41,19 @@ def _provision(args) -> int:
         transaction(conn, lambda c: append_audit(
             c, unit_id=config.unit.id, event="unit_provisioned", at=at, user=args.user, purpose="provisioning",
             detail={"data_dir": str(config.unit.data_dir), "existed": existed, "roster": state["state"]}))
+        key = None
+        if args.audit_key_out is not None:
+            from firmware.retention.auditkey import AuditKeyError, provision_key
+
+            try:
+                key = transaction(conn, lambda c: provision_key(c, args.audit_key_out, unit_id=config.unit.id,
+                                                                at=at, user=args.user))
+            except AuditKeyError as exc:
+                print(f"provision: audit key: {exc}", file=sys.stderr)
+                return EXIT_USAGE
     finally:
         conn.close()
     emit({"event": "provisioned", "unit_id": config.unit.id, "data_dir": str(config.unit.data_dir),
-          "created": not existed, "roster": state["state"], "malfunction": state["malfunction"]}, args.json)
+          "created": not existed, "roster": state["state"], "malfunction": state["malfunction"],
+          "audit_key": key or "not created (give --audit-key-out, or run `alpr-unit audit init-key`)"}, args.json)
     return EXIT_OK

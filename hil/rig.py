@@ -205,8 +205,9 @@ def judge(scenario: dict, data: Path, failures: list[str]) -> dict:
     for kind, source in (tuple(e) for e in expect.get("events", [])):
         if (kind, source) not in events:
             failures.append(f"expected event {kind} from {source} missing")
-    alerts_file = data / "alerts.jsonl"
-    alerted = [json.loads(l)["plate"] for l in alerts_file.read_text().splitlines()] if alerts_file.exists() else []
+    from firmware.alerts.files import alert_files  # alerts.jsonl and the files it rotated to
+
+    alerted = [json.loads(l)["plate"] for f in alert_files(data) for l in f.read_text().splitlines()]
     if sorted(set(alerted)) != sorted(set(expect.get("hits", []))):
         failures.append(f"alerts {alerted} do not match expected hits {expect.get('hits', [])}")
     return {"scenario": scenario.get("name"), "ok": not failures, "failures": failures, "reads": plates,

@@ -9,11 +9,12 @@ PYTHON=${PYTHON:-python3}
 need_apt=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 [ -d /usr/share/fonts/truetype/dejavu ] || need_apt+=(fonts-dejavu-core)
+command -v faketime >/dev/null 2>&1 || need_apt+=(faketime)   # clock-jump tests against the real daemon
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)   # the screen's Playwright tests drive it
 "$PYTHON" -c "import venv, ensurepip" >/dev/null 2>&1 || need_apt+=(python3-venv)
 # packaging and image tests (tests/test_deb.py, tests/test_tech_flash.py, tests/test_systemd_units.py)
 for tool in fakeroot:fakeroot lintian:lintian mcopy:mtools mkfs.vfat:dosfstools sfdisk:fdisk \
-            debugfs:e2fsprogs xz:xz-utils systemd-analyze:systemd; do
+            debugfs:e2fsprogs xz:xz-utils systemd-analyze:systemd apt-ftparchive:apt-utils gpg:gnupg; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${tool%%:*}" ] || [ -x "/sbin/${tool%%:*}" ] || need_apt+=("${tool#*:}")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Collect what support needs from a unit into one tarball: versions, selftest, effective config
-# (secrets redacted by `config show`), sync status, recent service log, disk and database health. No plate data.
+# (secrets redacted by `config show`), sync status, recent service log, disk and database health.
+# No plate data: before packing, `alpr-unit scrub` replaces every plate the unit stores (reads, hits,
+# hotlists, holds, searched plates) by <plate> in every file of the bundle; if it cannot run, the
+# journal (the one file that could carry plates from an older firmware) is left out.
 #
 #   sudo scripts/diagnose.sh [--config /etc/alpr-unit/unit.toml] [--out /tmp] [--user TECH [--provisioning]]
 # --user: the technician's id on the agency roster, for the audit-chain check (an audited login);
@@ -37,7 +40,14 @@ if [ -n "$TECH" ]; then
 else
   echo '{"skipped": "audit verify needs --user (a technician on the roster)"}' > "$work/audit-verify.json"
 fi
-journalctl -u alpr-unit --since "-2h" -o cat 2>/dev/null | grep -v '"level": "DEBUG"' | tail -2000 > "$work/journal.jsonl"
+JOURNALCTL=${JOURNALCTL:-journalctl}
+"$JOURNALCTL" -u alpr-unit --since "-2h" -o cat 2>/dev/null | grep -v '"level": "DEBUG"' | tail -2000 > "$work/journal.jsonl"
+if ! "$ALPR" scrub --config "$CONFIG" "$work" > "$work/.scrub.json" 2> "$work/.scrub.err"; then
+  echo "diagnose: could not check the bundle for plates; journal left out" >&2
+  rm -f "$work/journal.jsonl"
+  echo "journal left out: plate scrub failed: $(head -c 500 "$work/.scrub.err")" > "$work/journal-omitted.txt"
+fi
+mv "$work/.scrub.json" "$work/scrub.json" 2>/dev/null; rm -f "$work/.scrub.err"
 tar -czf "$OUT/alpr-diagnose-$stamp.tar.gz" -C "$work" .
 rm -rf "$work"
 echo "$OUT/alpr-diagnose-$stamp.tar.gz"

@@ -24,3 +24,13 @@ def cli_env() -> dict:
 
 def alpr_unit_cmd() -> list[str]:
     return [sys.executable, "-m", "firmware"]
+
+
+@pytest.fixture(autouse=True)
+def _restore_umask():
+    """`alpr-unit` sets umask 0027 for the unit's data (firmware/cli.py); a test that calls main() in-process
+    must not leave it set for the tests after it (the package build needs 0644 files)."""
+    before = os.umask(0o022)
+    os.umask(before)
+    yield
+    os.umask(before)

@@ -40,7 +40,8 @@ COMMANDS = [
     ("hotlist match", ["hotlist", "match", "ABC123"], "hotlist.match", "ofc.ray", "tech.tim"),
     ("hold add", ["hold", "add", "--plate", "ABC123", "--from", DAY, "--to", DAY, "--case", "26-9", "--officer",
                   "Det. Lee", "--agency", "DPD", "--statement", "ALPR-1/9", "--camera", "front",
-                  "--parties", "State v. Doe"], "hold.manage", "adm.ann", "ofc.ray"),
+                  "--parties", "State v. Doe", "--facts", "Vehicle seen leaving the scene of the robbery"],
+     "hold.manage", "adm.ann", "ofc.ray"),
     ("hold renew", ["hold", "renew", "{hold}", "--statement", "ALPR-1/10"], "hold.manage", "adm.ann", "sgt.sue"),
     ("hold release", ["hold", "release", "{hold}", "--reason", "case closed by the court"], "hold.manage",
      "adm.ann", "aud.al"),
@@ -82,7 +83,7 @@ def unit(tmp_path, capsys):
     entry = json.loads(capsys.readouterr().out.splitlines()[-1])["id"]
     assert main(["hold", "add", "--plate", "ABC123", "--from", DAY, "--to", DAY, "--case", "26-1", "--officer", "L",
                  "--agency", "DPD", "--statement", "ALPR-1/1", "--camera", "front", "--parties", "State v. Roe",
-                 *base, "--user", "adm.ann"]) == 0
+                 "--facts", "Vehicle seen leaving the scene of the robbery", *base, "--user", "adm.ann"]) == 0
     hold = json.loads(capsys.readouterr().out.splitlines()[-1])["id"]
     fill = {"hit": hit_id[:8], "hold": hold, "entry": str(entry), "file": str(listfile)}
     return data, fill

@@ -28,7 +28,7 @@ def alert(priority=50, kind="audible"):
     return alert_for(read, [hit])
 
 
-def wait_until(predicate, timeout=10.0):
+def wait_until(predicate, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -49,7 +49,7 @@ def test_gpio_pattern_follows_priority_and_audibility(priority, kind, beeps, fla
     sink = GpioSink(17, 27, high_priority_max=20, pin_factory=factory)
     sink.alert(alert(priority, kind))
     buzzer, led = factory.pin(17), factory.pin(27)
-    assert wait_until(lambda: rises(led) == flashes and rises(buzzer) == beeps, timeout=15), (rises(led), rises(buzzer))
+    assert wait_until(lambda: rises(led) == flashes and rises(buzzer) == beeps, timeout=60), (rises(led), rises(buzzer))
     assert sink.check() is None
     sink.close()
     assert sink.check() is not None
@@ -92,11 +92,11 @@ def test_sound_plays_the_urgent_tone_and_reports_a_failed_playback_once(tmp_path
                      on_failure=lambda p: alerter.sink_failed("sound", p))
     alerter.sinks.append(sink)
     alerter.alert(alert(priority=5))
-    assert player.played.wait(5) and player.calls[-1][-1].endswith("alert-urgent.wav")
+    assert player.played.wait(60) and player.calls[-1][-1].endswith("alert-urgent.wav")
     alerter.alert(alert(priority=5, kind="visual"))     # a visual-only list never sounds
     player.fail, player.played = True, threading.Event()
     alerter.alert(alert(priority=60))
-    assert player.played.wait(5) and player.calls[-1][-1].endswith("alert-normal.wav")
+    assert player.played.wait(60) and player.calls[-1][-1].endswith("alert-normal.wav")
     assert wait_until(lambda: events)
     assert events[0][:2] == ("malfunction", "alert:sound") and "No such device" in events[0][2]["problem"]
     assert sink.check() is not None

@@ -59,6 +59,85 @@ def members(deb) -> dict[str, str]:
     return {line.split()[-1].lstrip("."): line.split()[0] for line in listing.splitlines() if " -> " not in line}
 
 
+class AptRepo:
+    """The agency's signed repository (scripts/apt-repo.sh) and a unit's apt pointed at it, in scratch dirs."""
+
+    def __init__(self, tmp_path):
+        self.home, self.repo, self.apt = tmp_path / "gnupg", tmp_path / "repo", tmp_path / "apt"
+        self.home.mkdir(mode=0o700, parents=True)
+        self.env = {**os.environ, "GNUPGHOME": str(self.home)}
+        subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "alpr agency <agency@invalid.example>",
+                        "ed25519", "sign", "never"], env=self.env, check=True, capture_output=True)
+        listing = subprocess.run(["gpg", "--list-keys", "--with-colons"], env=self.env, check=True,
+                                 capture_output=True, text=True).stdout
+        self.key = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr"))
+        self.keyring = tmp_path / "agency.gpg"
+        self.keyring.write_bytes(subprocess.run(["gpg", "--export", self.key], env=self.env, check=True,
+                                                capture_output=True).stdout)
+        for folder in ("etc/apt/preferences.d", "var/lib/apt/lists/partial", "var/cache/apt/archives/partial",
+                       "var/lib/dpkg", "downloads"):
+            (self.apt / folder).mkdir(parents=True, exist_ok=True)
+        (self.apt / "var/lib/dpkg/status").touch()
+        (self.apt / "sources.list").write_text(f"deb [signed-by={self.keyring}] file:{self.repo} stable main\n")
+
+    def publish(self, *debs):
+        done = subprocess.run([REPO / "scripts/apt-repo.sh", self.repo, self.key, *debs], env=self.env,
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+
+    def apt_get(self, *args):
+        a = self.apt
+        return subprocess.run(["apt-get", "-q", "-o", f"Dir={a}", "-o", f"Dir::State::status={a}/var/lib/dpkg/status",
+                               "-o", f"Dir::Etc::sourcelist={a}/sources.list", "-o", "Dir::Etc::sourceparts=-",
+                               "-o", "APT::Architecture=amd64", "-o", "Debug::NoLocking=1", "-o", "APT::Sandbox::User=root",
+                               *args],
+                              capture_output=True, text=True, cwd=a / "downloads", timeout=300)
+
+    def fetch(self, spec="alpr-unit"):
+        """apt-get update + download: the .deb apt chose, verified against the signed index."""
+        update = self.apt_get("update")
+        assert update.returncode == 0 and "W:" not in update.stdout + update.stderr, update.stdout + update.stderr
+        for old in (self.apt / "downloads").iterdir():
+            old.unlink()
+        got = self.apt_get("download", spec)
+        assert got.returncode == 0, got.stderr
+        return next((self.apt / "downloads").iterdir())
+
+
+def repack(deb, tmp_path, version):
+    """The same package under a newer version number: a release to update to."""
+    tree = tmp_path / f"tree-{version}"
+    subprocess.run(["dpkg-deb", "-R", deb, tree], check=True)
+    control = tree / "DEBIAN/control"
+    control.write_text(control.read_text().replace("Version: 0.1.0", f"Version: {version}"))
+    out = tmp_path / f"alpr-unit_{version}_amd64.deb"
+    subprocess.run(["fakeroot", "dpkg-deb", "-Zgzip", "-z1", "--build", tree, out], check=True, capture_output=True)
+    shutil.rmtree(tree)
+    return out
+
+
+def older_release_database(db) -> int:
+    """A database as the release before this one left it: every migration but the newest. Returns that one."""
+    from firmware.storage.db import _migrations, _split_sql, connect
+
+    migrations = _migrations()
+    db.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(db)
+    conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                 " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))")
+    for version, name, sql in migrations[:-1]:
+        for statement in _split_sql(sql):
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (version, name))
+    conn.close()
+    return migrations[-1][0]
+
+
+def installed_version(root):
+    return subprocess.run(["dpkg-query", f"--root={root}", "-W", "-f=${Version}", "alpr-unit"], capture_output=True,
+                          text=True).stdout
+
+
 def test_package_carries_firmware_wheels_for_its_arch_units_and_device_files(deb):
     files = members(deb)
     wheels = [f for f in files if f.startswith("/opt/alpr-unit/wheels/") and f.endswith(".whl")]
@@ -89,9 +168,13 @@ def test_lintian_is_clean_with_justified_overrides(deb):
 
 
 @needs_dpkg
-def test_install_upgrade_downgrade_remove_purge_in_a_scratch_root(tmp_path, deb):
+def test_install_update_rollback_remove_purge_from_a_signed_repository_in_a_scratch_root(tmp_path, deb):
+    if not (shutil.which("apt-ftparchive") and shutil.which("gpg")):
+        pytest.skip("apt-utils and gpg are needed for the signed repository")
     root = scratch_root(tmp_path / "root")
-    first = dpkg(root, "-i", deb)
+    repo = AptRepo(tmp_path)
+    repo.publish(deb)
+    first = dpkg(root, "-i", repo.fetch())
     assert first.returncode == 0, first.stdout + first.stderr
     passwd = (root / "etc/passwd").read_text()
     assert "\nalpr:" in passwd and "\nalpr-kiosk:" in passwd and ":/usr/sbin/nologin" in passwd
@@ -108,37 +191,49 @@ def test_install_upgrade_downgrade_remove_purge_in_a_scratch_root(tmp_path, deb)
     assert (root / "etc/systemd/system/multi-user.target.wants/alpr-unit.service").is_symlink()
     assert (root / "etc/systemd/system/timers.target.wants/alpr-unit-audit-verify.timer").is_symlink()
 
-    # Provision (bundle), then upgrade: postinst migrates the database and writes the drop-in.
+    # Provision (bundle), then an update through apt: postinst migrates the database and writes the drop-in.
     agency = agency_pki(tmp_path / "agency")
     bundle = tmp_path / "unit.tar"
-    made = tech("provision", "--unit-id", "car-7", "--agency", "durham-pd", "--broker", "mqtts://broker.example",
+    made = tech("provision", "--technician", "T. Tech", "--unit-id", "car-7", "--agency", "durham-pd", "--broker", "mqtts://broker.example",
                 "--downlink-key", agency.downlink_hex, "--ca-cert", agency.pki.ca, "--ca-key", agency.ca_key,
                 "--broker-ca", agency.pki.ca, "--template", REPO / "device/config/unit.toml", "--out", bundle)
     assert made.returncode == 0, made.stderr
     assert tech("install-bundle", bundle, "--root", root).returncode == 0
     db = root / "var/lib/alpr-unit/alpr.db"
-    upgrade = dpkg(root, "-i", deb)
+    newest = older_release_database(db)
+    repo.publish(repack(deb, tmp_path, "0.1.0+1"))
+    newer = repo.fetch()
+    assert newer.name == "alpr-unit_0.1.0+1_amd64.deb"                # apt picks the newest signed release
+    upgrade = dpkg(root, "-i", newer)
     assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
-    assert "applied now: [1, 2, 3" in upgrade.stdout
+    assert installed_version(root) == "0.1.0+1"
+    assert f"applied now: [{newest}]" in upgrade.stdout
     with sqlite3.connect(db) as conn:
         versions = {v for (v,) in conn.execute("SELECT version FROM schema_migrations")}
     dropin = (root / "etc/systemd/system/alpr-unit.service.d/50-unit.conf").read_text()
     assert "SupplementaryGroups=video render dialout gpio audio" not in dropin
     assert "SupplementaryGroups=video dialout audio" in dropin and "-/dev/gnss0" in dropin.split("BindPaths=")[1]
 
-    # A database written by newer firmware: configure refuses, the installed firmware stays.
+    # Rollback while the database has a migration the old release does not know (here: one planted from
+    # "the future"): configure refuses and the newer firmware stays in place, untouched.
     with sqlite3.connect(db) as conn:
         conn.execute("INSERT INTO schema_migrations (version, name) VALUES (9999, '9999_from_the_future.sql')")
-    marker = venv.resolve() / "still-the-old-venv"
+    marker = venv.resolve() / "still-the-newer-venv"
     marker.touch()
-    downgrade = dpkg(root, "-i", deb)
-    assert downgrade.returncode != 0
-    assert "[9999]" in downgrade.stderr and "Refusing to downgrade" in downgrade.stderr
+    older = repo.fetch("alpr-unit=0.1.0")
+    refused = dpkg(root, "-i", older)
+    assert refused.returncode != 0
+    assert "[9999]" in refused.stderr and "Refusing to downgrade" in refused.stderr
     assert marker.exists() and sorted((root / "opt/alpr-unit").glob("venv-*")) == [venv.resolve()]
     with sqlite3.connect(db) as conn:
         conn.execute("DELETE FROM schema_migrations WHERE version = 9999")
         assert {v for (v,) in conn.execute("SELECT version FROM schema_migrations")} == versions
-    assert dpkg(root, "--configure", "alpr-unit").returncode == 0
+
+    # Same schema: the rollback goes through and the unit runs the release before.
+    rollback = dpkg(root, "-i", older)
+    assert rollback.returncode == 0, rollback.stderr
+    assert installed_version(root) == "0.1.0" and "applied now: none" in rollback.stdout
+    assert not marker.exists()
 
     # remove keeps the evidence, the keys and the config; purge deletes them and says so first
     (root / "var/lib/alpr-unit/images").mkdir()
@@ -166,9 +261,38 @@ def test_installed_units_verify_in_the_scratch_root(tmp_path, deb):
         (root / exe).write_text("#!/bin/sh\n")
         (root / exe).chmod(0o755)
     assert dpkg(root, "--unpack", deb).returncode == 0
-    stand_in = root / "opt/alpr-unit/venv/bin/alpr-unit"     # postinst builds the real one
-    stand_in.parent.mkdir(parents=True)
-    stand_in.write_text("#!/bin/sh\n")
-    stand_in.chmod(0o755)
+    (root / "opt/alpr-unit/venv/bin").mkdir(parents=True)
+    for name in ("alpr-unit", "alpr-unit-tech"):                # postinst builds the real ones
+        stand_in = root / "opt/alpr-unit/venv/bin" / name
+        stand_in.write_text("#!/bin/sh\n")
+        stand_in.chmod(0o755)
     result = subprocess.run(["systemd-analyze", "verify", f"--root={root}", *UNITS], capture_output=True, text=True)
     assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
+
+
+@needs_dpkg
+def test_a_tampered_or_foreign_signed_repository_is_refused(tmp_path):
+    if not (shutil.which("apt-ftparchive") and shutil.which("gpg")):
+        pytest.skip("apt-utils and gpg are needed for the signed repository")
+    stage = tmp_path / "pkg"
+    (stage / "DEBIAN").mkdir(parents=True)
+    (stage / "DEBIAN/control").write_text("Package: alpr-unit\nVersion: 0.1.0\nArchitecture: amd64\n"
+                                          "Maintainer: t <t@invalid.example>\nDescription: test\n")
+    small = tmp_path / "alpr-unit_0.1.0_amd64.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", stage, small], check=True, capture_output=True)
+    repo = AptRepo(tmp_path / "a")
+    repo.publish(small)
+    assert repo.fetch().name == small.name
+    packages = repo.repo / "dists/stable/main/binary-amd64/Packages"
+    packages.write_text(packages.read_text().replace("Version: 0.1.0", "Version: 9.9.9"))   # index edited, not re-signed
+    (repo.repo / "dists/stable/main/binary-amd64/Packages.gz").unlink()
+    shutil.rmtree(repo.apt / "var/lib/apt/lists")                    # a unit that fetches the index anew
+    (repo.apt / "var/lib/apt/lists/partial").mkdir(parents=True)
+    tampered = repo.apt_get("update")
+    assert "Hash Sum mismatch" in tampered.stdout + tampered.stderr or "unexpected size" in tampered.stderr
+    assert repo.apt_get("download", "alpr-unit=9.9.9").returncode != 0
+    other = AptRepo(tmp_path / "b")                       # a repository signed by someone else's key
+    other.publish(small)
+    (repo.apt / "sources.list").write_text(f"deb [signed-by={repo.keyring}] file:{other.repo} stable main\n")
+    foreign = repo.apt_get("update")
+    assert "NO_PUBKEY" in foreign.stdout + foreign.stderr or "not signed" in foreign.stdout + foreign.stderr

@@ -112,8 +112,8 @@ def test_serial_source_reads_pty_survives_unplug_and_recovers(tmp_path):
     service = GnssService(config, SystemClock(), lambda *e: events.append((time.monotonic(), *e)))
     service.start()
     try:
-        assert service.wait_for_fix(10.0), f"no fix from the pty: {service.status()}"
-        assert wait_until(lambda: service.counters["epochs_received"] >= 6, 5)
+        assert service.wait_for_fix(60.0), f"no fix from the pty: {service.status()}"
+        assert wait_until(lambda: service.counters["epochs_received"] >= 6, 60)
         status = service.status()
         assert status["connected"] and status["baud"] == 9600 and status["mode"] == 3
         p = service.position_at(time.monotonic_ns())
@@ -128,16 +128,16 @@ def test_serial_source_reads_pty_survives_unplug_and_recovers(tmp_path):
 
         receiver.unplug()
         unplugged_at = time.monotonic()
-        assert wait_until(lambda: any(e[1] == "malfunction" for e in events), 5), events
+        assert wait_until(lambda: any(e[1] == "malfunction" for e in events), 60), events
         assert service.counters["disconnects"] >= 1
         received_while_away = service.counters["epochs_received"]
-        time.sleep(1.5)
-        assert service.counters["open_failures"] >= 1  # it keeps trying the vanished port
+        # it keeps trying the vanished port (and the fix ages past 1 s meanwhile)
+        assert wait_until(lambda: service.counters["open_failures"] >= 1 and time.monotonic() - unplugged_at > 1.5, 60)
         assert service.position_at(time.monotonic_ns()).fix_age_s > 1.0
 
         receiver = Receiver(link, feed)
-        assert wait_until(lambda: any(e[1] == "back_in_service" for e in events), 10), events
-        assert wait_until(lambda: service.counters["epochs_received"] >= received_while_away + 4, 5)
+        assert wait_until(lambda: any(e[1] == "back_in_service" for e in events), 60), events
+        assert wait_until(lambda: service.counters["epochs_received"] >= received_while_away + 4, 60)
         p = service.position_at(time.monotonic_ns())
         assert p.method in ("fix", "extrapolated", "interpolated") and p.fix_age_s < 1.0
         back = next(e for e in events if e[1] == "back_in_service")

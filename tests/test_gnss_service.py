@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "firmware" / "assets" / "demo-route.nmea"
 
 
-def wait_until(predicate, timeout=5.0) -> bool:
+def wait_until(predicate, timeout=60.0) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if predicate():
@@ -62,7 +62,7 @@ def test_file_replay_first_epoch_at_once_then_paced_by_the_clock(tmp_path):
                           lambda *e: events.append(e))
     service.start()
     try:
-        assert service.wait_for_fix(2.0), "first epoch must come without the clock moving"
+        assert service.wait_for_fix(60.0), "first epoch must come without the clock moving"
         time.sleep(0.2)
         assert service.counters["epochs_received"] == 1
         first_mono = clock.monotonic_ns()
@@ -95,7 +95,7 @@ def test_file_replay_speed_and_loop(tmp_path):
     service = GnssService(config, clock)
     service.start()
     try:
-        assert service.wait_for_fix(2.0)
+        assert service.wait_for_fix(60.0)
         clock.advance(0.25)  # one epoch-second at 4x
         assert wait_until(lambda: service.counters["epochs_received"] == 2)
         clock.advance(0.25)  # the loop's pause of one epoch
@@ -167,7 +167,7 @@ def test_gpsd_source_positions_clock_offset_and_reconnect():
         for i in range(4):  # GPS time 3 s ahead of the system clock
             gpsd.send(tpv(datetime.now(timezone.utc) + timedelta(seconds=3), lat=44.05 + i * 1e-4))
             time.sleep(0.05)
-        assert service.wait_for_fix(3.0)
+        assert service.wait_for_fix(60.0)
         assert wait_until(lambda: any(e[0] == "warning" for e in events))
         warning = next(e for e in events if e[0] == "warning")
         assert warning[2]["offset_s"] == pytest.approx(3.0, abs=0.5)
@@ -260,7 +260,7 @@ def test_gpsd_source_reads_real_gpsd_reports():
     try:
         gpsd.accept()
         gpsd.conn.sendall(("\n".join(reports) + "\n").encode())
-        assert wait_until(lambda: service.counters["gpsd_tpv"] == len(tpvs), 10)
+        assert wait_until(lambda: service.counters["gpsd_tpv"] == len(tpvs), 60)
         last = service.track.last_fix()
         final = [t for t in tpvs if t.get("mode", 0) >= 2][-1]
         assert (last.lat, last.lon) == (final["lat"], final["lon"])

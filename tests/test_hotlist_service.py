@@ -72,10 +72,11 @@ def test_new_versions_are_picked_up_and_swapped_atomically(tmp_path):
     worker.start()
     try:
         load(tmp_path, "\n".join(new).encode(), "big")
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline and service.status()["lists"][0]["version"] != 2:
             time.sleep(0.1)
-        time.sleep(0.2)
+        while time.monotonic() < deadline and (not seen or seen[-1] != (False, True)):
+            time.sleep(0.05)   # the matcher has looked at the new version at least once
     finally:
         stop.set()
         worker.join()

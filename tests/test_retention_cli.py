@@ -75,11 +75,11 @@ def test_hold_lifecycle_and_purge_report(tmp_path, capsys):
     day = (now - timedelta(days=100)).strftime("%Y-%m-%d")
     code, lines, err = run(capsys, "hold", "add", *d, "--plate", "HLD0001", "--from", day, "--to", day,
                            "--case", "2026-9", "--officer", "Det. Lee", "--agency", "DPD", "--statement", "ALPR-1/9",
-                           "--user", "adm.ann")
+                           "--user", "adm.ann", "--facts", "Vehicle seen leaving the robbery scene on 3 March", "--parties", "State v. Doe")
     assert code == 0, err
     hold_id = lines[0]["id"]
     code, _, err = run(capsys, "hold", "add", *d, "--from", day, "--to", day, "--case", "x", "--officer", "y",
-                       "--agency", "z", "--statement", "s", "--user", "adm.ann")
+                       "--agency", "z", "--statement", "s-1", "--user", "adm.ann", "--facts", "Vehicle seen leaving the robbery scene on 3 March", "--parties", "State v. Doe")
     assert code == 2 and "plate" in err  # a preservation request names the plate
 
     code, lines, _ = run(capsys, "purge", *d, *tech, "--dry-run")

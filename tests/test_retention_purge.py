@@ -16,7 +16,7 @@ from firmware.retention.config import RetentionConfig
 from firmware.retention.holds import add_hold, release_hold, renew_hold
 from firmware.retention.purge import Purger
 from firmware.retention.service import RetentionService
-from firmware.storage.db import DB_NAME, Writer, open_database, transaction
+from firmware.storage.db import DB_NAME, Writer, connect, open_database, transaction
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
 UNIT = "unit-0001"
@@ -53,7 +53,8 @@ def test_purge_keeps_and_removes_by_the_rule(unit):
     held = add("HLD6666", days_ago(120), acked_at=days_ago(119))
     hold_id = transaction(conn, lambda c: add_hold(c, {
         "plate": "hld-6666", "start_at": days_ago(121), "end_at": days_ago(119), "case_number": "C1",
-        "requesting_officer": "Det. A", "agency": "DPD", "statement_ref": "ALPR-1/1"}, at=days_ago(30),
+        "requesting_officer": "Det. A", "agency": "DPD", "statement_ref": "ALPR-1/1",
+        "facts": "Vehicle seen leaving the scene of the robbery on 3 March", "parties": "State v. Doe, case 26-1"}, at=days_ago(30),
         unit_id=UNIT, user="custodian"))
     crop_of = {r[0]: data / r[1] for r in conn.execute("SELECT id, crop_path FROM reads")}
 
@@ -90,7 +91,8 @@ def test_released_and_expired_holds_stop_protecting(unit):
     conn, data = unit
     rid = transaction(conn, lambda c: store_read(c, data, "REL1234", days_ago(100), acked_at=days_ago(99)))
     form = {"plate": "REL1234", "start_at": days_ago(101), "end_at": days_ago(99), "case_number": "C2",
-            "requesting_officer": "Det. B", "agency": "DPD", "statement_ref": "W-9", "kind": "warrant"}
+            "requesting_officer": "Det. B", "agency": "DPD", "statement_ref": "W-9", "kind": "warrant",
+            "facts": "Vehicle seen leaving the scene of the robbery on 3 March", "parties": "State v. Doe, case 26-1"}
     hold_id = transaction(conn, lambda c: add_hold(c, form, at=days_ago(364), unit_id=UNIT, user="cust"))
     assert make_purger(conn, data, ManualClock(NOW)).run()["held"] == 1
     transaction(conn, lambda c: renew_hold(c, hold_id, at=days_ago(1), unit_id=UNIT, user="cust"))
@@ -172,7 +174,8 @@ def test_simulated_120_days_with_holds(unit):
             hold_id = transaction(conn, lambda c: add_hold(c, {
                 "plate": "TGT0001", "start_at": start, "end_at": start + timedelta(days=15, hours=23),
                 "case_number": "2026-77", "requesting_officer": "Det. C", "agency": "DPD",
-                "statement_ref": "ALPR-1/77", "camera_id": "front"}, at=today, unit_id=UNIT, user="cust"))
+                "statement_ref": "ALPR-1/77", "camera_id": "front",
+                "facts": "Vehicle seen leaving the scene of the robbery on 3 March", "parties": "State v. Doe, case 26-1"}, at=today, unit_id=UNIT, user="cust"))
         if day == 60:
             transaction(conn, lambda c: renew_hold(c, hold_id, at=today, unit_id=UNIT, user="cust"))
         if day == 110:
@@ -214,6 +217,13 @@ def test_orphan_images_are_swept(unit):
     fresh.parent.mkdir(parents=True)
     fresh.write_bytes(b"being written")
     transaction(conn, lambda c: store_read(c, data, "FUT0001", NOW + timedelta(days=30), images=False))
+    # a read 30 days ahead of the clock contradicts it: nothing is deleted until that is resolved
+    refused = make_purger(conn, data, ManualClock(NOW)).run()
+    assert refused["refused"] == "clock_suspect" and "30.0 days ahead" in refused["clock"]["reasons"][0]
+    assert orphan.exists()
+    # GPS time confirmed this clock: the read was stamped by a clock that ran fast, and is flagged so
+    from firmware.retention.clock_watch import flag_future_reads
+    assert transaction(conn, lambda c: flag_future_reads(c, NOW)) == 1
     report = make_purger(conn, data, ManualClock(NOW)).run()
     assert report["future_dated_reads"] == 1 and report["reads"]["by_reason"] == {"within_local_retention": 2}
     assert report["orphan_images"] == 1 and not orphan.exists() and fresh.exists()
@@ -247,7 +257,7 @@ def test_service_runs_through_the_writer_and_stops(tmp_path, monkeypatch):
     svc = RetentionService(RetentionConfig(purge_interval_s=10, purge_batch_size=7), tmp_path, writer, UNIT,
                            ManualClock(NOW))
     svc.start()
-    for _ in range(200):
+    for _ in range(2400):   # up to 2 min on a loaded machine; ends at the first run
         if svc.runs:
             break
         threading.Event().wait(0.05)
@@ -270,7 +280,12 @@ def test_stop_interrupts_between_jobs_and_the_next_purge_finishes(tmp_path):
     result = {}
     worker = threading.Thread(target=lambda: result.update(svc.purge_now()))
     worker.start()
-    threading.Event().wait(0.3)
+    reader = connect(tmp_path / DB_NAME, readonly=True)
+    for _ in range(2400):   # stop once the purge is under way, however slow the machine
+        if reader.execute("SELECT count(*) FROM reads").fetchone()[0] < 400:
+            break
+        threading.Event().wait(0.05)
+    reader.close()
     svc.stop()
     worker.join(timeout=10)
     assert not worker.is_alive()

@@ -33,15 +33,16 @@ def publish_hotlist(client, key, seq, content, *, name="stolen", retain=True, tr
     manifest, chunks = hotlist_manifest(content, name=name, chunk_size=64)
     if truncate:
         chunks[-1] = chunks[-1][:-3]
-    infos = [client.publish(downlink_topic(AGENCY, "all", "hotlist", name, str(seq), str(i)), c, qos=1,
-                            retain=retain) for i, c in enumerate(chunks)]
+    # the signed manifest first (docs/mqtt.md): a unit holds chunks only for a transfer it has verified
     envelope = sign(key, kind="hotlist", agency=AGENCY, target="all", seq=seq, data=manifest)
-    infos.append(client.publish(downlink_topic(AGENCY, "all", "hotlist", name), envelope, qos=1, retain=retain))
+    infos = [client.publish(downlink_topic(AGENCY, "all", "hotlist", name), envelope, qos=1, retain=retain)]
+    infos += [client.publish(downlink_topic(AGENCY, "all", "hotlist", name, str(seq), str(i)), c, qos=1,
+                             retain=retain) for i, c in enumerate(chunks)]
     for info in infos:
         info.wait_for_publish(5)
 
 
-def wait(predicate, timeout=20.0):
+def wait(predicate, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

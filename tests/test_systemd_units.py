@@ -23,7 +23,8 @@ def unit_root(tmp_path, dropin: str | None = None):
     shutil.copytree("/lib/systemd/system", root / "lib/systemd/system", symlinks=True)
     for unit in UNITS:
         shutil.copy(REPO / "systemd" / unit, root / "lib/systemd/system" / unit)
-    for exe in ("opt/alpr-unit/venv/bin/alpr-unit", "usr/bin/cage", "usr/bin/chromium"):
+    for exe in ("opt/alpr-unit/venv/bin/alpr-unit", "opt/alpr-unit/venv/bin/alpr-unit-tech", "usr/bin/cage",
+                "usr/bin/chromium"):
         (root / exe).parent.mkdir(parents=True, exist_ok=True)
         (root / exe).write_text("#!/bin/sh\n")
         (root / exe).chmod(0o755)

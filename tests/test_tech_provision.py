@@ -24,7 +24,7 @@ def agency(tmp_path):
 
 def provision(tmp_path, agency, *extra, unit="car-1042", broker="mqtts://mqtt.agency.example"):
     out = tmp_path / f"{unit}.tar"
-    return out, tech("provision", "--unit-id", unit, "--agency", "durham-pd", "--broker", broker,
+    return out, tech("provision", "--technician", "T. Tech", "--unit-id", unit, "--agency", "durham-pd", "--broker", broker,
                      "--broker-ca", agency.pki.ca, "--downlink-key", agency.downlink_hex, "--out", out, *extra)
 
 
@@ -56,9 +56,10 @@ def test_provision_signs_the_csr_and_the_bundle_holds_a_config_the_firmware_acce
     ({"--downlink-key": "abcd"}, "neither 64 hex characters nor a readable PEM file"),
     ({"--broker-ca": "/nonexistent/ca.pem"}, "--broker-ca /nonexistent/ca.pem"),
     ({"--ca-cert": "CA"}, "--ca-cert and --ca-key go together"),
+    ({"--technician": " "}, "--technician"),
 ])
 def test_provision_names_each_wrong_input_and_writes_nothing(tmp_path, agency, change, message):
-    args = {"--unit-id": "car-1042", "--agency": "durham-pd", "--broker": "mqtts://mqtt.example",
+    args = {"--technician": "T. Tech", "--unit-id": "car-1042", "--agency": "durham-pd", "--broker": "mqtts://mqtt.example",
             "--broker-ca": str(agency.pki.ca), "--downlink-key": agency.downlink_hex}
     args.update({k: (str(agency.pki.ca) if v == "CA" else v) for k, v in change.items()})
     out = tmp_path / "bundle.tar"

@@ -11,9 +11,11 @@ import json
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Protocol
 
+from firmware.alerts.files import append_alert
 from firmware.clock import iso_utc
 from firmware.alerts.outputs import GpioSink, MissingOutput, SoundSink, alert_tone  # noqa: F401 (re-exported)
 from firmware.records import Hit, Read
@@ -59,14 +61,16 @@ class AlertSink(Protocol):
 
 
 class LogSink:
-    """The one place a plate appears in the application log: a hit is an operational event for the officer."""
+    """A hit in the application log, without the plate: the journal outlives the purge and leaves the unit
+    in support bundles. The plate is on the screen and in the audit log; the read_id leads to it."""
 
     name = "log"
 
     def alert(self, alert: Alert) -> None:
         best = alert.hits[0]
-        log.warning("HOTLIST HIT %s (%s) list=%s match=%s - %s", alert.plate, best.category or "-", best.list_name,
-                    best.match, VERIFY_NOTICE, extra={"event": "alert.hit", "read_id": alert.read_id})
+        log.warning("HOTLIST HIT (%s) list=%s match=%s - %s", best.category or "-", best.list_name,
+                    best.match, VERIFY_NOTICE, extra={"event": "alert.hit", "read_id": alert.read_id,
+                                                      "camera_id": alert.camera_id})
 
     def close(self) -> None:
         pass
@@ -85,9 +89,8 @@ class RecordingSink:
     def alert(self, alert: Alert) -> None:
         with self._lock:
             self.alerts.append(alert)
-            if self.path is not None:
-                with open(self.path, "a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(alert.as_dict()) + "\n")
+            if self.path is not None:  # rotated, and purged with the reads (alerts/files.py)
+                append_alert(self.path, json.dumps(alert.as_dict()), datetime.now(timezone.utc))
 
     def close(self) -> None:
         pass

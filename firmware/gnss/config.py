@@ -37,6 +37,10 @@ class GnssConfig(Section):
         date(2025, 1, 1), ge=date(2000, 1, 1), le=date(2080, 1, 1), description="Live receivers: dates before this (week rollover, 1980 cold start) are "
         "rejected and counted; replayed files accept any date from 1990"
     )
+    fix_event_debounce_s: float = Field(
+        10.0, ge=0, le=600, description="A fix must be held (or lost) this long, by receiver time, before a "
+        "'fix acquired' ('fix lost') event is recorded: a fix flickering under trees is one event, not dozens"
+    )
     silence_timeout_s: float = Field(
         5.0, ge=1, le=300, description="No valid sentence for this long counts as the receiver lost"
     )

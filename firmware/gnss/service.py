@@ -46,7 +46,8 @@ class GnssService:
         self._offsets: deque[float] = deque(maxlen=OFFSET_WINDOW)
         self._offset_at_ns: int | None = None
         self._offset_bad = False
-        self._had_position = False
+        self._had_position = False          # the fix state last reported as an event
+        self._fix_change_ns: int | None = None   # when the fix first differed from it (debounce)
         self._reported_down = False
         self._state: dict = {}
         self._chrony = ChronySock(config.chrony_socket if config.source == "serial" else None)
@@ -136,14 +137,28 @@ class GnssService:
         self.counters["epochs_received"] += 1
         if fix.has_position:
             self._have_fix.set()
-            if not self._had_position:
-                self._had_position = True
-                self._event("info", {"reason": "fix acquired", "mode": fix.mode, "sats": fix.sats})
-        elif self._had_position:
-            self._had_position = False
-            self._event("info", {"reason": "fix lost"})
+        self._debounce_fix(fix)
         if self.config.source != "file" and fix.time is not None:
             self._track_offset(fix)
+
+    def _debounce_fix(self, fix: Fix) -> None:
+        """'fix acquired' / 'fix lost' only once the new state has held fix_event_debounce_s (monotonic
+        time of the epochs): a flickering fix is one event, and the flicker is counted."""
+        if fix.has_position == self._had_position:
+            if self._fix_change_ns is not None:
+                self.counters["fix_flickers"] += 1
+            self._fix_change_ns = None
+            return
+        if self._fix_change_ns is None:
+            self._fix_change_ns = fix.mono_ns
+        if (fix.mono_ns - self._fix_change_ns) / 1e9 < self.config.fix_event_debounce_s:
+            return
+        held_s = round((fix.mono_ns - self._fix_change_ns) / 1e9, 1)
+        self._had_position, self._fix_change_ns = fix.has_position, None
+        if fix.has_position:
+            self._event("info", {"reason": "fix acquired", "mode": fix.mode, "sats": fix.sats, "held_s": held_s})
+        else:
+            self._event("info", {"reason": "fix lost", "lost_s": held_s})
 
     def _track_offset(self, fix: Fix) -> None:
         now_ns = self.clock.monotonic_ns()

@@ -15,13 +15,12 @@ OCA, MKE, VMA, VCO, LIT, VIN...) is kept as an annotation shown with a hit.
 from __future__ import annotations
 
 import csv
-import io
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Iterator
 
 from firmware.hotlist.match import JUNK_PLATES, MAX_PLATE_LEN, entry_problem, normalise_entry
-from firmware.hotlist.textfile import BadLine, TextInfo, text_lines  # noqa: F401 - text_lines re-exported
+from firmware.hotlist.textfile import BadLine, TextInfo, text_lines  # noqa: F401 - re-exported for callers
 
 ALIASES = {
     "plate": "plate", "platenumber": "plate", "plate_number": "plate", "lic": "plate", "tag": "plate",

@@ -74,30 +74,33 @@ class TextInfo:
 def sniff(head: bytes) -> tuple[str, int, bool, bool]:
     """(codec, BOM length, detected without BOM, looks binary) from the first bytes of a file."""
     for bom, codec in _BOMS:
-        if head.startswith(bom) and _plausible(head[len(bom):], codec):
+        if head.startswith(bom) and _plausible(head[len(bom):], codec, 0.9):
             return codec, len(bom), False, False
     if len(head) >= 4:
         even, odd = head[0::2], head[1::2]
         even_nul, odd_nul = even.count(0) / len(even), odd.count(0) / len(odd)
-        if odd_nul >= 0.9 and even_nul <= 0.1 and _plausible(head, "utf-16-le"):
+        if odd_nul >= 0.9 and even_nul <= 0.1 and _plausible(head, "utf-16-le", 1.0):
             return "utf-16-le", 0, True, False
-        if even_nul >= 0.9 and odd_nul <= 0.1 and _plausible(head, "utf-16-be"):
+        if even_nul >= 0.9 and odd_nul <= 0.1 and _plausible(head, "utf-16-be", 1.0):
             return "utf-16-be", 0, True, False
     bom = 3 if head.startswith(codecs.BOM_UTF8) else 0
     control = len(head) - len(head.translate(None, _CONTROL_BYTES))
     return "utf-8", bom, False, bool(head) and control > 0.05 * len(head)
 
 
-def _plausible(sample: bytes, codec: str) -> bool:
-    """Decoded as `codec`, the sample is mostly Latin text, as hotlists are: a stray BOM on binary junk,
-    or ASCII read two bytes at a time (which gives CJK characters), is not."""
+def _plausible(sample: bytes, codec: str, newlines: float) -> bool:
+    """Decoded as `codec`, the sample is mostly Latin text, as hotlists are (a stray BOM on binary junk,
+    or ASCII read two bytes at a time, which gives CJK characters, is not), and at least `newlines` of
+    its LF/CR bytes are line breaks in that encoding (an ASCII line among UTF-16-looking junk is not
+    UTF-16: its LF would be swallowed and the line merged with the next)."""
     unit = 4 if "32" in codec else 2
     sample = sample[: len(sample) - len(sample) % unit]
     text = sample.decode(codec, errors="replace")
     if not text:
         return True
     latin = sum(1 for c in text if (c < "\u0250" and c.isprintable()) or c in "\t\r\n")
-    return latin >= 0.9 * len(text)
+    breaks = sample.count(b"\n") + sample.count(b"\r")
+    return latin >= 0.9 * len(text) and text.count("\n") + text.count("\r") >= newlines * breaks
 
 
 def text_lines(data: bytes | io.BufferedIOBase, block: int = 1 << 20, info: TextInfo | None = None) -> Iterator[str]:

@@ -9,11 +9,13 @@ data dir), 3 storage failure.
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from firmware.access_cli import add_access_arguments
-from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common, emit
+from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, add_common, emit
 from firmware.clock import SystemClock, iso_utc
 
 
@@ -61,9 +63,13 @@ def cmd_purge(args) -> int:
     try:
         purger = Purger(config.retention, config.unit.data_dir, config.unit.id, SystemClock(),
                         run_job=lambda fn: transaction(conn, fn), checkpoint=checkpoint)
-        _out(purger.run(dry_run=args.dry_run), args)
+        report = purger.run(dry_run=args.dry_run)
     finally:
         conn.close()
+    _out(report, args)
+    if report.get("refused"):   # nothing deleted: the clock cannot be trusted (issue 18)
+        print(f"purge refused, nothing deleted: {'; '.join(report['clock']['reasons'])}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -91,9 +97,10 @@ def cmd_hold(args) -> int:
             form = {"kind": args.kind, "unit_id": args.unit or unit, "camera_id": args.camera, "plate": args.plate,
                     "start_at": args.start, "end_at": args.end, "case_number": args.case,
                     "requesting_officer": args.officer, "agency": args.agency, "statement_ref": args.statement,
-                    "parties": args.parties, "source": "cli"}
+                    "parties": args.parties, "facts": args.facts, "source": "cli"}
+            window = timedelta(hours=config.retention.hold_max_window_hours)
             hold_id = transaction(conn, lambda c: holds.add_hold(c, form, at=now, unit_id=unit, user=args.user,
-                                                                 days=days))
+                                                                 days=days, max_window=window))
             _out({"event": "hold_add", **holds.hold_dict(conn.execute(
                 "SELECT * FROM holds WHERE id = ?", (hold_id,)).fetchone(), now)}, args)
         elif args.hold_command == "renew":
@@ -130,6 +137,50 @@ def cmd_audit_verify(args) -> int:
     finally:
         conn.close()
     _out({"event": "audit_verify", **result}, args)
+    return EXIT_OK if result["ok"] else EXIT_FAILED
+
+
+def cmd_audit_init_key(args) -> int:
+    """Provisioning: the initial MAC key goes to the agency's file; the unit keeps only its successors."""
+    from firmware.retention.auditkey import AuditKeyError, provision_key
+    from firmware.storage.db import transaction
+
+    config, conn = _session(args, "audit.key_init", terms={"out": str(args.out)})
+    if conn is None:
+        return EXIT_FAILED
+    try:
+        result = transaction(conn, lambda c: provision_key(c, args.out, unit_id=config.unit.id,
+                                                           at=SystemClock().utc(), user=args.user))
+    except AuditKeyError as exc:
+        print(f"audit init-key: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        conn.close()
+    _out({"event": "audit_key_provisioned", **result,
+          "next": "hand the key file to the agency and delete it from this machine"}, args)
+    return EXIT_OK
+
+
+def cmd_agency_verify_audit(args) -> int:
+    """The agency's check with the initial key, off the unit: every hash, every MAC, the key's position,
+    the anchor. Needs no login on the unit: it runs where the key is, over a copy of the unit's data."""
+    from firmware.retention.agency import verify_path
+    from firmware.retention.auditkey import AuditKeyError, load_key_file
+
+    try:
+        key = load_key_file(args.key)
+    except AuditKeyError as exc:
+        print(f"agency verify-audit: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        result = verify_path(args.target, key, args.stream)
+    except (OSError, sqlite3.Error) as exc:
+        print(f"agency verify-audit: cannot read {args.target}: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+    _out({"event": "agency_verify_audit", **result}, args)
+    if not result["ok"] and not args.json:
+        bad = result["first_bad"]
+        print(f"first bad entry: seq {bad.get('seq')} ({bad['problem']})", file=sys.stderr)
     return EXIT_OK if result["ok"] else EXIT_FAILED
 
 
@@ -172,13 +223,27 @@ def cmd_maintenance(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from firmware.retention.report import build_report, report_csv
+    """Build the report; unless --no-store, keep it, sign it with the unit's key (or say it is unsigned) and
+    queue it for sync, audited."""
+    from firmware.retention.report import build_report, load_signing_key, report_csv, store_report
+    from firmware.storage.db import transaction
 
-    config, conn = _session(args, "report.view", terms={"from": iso_utc(args.start), "to": iso_utc(args.end)})
+    config, conn = _session(args, "report.view", terms={"from": iso_utc(args.start), "to": iso_utc(args.end),
+                                                        "store": not args.no_store})
     if conn is None:
         return EXIT_FAILED
     try:
-        report = build_report(conn, args.start, args.end, SystemClock().utc())
+        now = SystemClock().utc()
+        report = build_report(conn, args.start, args.end, now)
+        if not args.no_store:
+            try:
+                key = load_signing_key(config.retention.report_signing_key)
+            except (OSError, ValueError) as exc:
+                print(f"report: cannot use retention.report_signing_key: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+            record = transaction(conn, lambda c: store_report(c, report, at=now, unit_id=config.unit.id,
+                                                              user=args.user, signing_key=key))
+            print(f"report {record['id']} stored and queued for sync; {record['signed']}", file=sys.stderr)
     finally:
         conn.close()
     if args.format == "csv" and not args.json:
@@ -249,7 +314,9 @@ def register(sub) -> None:
     add.add_argument("--officer", required=True, help="requesting officer")
     add.add_argument("--agency", required=True, help="requesting agency")
     add.add_argument("--statement", required=True, help="reference of the sworn statement / form / warrant")
-    add.add_argument("--parties", help="the case and identity of the parties (reference)")
+    add.add_argument("--parties", help="the case and identity of the parties (required for a preservation request)")
+    add.add_argument("--facts", required=True,
+                     help="the specific and articulable facts that make the data relevant and material (form ALPR-1 c)")
     add_access_arguments(add)
     renew = hs.add_parser("renew", help="a new request for the same data: one more year from now")
     add_common(renew)
@@ -273,6 +340,24 @@ def register(sub) -> None:
     add_common(verify)
     add_access_arguments(verify, provisioning=True, system=True)
     verify.set_defaults(func=cmd_audit_verify)
+    init_key = aus.add_parser("init-key", help="provisioning: create the forward-secure MAC key; the initial key"
+                                               " goes to --out for the agency, never kept on the unit")
+    add_common(init_key)
+    add_access_arguments(init_key, provisioning=True)
+    init_key.add_argument("--out", type=Path, required=True, help="the agency's key file (created 0600, never"
+                                                                  " overwritten)")
+    init_key.set_defaults(func=cmd_audit_init_key)
+
+    agency = sub.add_parser("agency", help="the agency's side: checks run with what only the agency holds")
+    ags = agency.add_subparsers(dest="agency_command", required=True)
+    va = ags.add_parser("verify-audit", help="check a unit's audit log with the initial key: names the first bad"
+                                              " entry (exit 1)")
+    va.add_argument("--key", type=Path, required=True, help="the key file from `audit init-key`")
+    va.add_argument("target", type=Path, help="a unit's data dir, its alpr.db, or a JSONL of its synced audit stream")
+    va.add_argument("--stream", type=Path, help="with a database: the JSONL of the audit stream the agency received;"
+                                                " an anchor past an entry it never received is reported")
+    va.add_argument("--json", action="store_true", help="one JSON object per line")
+    va.set_defaults(func=cmd_agency_verify_audit)
 
     maint = sub.add_parser("maintenance", help="maintenance and calibration log (kept for the life of the unit)")
     ms = maint.add_subparsers(dest="maint_command", required=True)
@@ -299,6 +384,7 @@ def register(sub) -> None:
     rep.add_argument("--from", dest="start", required=True, type=_when())
     rep.add_argument("--to", dest="end", required=True, type=_when(True), help="inclusive when a date")
     rep.add_argument("--format", choices=["json", "csv"], default="json", help="csv for a spreadsheet (--json wins)")
+    rep.add_argument("--no-store", action="store_true", help="print only: do not store, sign or sync this report")
     rep.set_defaults(func=cmd_report)
 
     q = sub.add_parser("query", help="search stored reads; states user and purpose, always audited")

@@ -1,5 +1,7 @@
 """Retention and audit settings; the legal ceiling (90 days) cannot be configured away."""
 
+from pathlib import Path
+
 from pydantic import Field, field_validator, model_validator
 
 from firmware.configbase import Section
@@ -17,6 +19,14 @@ class RetentionConfig(Section):
         1096.0, ge=1, le=3650, description="Audit entries are purged only after sync and this many days"
     )
     hold_days: int = Field(365, ge=1, le=365, description="Lifetime of a preservation hold from its last request")
+    hold_max_window_hours: float = Field(
+        72.0, gt=0, le=24 * 31,
+        description="Longest time window of a hold that names a camera but no plate (a hold must stay specific)",
+    )
+    manual_entry_grace_days: float = Field(
+        7.0, ge=0, le=30,
+        description="Expired manual hotlist entries are deleted by the purge this many days after they expire (audited)",
+    )
     purge_batch_size: int = Field(
         500, ge=1, le=20000, description="Reads examined per writer job; shrinks when a job runs past purge_max_job_s"
     )
@@ -33,6 +43,17 @@ class RetentionConfig(Section):
     orphan_image_min_age_days: float = Field(
         2.0, ge=1, le=LEGAL_MAX_DAYS,
         description="Image files with no read row, in day folders at least this old, are deleted by purge",
+    )
+    report_signing_key: Path | None = Field(
+        None, description="The unit's Ed25519 private key (PEM) that signs stored reports; none: reports say unsigned"
+    )
+    clock_tolerance_s: float = Field(
+        3600.0, ge=1, le=7 * 86400,
+        description="Purge deletes nothing while the wall clock disagrees by more than this with GPS time,"
+                    " monotonic time or the unit's newest records (the disagreement is recorded as clock_suspect)",
+    )
+    clock_check_s: float = Field(
+        10.0, ge=0.5, le=3600, description="Seconds between the daemon's checks of its wall clock (and heartbeats)"
     )
     purposes: list[str] = Field(
         default_factory=lambda: [

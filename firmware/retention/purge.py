@@ -26,6 +26,7 @@ from typing import Callable, TypeVar
 
 from firmware.clock import Clock, iso_utc, parse_iso_utc
 from firmware.retention.audit import append_audit, purge_audit_prefix
+from firmware.retention.clock_trust import ClockVerdict
 from firmware.retention.config import RetentionConfig
 from firmware.retention.holds import hold_facts
 from firmware.retention.maintenance import store_event
@@ -66,7 +67,8 @@ class Purger:
 
     def __init__(self, config: RetentionConfig, data_dir: Path, unit_id: str, clock: Clock, run_job: RunJob,
                  checkpoint: Callable[[], tuple] | None = None, stop_event: threading.Event | None = None,
-                 between_jobs: Callable[[], object] | None = None):
+                 between_jobs: Callable[[], object] | None = None,
+                 clock_check: Callable[[], ClockVerdict] | None = None):
         self.config = config
         self.data_dir = Path(data_dir)
         self.unit_id = unit_id
@@ -75,6 +77,7 @@ class Purger:
         self.checkpoint = checkpoint
         self.stop_event = stop_event or threading.Event()
         self.between_jobs = between_jobs  # the daemon checkpoints the WAL here, off the writer thread
+        self.clock_check = clock_check    # the daemon's ClockWatch; else judged from the database alone
         self.policy = policy_from(config)
         self.job_stats: dict[str, dict] = {}
         self.last_job_s = 0.0
@@ -110,11 +113,11 @@ class Purger:
     def _read_batch(self, conn, after: tuple[str, str], limit: int, cutoff: str, holds, now: datetime,
                     dry_run: bool) -> dict:
         rows = conn.execute(
-            "SELECT id, captured_at, plate, camera_id, unit_id, crop_path, overview_path FROM reads"
+            "SELECT id, captured_at, captured_at_latest, plate, camera_id, unit_id, crop_path, overview_path FROM reads"
             " WHERE captured_at <= ? AND (captured_at, id) > (?, ?) ORDER BY captured_at, id LIMIT ?",
             (cutoff, after[0], after[1], limit),
         ).fetchall()
-        out = {"n": len(rows), "reasons": Counter(), "holds": Counter(), "files": [], "lost": [],
+        out = {"n": len(rows), "reasons": Counter(), "holds": Counter(), "files": [], "lost": [], "clock_suspect": 0,
                "hits": Counter(), "outbox": 0, "purged": 0, "last": after}
         if not rows:
             return out
@@ -130,7 +133,10 @@ class Purger:
         doomed, doomed_seqs = [], []
         for r in rows:
             own = family.get(r["id"], []) + [x for h, _ in hits_of.get(r["id"], []) for x in family.get(h, [])]
-            facts = ReadFacts(id=r["id"], captured_at=parse_iso_utc(r["captured_at"]), plate=r["plate"],
+            # a read stamped by a clock that later stepped ages from the latest time it may have been taken
+            captured = max(r["captured_at"], r["captured_at_latest"] or "")
+            out["clock_suspect"] += 1 if r["captured_at_latest"] else 0
+            facts = ReadFacts(id=r["id"], captured_at=parse_iso_utc(captured), plate=r["plate"],
                               camera_id=r["camera_id"], unit_id=r["unit_id"],
                               queued=any(kind == "read" for _, kind, _ in own),
                               pending=sum(1 for _, _, acked in own if not acked))
@@ -190,6 +196,7 @@ class Purger:
             hits.update(res["hits"])
             tally["reads_examined"] += res["n"]
             tally["reads_purged"] += res["purged"]
+            tally["clock_suspect_examined"] += res["clock_suspect"]
             tally["outbox_rows_purged"] += res["outbox"]
             lost_total += len(res["lost"])
             if not dry_run:
@@ -206,6 +213,8 @@ class Purger:
             reasons[KEEP_YOUNG] += young
         # Reads stamped more than a day ahead of this clock: either this clock or theirs is wrong. They
         # are kept (counted as young) until the clock passes them; the count makes it visible.
+        report["clock_suspect_reads"] = self._job("count", lambda conn: conn.execute(
+            "SELECT count(*) FROM reads WHERE clock_suspect = 1").fetchone()[0])
         report["future_dated_reads"] = self._job("count", lambda conn: conn.execute(
             "SELECT count(*) FROM reads WHERE captured_at > ?", (iso_utc(now + timedelta(days=1)),)).fetchone()[0])
         purged = sum(n for reason, n in reasons.items() if reason in ("synced_and_expired", "legal_max_age"))
@@ -215,6 +224,13 @@ class Purger:
         report["lost_unsynced"] = lost_total
         report["hits_purged_by_disposition"] = dict(hits)
         report["interrupted"] = self.stop_event.is_set()
+
+    def _purge_leftovers(self, now: datetime, dry_run: bool, report: dict) -> None:
+        """What else names a plate: alert files and expired manual entries (retention/leftovers.py)."""
+        from firmware.retention.leftovers import purge_leftovers
+
+        report.update(purge_leftovers(lambda fn: self._job("leftovers", fn), self.data_dir, self.config,
+                                      self.unit_id, now, iso_utc(candidate_cutoff(now, self.policy)), dry_run))
 
     # -- audit, outbox leftovers, orphans ----------------------------------------------------------
 
@@ -234,7 +250,7 @@ class Purger:
             upto = row["seq"]
         n = 0 if upto is None else (sum(1 for r in rows if r["seq"] <= upto))
         if upto is not None and not dry_run:
-            purge_audit_prefix(conn, upto, now)
+            purge_audit_prefix(conn, upto, now, self.unit_id)
         return {"purged": n, "kept": kept, "more": len(rows) == limit and upto is not None and not dry_run}
 
     def _purge_audit(self, now: datetime, dry_run: bool, report: dict) -> None:
@@ -333,7 +349,12 @@ class Purger:
         report: dict = {"event": "purge", "dry_run": dry_run, "unit_id": self.unit_id, "now": iso_utc(now),
                         "local_retention_days": self.config.local_retention_days, "legal_max_days": 90}
         tally: Counter = Counter()
+        verdict = self._clock_verdict()
+        report["clock"] = verdict.as_dict()
+        if not verdict.trusted:
+            return self._refuse(now, dry_run, report, verdict, started_wall)
         self._purge_reads(now, dry_run, report, tally)
+        self._purge_leftovers(now, dry_run, report)
         self._purge_audit(now, dry_run, report)
         report["outbox_acked_events_purged"] = self._purge_acked_outbox(now, dry_run)
         report["orphan_images"] = self._orphan_images(now, dry_run)
@@ -362,6 +383,25 @@ class Purger:
         if report["lost_unsynced"]:
             log.warning("unsynced reads purged at the legal maximum age", extra={
                 "event": "retention.data_loss", "count": report["lost_unsynced"]})
+        return report
+
+    def _clock_verdict(self) -> ClockVerdict:
+        if self.clock_check is not None:
+            return self.clock_check()
+        from firmware.retention.clock_watch import standalone_verdict
+
+        return self._job("clock", lambda conn: standalone_verdict(conn, self.clock, self.config.clock_tolerance_s))
+
+    def _refuse(self, now: datetime, dry_run: bool, report: dict, verdict: ClockVerdict, started: float) -> dict:
+        """The clock cannot be trusted: delete nothing, say why, and record it (not as a purge run:
+        its time would be the suspect clock's)."""
+        from firmware.retention.clock_watch import record_refusal, refusal_report
+
+        refusal_report(report, round(time.perf_counter() - started, 3))
+        if not dry_run:
+            self.run_job(lambda conn: record_refusal(conn, self.unit_id, now, verdict))
+        log.warning("purge refused: the clock is not trusted", extra={
+            "event": "retention.clock_suspect", "why": list(verdict.reasons), "dry_run": dry_run})
         return report
 
     def _record(self, conn: sqlite3.Connection, now: datetime, report: dict) -> None:

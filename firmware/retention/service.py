@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 from firmware.clock import Clock
+from firmware.retention.clock_watch import ClockWatch
 from firmware.retention.config import RetentionConfig
 from firmware.retention.purge import Purger
 from firmware.storage.db import DB_NAME, Writer, connect
@@ -57,7 +59,8 @@ class _SideCheckpointer:
 
 
 class RetentionService:
-    def __init__(self, config: RetentionConfig, data_dir: Path, writer: Writer, unit_id: str, clock: Clock):
+    def __init__(self, config: RetentionConfig, data_dir: Path, writer: Writer, unit_id: str, clock: Clock, *,
+                 gps_offset=None, run=None, on_event=None):
         self.config = config
         self.data_dir = Path(data_dir)
         self.writer = writer
@@ -69,9 +72,18 @@ class RetentionService:
         self.failures = 0
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        # every deletion asks the watch first; it also flags reads a stepped clock stamped (issue 18)
+        self._watch_args = {"gps_offset": gps_offset, "run": run, "on_event": on_event}
+        self.watch: ClockWatch | None = None
+
+    def clock_verdict(self):
+        if self.watch is None:
+            self.watch = ClockWatch(self.clock, self.writer.call, self.config.clock_tolerance_s, **self._watch_args)
+        return self.watch.check()
 
     def start(self) -> None:
         self.stop_event.clear()
+        self.clock_verdict()
         self._thread = threading.Thread(target=self._loop, name="retention", daemon=True)
         self._thread.start()
 
@@ -81,6 +93,11 @@ class RetentionService:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        if self.watch is not None:
+            try:   # capture has flushed its last reads by now (it stops first): flag them too
+                self.watch.check()
+            except Exception:  # noqa: BLE001 - storage failing at stop; the next run of this boot flags them
+                log.exception("last clock check failed", extra={"event": "retention.clock_check_failed"})
 
     def purge_now(self, dry_run: bool = False) -> dict:
         with self._lock:
@@ -90,7 +107,7 @@ class RetentionService:
             try:
                 purger = Purger(self.config, self.data_dir, self.unit_id, self.clock, run_job=self.writer.call,
                                 checkpoint=lambda: checkpoint_truncate(self.data_dir / DB_NAME),
-                                stop_event=self.stop_event, between_jobs=side)
+                                stop_event=self.stop_event, between_jobs=side, clock_check=self.clock_verdict)
                 report = purger.run(dry_run=dry_run)
                 report["side_checkpoints"] = side.runs
             finally:
@@ -101,11 +118,15 @@ class RetentionService:
             return report
 
     def _loop(self) -> None:
-        wait = min(FIRST_PURGE_DELAY_S, self.config.purge_interval_s)
-        while not self.stop_event.wait(wait):
-            wait = self.config.purge_interval_s
+        due = time.monotonic() + min(FIRST_PURGE_DELAY_S, self.config.purge_interval_s)  # real time paces it
+        tick = min(self.config.clock_check_s, FIRST_PURGE_DELAY_S, self.config.purge_interval_s)
+        while not self.stop_event.wait(tick):
             try:
-                self.purge_now()
+                if time.monotonic() >= due:
+                    due = time.monotonic() + self.config.purge_interval_s
+                    self.purge_now()
+                else:
+                    self.clock_verdict()   # between purges: flag what a stepped clock stamps, as it happens
             except Exception:  # keep purging on the next tick; the daemon's health shows the count
                 self.failures += 1
                 log.exception("scheduled purge failed", extra={"event": "retention.purge_failed",

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from firmware.clock import iso_utc
 
-PRIORITY = {"hit": 0, "audit": 0, "disposition": 1, "event": 2, "read": 3, "image": 4, "health": 5}
+PRIORITY = {"hit": 0, "audit": 0, "disposition": 1, "event": 2, "read": 3, "image": 4, "health": 5, "report": 2}
 
 
 def enqueue(conn: sqlite3.Connection, kind: str, record_id: str, payload: dict | bytes, at: datetime) -> None:

@@ -28,20 +28,46 @@ def image_paths(read_id: str, captured_at: datetime) -> tuple[str, str]:
     return f"images/{day}/{read_id}-crop.jpg", f"images/{day}/{read_id}-overview.jpg"
 
 
-def write_jpeg(data_dir: Path, rel_path: str, image: np.ndarray, quality: int) -> int:
-    """Encode and durably write one JPEG; returns its size. Raises OSError (disk full, read-only)."""
+def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise OSError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+def write_durably(data_dir: Path, rel_path: str, data: bytes) -> int:
+    """Write a file so that it is on disk once this returns. Raises OSError (disk full, read-only);
+    a half-written temporary file is removed."""
     target = Path(data_dir) / rel_path
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(buf.tobytes())
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
-    return len(buf)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+    return len(data)
+
+
+def write_jpeg(data_dir: Path, rel_path: str, image: np.ndarray, quality: int) -> int:
+    """Encode and durably write one JPEG; returns its size. Raises OSError (disk full, read-only)."""
+    return write_durably(data_dir, rel_path, encode_jpeg(image, quality))
+
+
+def attach_image(conn: sqlite3.Connection, read_id: str, role: str, rel_path: str, at: datetime) -> bool:
+    """An image written after its read was committed (held while the disk was full): point the read
+    at it and queue it for sync. False when the read is gone (purged meanwhile)."""
+    column = "crop_path" if role == "crop" else "overview_path"
+    if not conn.execute(f"UPDATE reads SET {column} = ? WHERE id = ? AND {column} IS NULL",
+                        (rel_path, read_id)).rowcount:
+        return False
+    outbox.enqueue(conn, "image", f"{read_id}:{role}",
+                   {"schema": SCHEMA, "read_id": read_id, "role": role, "path": rel_path}, at)
+    return True
 
 
 def read_row(read: Read, created_at: datetime) -> dict:

@@ -35,7 +35,7 @@ def register(sub) -> None:
 
     requeue = sync_sub.add_parser("requeue", help="send acknowledged records again (the agency lost them)")
     add_common(requeue)
-    requeue.add_argument("--kind", choices=["hit", "audit", "disposition", "event", "read", "image"])
+    requeue.add_argument("--kind", choices=["hit", "audit", "disposition", "event", "read", "image", "report"])
     from firmware.access_cli import add_access_arguments
 
     add_access_arguments(requeue, provisioning=True)
@@ -46,9 +46,11 @@ def register(sub) -> None:
     keygen.add_argument("--json", action="store_true", help="the output is JSON either way (kept for symmetry)")
     keygen.set_defaults(func=_keygen)
 
-    sign = sync_sub.add_parser("sign", help="agency side: sign a downlink message (roster, hold, config)")
+    sign = sync_sub.add_parser("sign", help="agency side: sign a downlink message (roster, hold, config,"
+                                            " audit_checkpoint)")
     sign.add_argument("--key", type=Path, required=True, help="agency private key (PEM)")
-    sign.add_argument("--kind", choices=["roster", "hold", "config"], required=True)
+    sign.add_argument("--kind", choices=["roster", "hold", "config", "audit_checkpoint"], required=True,
+                      help="audit_checkpoint: the `checkpoint` that `agency verify-audit` prints, for one unit")
     sign.add_argument("--agency", required=True)
     sign.add_argument("--target", default="all", help="'all' or a unit id")
     sign.add_argument("--seq", type=int, default=None, help="default: milliseconds since the epoch")

@@ -55,6 +55,18 @@ class SyncConfig(Section):
                                     description="Signed downlink messages issued longer ago than this are rejected")
     downlink_max_bytes: int = Field(64 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024,
                                     description="Largest hotlist accepted over the downlink (sum of its chunks)")
+    downlink_buffer_bytes: int = Field(
+        128 * 1024 * 1024, ge=1024, le=2 * 1024 * 1024 * 1024,
+        description="Memory promised at once to hotlist transfers whose signed manifest arrived (each reserves its"
+                    " declared size; one that does not fit is refused and audited); the receive queue is bounded"
+                    " by the same number of bytes. At least downlink_max_bytes")
+    downlink_max_message_bytes: int = Field(
+        5 * 1024 * 1024, ge=4096, le=256 * 1024 * 1024,
+        description="Largest single downlink message (a hotlist chunk, an envelope): a larger one is refused"
+                    " unread and audited; with MQTT 5 the broker is also told not to send anything larger")
+    downlink_transfer_timeout_s: int = Field(
+        3600, ge=60, le=7 * 86400,
+        description="A hotlist transfer with no new chunk for this long is dropped (audited; its memory freed)")
 
     @field_validator("downlink_public_key")
     @classmethod
@@ -74,4 +86,6 @@ class SyncConfig(Section):
             raise ValueError("sync.password needs sync.username")
         if self.reconnect_max_s < self.reconnect_min_s:
             raise ValueError("sync.reconnect_max_s must be >= sync.reconnect_min_s")
+        if self.downlink_buffer_bytes < self.downlink_max_bytes:
+            raise ValueError("sync.downlink_buffer_bytes must be >= sync.downlink_max_bytes (the largest list must fit)")
         return self

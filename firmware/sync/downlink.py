@@ -87,8 +87,15 @@ class ConfigChange(_Strict):
     overlay: dict = Field(..., description="nested sections/keys to set")
 
 
+class AuditCheckpoint(_Strict):
+    """The agency holds this unit's audit log through entry `through_seq`, whose hash is `head_hash`."""
+
+    through_seq: int = Field(..., ge=1)
+    head_hash: str = Field(..., pattern=_HEX64)
+
+
 DATA_MODELS: dict[str, type[BaseModel]] = {"hotlist": HotlistManifest, "roster": Roster, "hold": HoldCommand,
-                                           "config": ConfigChange}
+                                           "config": ConfigChange, "audit_checkpoint": AuditCheckpoint}
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,12 @@
 """Applies verified downlink messages: hotlists (chunked), the user roster, preservation holds, config.
 
-Messages arrive on paho's network thread and are queued (bounded; drops counted) to one worker, which
-verifies them (firmware.sync.downlink) and applies each in a single writer transaction together with
-its audit entry and the stream's new sequence number. A rejection is recorded as a `security` event
-and audited. Nothing received is executed; config changes are stored for a technician to apply.
+Messages arrive on paho's network thread and are queued (bounded in count and bytes) to one worker,
+which verifies them (firmware.sync.downlink) and applies each in a single writer transaction together
+with its audit entry and the stream's new sequence number. A rejection is recorded as a `security`
+event and audited; a message dropped unread (too large, queue full, a hotlist chunk with no signed
+manifest) is audited too, in one summary entry per DROP_FLUSH_S. Hotlist chunks are held only for a
+transfer a verified manifest opened (firmware.sync.transfers). Nothing received is executed; config
+changes are stored for a technician to apply.
 """
 
 from __future__ import annotations
@@ -21,11 +24,11 @@ from firmware.config_changes import deep_merge, validation_summary
 from firmware.retention.audit import append_audit
 from firmware.storage.db import Writer
 from firmware.sync.config import SyncConfig
-from firmware.sync.downlink import HotlistManifest, Rejected, Verified, assemble, load_public_key, verify
+from firmware.sync.downlink import Rejected, Verified, load_public_key, verify
+from firmware.sync.inbox_transfers import DOWNLINK_USER, HotlistChunks
 from firmware.sync.messages import parse_downlink_topic
 
 log = logging.getLogger(__name__)
-DOWNLINK_USER = "agency-downlink"
 PROTECTED_CONFIG = {("unit", "id"), ("unit", "data_dir"), ("sync", "downlink_public_key"), ("sync", "ca_file"),
                     ("sync", "cert_file"), ("sync", "key_file")}
 SECURITY_EVENTS_PER_MIN = 120
@@ -78,7 +81,7 @@ def _refuse_replay(conn, v: Verified) -> None:
         raise Rejected("replay", f"seq {v.seq} not after {row[0]} on {v.stream}")
 
 
-class DownlinkInbox:
+class DownlinkInbox(HotlistChunks):
     def __init__(self, config: SyncConfig, writer: Writer, unit_id: str, clock: Clock,
                  on_event: Callable[[str, str, dict], None] | None = None,
                  base_config: Callable[[], dict] | None = None, max_queue: int = 4096):
@@ -96,15 +99,12 @@ class DownlinkInbox:
             log.error("downlink key unusable", extra={"event": "sync.downlink_key_error", "error": str(exc)})
         self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
         self._queued_bytes = 0            # a burst of retained hotlist chunks is bounded in bytes too
-        self._max_queued_bytes = 2 * config.downlink_max_bytes
-        self._manifests: dict[str, tuple[Verified, str]] = {}       # hotlist name -> newest pending manifest
-        self._chunks: dict[tuple[str, int], dict[int, bytes]] = {}  # (name, seq) -> index -> bytes
-        self._chunk_bytes = 0
+        self._max_queued_bytes = config.downlink_buffer_bytes
+        self._init_transfers(config)
         self._window_start, self._window_count, self._suppressed = 0.0, 0, 0
         self.accepted = 0
         self.rejected = 0
         self.duplicates = 0
-        self.dropped = 0
 
     # --- network thread ---------------------------------------------------------------------------
     def submit(self, topic: str, payload: bytes, retained: bool = False) -> None:
@@ -114,7 +114,7 @@ class DownlinkInbox:
             self._queue.put_nowait((topic, payload))
             self._queued_bytes += len(payload)
         except queue.Full:
-            self.dropped += 1
+            self._count_drop("queue_full", len(payload))
             log.warning("downlink queue full; message dropped", extra={"event": "sync.downlink_drop"})
 
     # --- worker -----------------------------------------------------------------------------------
@@ -123,10 +123,17 @@ class DownlinkInbox:
             try:
                 topic, payload = self._queue.get(timeout=0.2)
             except queue.Empty:
+                self.tick()
                 continue
-            self._queued_bytes -= len(payload)
             try:
-                self.handle(topic, payload)
+                if isinstance(payload, int):
+                    self._reject(topic, b"", Rejected("oversize", f"{payload} bytes, limit"
+                                                                  f" {self.config.downlink_max_message_bytes}"),
+                                 size=payload)
+                else:
+                    self._queued_bytes -= len(payload)
+                    self.handle(topic, payload)
+                self.tick()
             except Exception:  # noqa: BLE001 - one bad message must not stop the downlink
                 log.exception("downlink handler failed", extra={"event": "sync.downlink_error"})
 
@@ -151,46 +158,8 @@ class DownlinkInbox:
             self.duplicates += 1
             return "duplicate"
         if verified.kind == "hotlist":
-            manifest: HotlistManifest = verified.data
-            if manifest.size > self.config.downlink_max_bytes:
-                return self._reject(topic, payload, Rejected("too_large", f"hotlist of {manifest.size} bytes"))
-            self._manifests[manifest.name] = (verified, topic)
-            return self._try_hotlist(manifest.name)
+            return self._manifest(topic, payload, verified)
         return self._apply(topic, verified, None)
-
-    def _chunk(self, topic: str, rest: tuple[str, ...], payload: bytes) -> str:
-        name, seq_text, index_text = rest
-        if not (seq_text.isdigit() and index_text.isdigit()):
-            return self._reject(topic, payload, Rejected("wrong_topic", "chunk topic needs numeric seq/index"))
-        key = (name, int(seq_text))
-        if self._chunk_bytes + len(payload) > 2 * self.config.downlink_max_bytes:
-            self._chunks.clear()
-            self._chunk_bytes = 0
-        self._chunks.setdefault(key, {})[int(index_text)] = payload
-        self._chunk_bytes += len(payload)
-        return self._try_hotlist(name) if name in self._manifests else "pending"
-
-    def _try_hotlist(self, name: str) -> str:
-        verified, topic = self._manifests[name]
-        manifest: HotlistManifest = verified.data
-        chunks = self._chunks.get((name, verified.seq), {})
-        if not all(i in chunks for i in range(len(manifest.chunks))):
-            return "pending"  # hash only once everything is in: a 64 MiB list must not be hashed 256 times
-        try:
-            content = assemble(manifest, chunks)
-        except Rejected as exc:
-            if exc.reason == "incomplete":
-                return "pending"
-            del self._manifests[name]
-            self._drop_chunks(name, verified.seq)
-            return self._reject(topic, b"", exc, stream=verified.stream, seq=verified.seq)
-        del self._manifests[name]
-        self._drop_chunks(name, verified.seq)
-        return self._apply(topic, verified, content)
-
-    def _drop_chunks(self, name: str, seq: int) -> None:
-        for key in [k for k in self._chunks if k[0] == name and k[1] <= seq]:
-            self._chunk_bytes -= sum(len(b) for b in self._chunks.pop(key).values())
 
     def _last_seq(self, stream: str) -> tuple[int, str] | None:
         row = self.writer.call(lambda c: c.execute("SELECT seq, digest FROM sync_downlink_state WHERE stream = ?",
@@ -227,6 +196,7 @@ class DownlinkInbox:
             return self._reject(topic, b"", Rejected("invalid", f"{type(exc).__name__}: {exc}"),
                                 stream=v.stream, seq=v.seq)
         self.accepted += 1
+        self._accepted_seq[v.stream] = v.seq
         log.info("downlink message applied", extra={"event": "sync.downlink_accepted", "kind": v.kind,
                                                     "stream": v.stream, "seq": v.seq})
         return "accepted"
@@ -269,17 +239,19 @@ class DownlinkInbox:
                 if not data.hold:
                     raise Rejected("invalid", "add needs a hold")
                 hold_id = holds.add_hold(conn, {**data.hold, "source": "downlink"}, at=at, unit_id=self.unit_id,
-                                         user=DOWNLINK_USER)
+                                         user=DOWNLINK_USER, max_window=self._hold_window())
                 return {"action": "add", "id": hold_id}
             if not data.id:
                 raise Rejected("invalid", f"{data.action} needs an id")
             if data.action == "renew":
                 holds.renew_hold(conn, data.id, at=at, unit_id=self.unit_id, user=DOWNLINK_USER,
-                                 statement_ref=data.statement_ref)
+                                 statement_ref=data.statement_ref, source="downlink")
             else:
                 holds.release_hold(conn, data.id, at=at, unit_id=self.unit_id, user=DOWNLINK_USER,
-                                   reason=data.reason)
+                                   reason=data.reason, source="downlink")
             return {"action": data.action, "id": data.id}
+        if v.kind == "audit_checkpoint":
+            return self._apply_checkpoint(conn, v, at)
         if v.kind == "config":
             base = self.base_config() if self.base_config else {}
             validate_config_overlay(data.overlay, base)
@@ -288,6 +260,26 @@ class DownlinkInbox:
                          (v.seq, iso_utc(at), iso_utc(v.issued_at), json.dumps(data.overlay, sort_keys=True)))
             return {"keys": sorted(".".join(p) for p in _paths(data.overlay))}
         raise Rejected("wrong_topic", v.kind)
+
+    def _apply_checkpoint(self, conn, v: Verified, at) -> dict:
+        """Stored as sent; whether it matches this unit's entry is `audit verify`'s finding (and noted here)."""
+        if v.target != self.unit_id:
+            raise Rejected("wrong_target", "an audit checkpoint is for one unit, not the fleet")
+        row = conn.execute("SELECT hash FROM audit_log WHERE seq = ?", (v.data.through_seq,)).fetchone()
+        conn.execute("INSERT INTO audit_checkpoints (seq, through_seq, head_hash, issued_at, received_at)"
+                     " VALUES (?, ?, ?, ?, ?)",
+                     (v.seq, v.data.through_seq, v.data.head_hash, iso_utc(v.issued_at), iso_utc(at)))
+        return {"through_seq": v.data.through_seq,
+                "matches": None if row is None else row[0] == v.data.head_hash}
+
+    def _hold_window(self):
+        """retention.hold_max_window_hours of the unit's config (the default when it is not known here)."""
+        from datetime import timedelta
+
+        from firmware.retention.holds import DEFAULT_MAX_WINDOW
+
+        hours = ((self.base_config() if self.base_config else {}).get("retention") or {}).get("hold_max_window_hours")
+        return timedelta(hours=hours) if hours else DEFAULT_MAX_WINDOW
 
     def _apply_roster(self, conn, roster, seq: int, at) -> dict:
         from firmware.roster import store_roster
@@ -298,10 +290,10 @@ class DownlinkInbox:
             raise Rejected("invalid", str(exc)) from None
 
     def _reject(self, topic: str, payload: bytes, exc: Rejected, stream: str | None = None,
-                seq: int | None = None) -> str:
+                seq: int | None = None, size: int | None = None) -> str:
         self.rejected += 1
         detail: dict[str, Any] = {"reason": exc.reason, "detail": exc.detail[:500], "topic": topic[:256],
-                                  "bytes": len(payload)}
+                                  "bytes": len(payload) if size is None else size}
         if stream is not None:
             detail.update(stream=stream, seq=seq)
         log.warning("downlink message rejected", extra={"event": "sync.downlink_rejected", "reason": exc.reason,
@@ -334,5 +326,7 @@ class DownlinkInbox:
 
     def status(self) -> dict:
         return {"accepted": self.accepted, "rejected": self.rejected, "duplicates": self.duplicates,
-                "dropped": self.dropped, "pending_hotlists": sorted(self._manifests),
+                "dropped": self.dropped, "stale_chunks": self.stale_chunks,
+                "pending_hotlists": sorted(self.transfers.open_by_name), "transfers": self.transfers.status(),
+                "queued_bytes": self._queued_bytes,
                 "key": "configured" if self.key else ("error: " + self.key_error if self.key_error else "none")}

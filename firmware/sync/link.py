@@ -27,18 +27,21 @@ from firmware.sync.config import SyncConfig
 from firmware.sync.messages import SCHEMA, backoff_delay, downlink_filters, uplink_topic
 
 log = logging.getLogger(__name__)
+PACKET_OVERHEAD = 64 * 1024   # topic, properties and headers around the largest payload we accept
 
 
 class MqttLink:
     def __init__(self, config: SyncConfig, unit_id: str, clock: Clock,
                  on_message: Callable[[str, bytes, bool], None] | None = None,
                  on_puback: Callable[[int, int, bool], None] | None = None,
-                 rng: random.Random | None = None):
+                 rng: random.Random | None = None,
+                 on_oversize: Callable[[str, int], None] | None = None):
         self.config = config
         self.unit_id = unit_id
         self.clock = clock
         self._on_message_cb = on_message
         self._on_puback_cb = on_puback     # (generation, mid, ok)
+        self._on_oversize_cb = on_oversize  # (topic, size): a message over downlink_max_message_bytes
         self._rng = rng or random.Random()
         self.connected = threading.Event()
         self.generation = 0
@@ -129,8 +132,28 @@ class MqttLink:
             self._on_puback_cb(generation, mid, ok)
 
     def _on_message(self, client, userdata, message) -> None:
+        # the size first, before any copy: paho itself reads a packet of any size the broker sends
+        size = len(message.payload)
+        if size > self.config.downlink_max_message_bytes:
+            log.warning("downlink message over the size limit refused", extra={
+                "event": "sync.downlink_oversize", "bytes": size, "limit": self.config.downlink_max_message_bytes})
+            if self._on_oversize_cb is not None:
+                self._on_oversize_cb(message.topic, size)
+            return
         if self._on_message_cb is not None:
             self._on_message_cb(message.topic, bytes(message.payload), bool(message.retain))
+
+    def ask(self, topic_filter: str, subscribe: bool) -> bool:
+        """Subscribe to (or leave) one more filter on the live connection: subscribing makes the broker send
+        that filter's retained messages again (a hotlist's chunks that arrived before their manifest)."""
+        client = self.client
+        if client is None or not self.connected.is_set():
+            return False
+        try:
+            rc = (client.subscribe(topic_filter, qos=1) if subscribe else client.unsubscribe(topic_filter))[0]
+        except (ValueError, RuntimeError):
+            return False
+        return rc == mqtt.MQTT_ERR_SUCCESS
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -151,6 +174,8 @@ class MqttLink:
                     props = Properties(PacketTypes.CONNECT)
                     props.SessionExpiryInterval = cfg.session_expiry_s
                     props.ReceiveMaximum = 1024
+                    # the broker must not send us more than we accept (it drops such a message and logs it)
+                    props.MaximumPacketSize = cfg.downlink_max_message_bytes + PACKET_OVERHEAD
                     client.connect(cfg.host, cfg.port, cfg.keepalive_s, clean_start=False, properties=props)
                 else:
                     client.connect(cfg.host, cfg.port, cfg.keepalive_s)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 TOPIC_ROOT = "alpr/v1"
 SCHEMA = 1
-UPLINK_KINDS = ("read", "hit", "disposition", "audit", "health", "event", "image", "status")
-DOWNLINK_KINDS = ("hotlist", "roster", "hold", "config")
+UPLINK_KINDS = ("read", "hit", "disposition", "audit", "health", "event", "image", "status", "report")
+DOWNLINK_KINDS = ("hotlist", "roster", "hold", "config", "audit_checkpoint")
 IMAGE_MAGIC = b"ALPRIMG1"
 
 

@@ -63,7 +63,8 @@ class SyncService:
         self.sender = OutboxSender(self.config, self.data_dir, self.writer, None, self.unit_id, self.clock,
                                    record_event=record_event)
         self.link = MqttLink(self.config, self.unit_id, self.clock, on_message=self.inbox.submit,
-                             on_puback=self.sender.on_puback)
+                             on_puback=self.sender.on_puback, on_oversize=self.inbox.oversize)
+        self.inbox.ask_broker = self.link.ask
         self.sender.link = self.link
         self.link.start()
         self._write_status_file()   # `sync status` knows the daemon runs from the first moment

@@ -84,6 +84,9 @@ def install_bundle(path: Path, root: Path) -> dict:
     import grp
 
     manifest, files = read_bundle(path)
+    files = dict(files)
+    files["etc/alpr-unit/provisioning.json"] = json.dumps(
+        {k: v for k, v in manifest.items() if k != "files"}, indent=2).encode()   # who provisioned, when
     gid = None
     if root == Path("/"):
         try:

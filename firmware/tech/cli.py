@@ -89,4 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_RUNTIME
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - no traceback reaches a technician (ALPR_DEBUG=1 shows it)
+        from firmware.cli import _fail
+
+        print(f"alpr-unit-tech {args.command}: failed", file=sys.stderr)
+        return _fail(exc)
 

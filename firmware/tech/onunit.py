@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from firmware.tech.cli import EXIT_OK, EXIT_RUNTIME, TechError, unit_paths
+from firmware.tech.cli import EXIT_FAILED, EXIT_OK, EXIT_RUNTIME, TechError, unit_paths
 
 
 def register(sub) -> None:
@@ -21,6 +21,9 @@ def register(sub) -> None:
     p = sub.add_parser("migrate", help="bring the unit's database to this firmware's schema; refuses a downgrade")
     p.add_argument("--root", type=Path, default=Path("/"), help="system root (default /)")
     p.set_defaults(func=_migrate)
+    p = sub.add_parser("integrity", help="database quick_check and audit-chain check, read-only (the daily timer)")
+    p.add_argument("--root", type=Path, default=Path("/"), help="system root (default /)")
+    p.set_defaults(func=_integrity)
     p = sub.add_parser("selftest", help="run `alpr-unit selftest` on this unit (cameras, model, GPS, storage, clock)")
     p.add_argument("--config", type=Path, default=Path("/etc/alpr-unit/unit.toml"), help="unit config")
     p.add_argument("--gps-timeout", type=float, default=5.0, help="seconds to wait for a GPS fix")
@@ -59,6 +62,9 @@ def _migrate(args) -> int:
     from firmware.storage.db import DB_NAME, open_database
 
     _, _, data_dir = unit_paths(args.root)
+    if not (data_dir / DB_NAME).exists():
+        print(f"migrate: no database in {data_dir} yet (the daemon or `alpr-unit provision` creates it)")
+        return EXIT_OK
     before = schema_versions(data_dir / DB_NAME)
     unknown = before - known_versions()
     if unknown:
@@ -80,3 +86,31 @@ def _selftest(args) -> int:
         return subprocess.run(command).returncode
     except OSError as exc:
         raise TechError(f"cannot run alpr-unit selftest: {exc}", EXIT_RUNTIME) from exc
+
+
+def _integrity(args) -> int:
+    """For a machine check with no person logged in: ok/broken and where, never the entries themselves."""
+    import json
+
+    from firmware.retention.audit import verify_chain
+    from firmware.storage.db import DB_NAME
+
+    _, _, data_dir = unit_paths(args.root)
+    db = data_dir / DB_NAME
+    if not db.exists():
+        raise TechError(f"no database in {data_dir}", EXIT_RUNTIME)
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    conn.row_factory = sqlite3.Row
+    try:
+        quick = [row[0] for row in conn.execute("PRAGMA quick_check")]
+        chain = verify_chain(conn)
+    except sqlite3.DatabaseError as exc:
+        raise TechError(f"{db}: {exc}", EXIT_RUNTIME) from exc
+    finally:
+        conn.close()
+    problems = [{k: v for k, v in p.items() if k in ("problem", "seq", "expected_seq", "last_seq")}
+                for p in chain["problems"]]
+    ok = quick == ["ok"] and chain["ok"]
+    print(json.dumps({"ok": ok, "quick_check": quick[:5], "audit_entries": chain["entries"],
+                      "audit_last_seq": chain["last_seq"], "audit_problems": problems}))
+    return EXIT_OK if ok else EXIT_FAILED

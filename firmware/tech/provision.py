@@ -37,6 +37,8 @@ def register(sub) -> None:
     p.add_argument("--template", type=Path, help=f"config to start from (default {DEFAULT_TEMPLATE} or built-in)")
     p.add_argument("--ca-cert", type=Path, help="agency CA certificate to sign the unit's certificate with")
     p.add_argument("--ca-key", type=Path, help="agency CA private key (PEM) that goes with --ca-cert")
+    p.add_argument("--technician", required=True,
+                   help="who provisions the unit: recorded in the bundle and, at first boot, in the unit's audit log")
     p.add_argument("--out", type=Path, required=True, help="bundle to write, e.g. car-1042.tar")
     p.add_argument("--force", action="store_true", help="overwrite an existing bundle")
     p.set_defaults(func=_provision)
@@ -205,7 +207,9 @@ def _provision(args) -> int:
         files["etc/alpr-unit/tls/ca.pem"] = ca_pem
     if ca:
         files["etc/alpr-unit/tls/unit.pem"] = sign_csr(csr, *ca).public_bytes(serialization.Encoding.PEM)
-    meta = {"unit": args.unit_id, "agency": args.agency, "broker": f"{host}:{port}",
+    if not args.technician.strip() or len(args.technician) > 128:
+        raise TechError("--technician: give the name or id of the technician (1-128 characters)")
+    meta = {"unit": args.unit_id, "agency": args.agency, "broker": f"{host}:{port}", "technician": args.technician,
             "created_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     write_bundle(args.out, files, meta)
     print(f"provision: wrote {args.out} for unit {args.unit_id} ({args.agency}, broker {host}:{port})")
