@@ -124,7 +124,7 @@ class Api:
         path = await run_in_threadpool(self.s.image_path, request.path_params["read_id"], request.path_params["role"])
         if path is None:
             return _json_error(404, "no such image")
-        return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+        return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=600"})
 
     async def _body(self, request: Request) -> dict:
         try:
@@ -138,6 +138,7 @@ class Api:
     async def act(self, request: Request) -> Response:
         """POST /api/hits/{id}/{step}: check | disposition | outcome."""
         step = request.path_params["step"]
+        await self.session(request)                   # 401 before anything is read from the request
         body = await self._body(request)
         action = "hits.amend" if step == "disposition" and body.get("amend") else "hits.verify"
         session = await self.session(request, action)
