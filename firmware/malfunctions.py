@@ -56,6 +56,7 @@ def malfunctions(health: dict, now: datetime | None = None, *, min_free_mb: int 
             out.append(_problem(f"hotlist:{lst.get('name')}", f"Hotlist {lst.get('name')} stale: {shown}", "warning"))
     roster = health.get("roster")
     if roster is not None and not roster.get("present"):
-        out.append(_problem("roster", "No user roster from the agency: logins are not checked", "warning"))
+        out.append(_problem("roster", "No user roster from the agency: data access is refused until it arrives",
+                            "warning"))
     out.sort(key=lambda p: p["severity"] != "critical")
     return out
