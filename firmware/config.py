@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from firmware.configbase import Section
 from firmware.gnss.config import GnssConfig
@@ -173,13 +173,18 @@ def _line_for(loc: tuple, lines: dict[tuple, int]) -> int | None:
 
 
 def parse_config(text: str, path: str = "<string>") -> UnitConfig:
+    return parse_toml_model(UnitConfig, text, path)
+
+
+def parse_toml_model(model: type[BaseModel], text: str, path: str = "<string>"):
+    """Validate TOML `text` as `model`; every problem names the file and line (also the HIL rig's scenarios)."""
     try:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
         raise ConfigError([ConfigProblem(path, int(match.group(1)) if match else None, "(syntax)", str(exc))])
     try:
-        return UnitConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         lines = key_lines(text)
         problems = []

@@ -30,7 +30,8 @@ echo "arm64-check: building the arm64 package"
 deb=$(PYTHON="$PY" DEB_COMPRESS=${DEB_COMPRESS:-gzip} scripts/build-deb.sh arm64 "$OUT" | tail -n1)
 t_build=$(date +%s)
 mount -t proc proc "$ROOT/proc" 2>/dev/null || true
-trap 'umount "$ROOT/proc" 2>/dev/null || true' EXIT
+mount -t sysfs sysfs "$ROOT/sys" 2>/dev/null || true        # LiteRT's cpuinfo reads /sys/devices/system/cpu
+trap 'umount "$ROOT/proc" "$ROOT/sys" 2>/dev/null || true' EXIT
 cp "$deb" "$ROOT/tmp/alpr-unit.deb"
 # Depends satisfied in the root except chrony, systemd and udev, which a selftest and a read do not use.
 chroot "$ROOT" dpkg -i --force-depends /tmp/alpr-unit.deb > "$OUT/dpkg.log" 2>&1 || { tail -20 "$OUT/dpkg.log"; exit 1; }

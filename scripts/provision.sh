@@ -38,6 +38,11 @@ install -d -m 0755 "$(dest /etc/alpr-unit)" "$(dest /etc/udev/rules.d)" "$(dest 
 install -m 0640 "$CONFIG" "$(dest /etc/alpr-unit/unit.toml)"
 install -m 0644 device/udev/99-alpr-unit.rules "$(dest /etc/udev/rules.d/99-alpr-unit.rules)"
 install -m 0644 systemd/alpr-unit.service "$(dest /etc/systemd/system/alpr-unit.service)"
+install -m 0644 systemd/alpr-unit-audit-verify.service systemd/alpr-unit-audit-verify.timer \
+  systemd/alpr-unit-kiosk.service "$(dest /etc/systemd/system/)"
+# The unit runs with a private /dev and no extra groups: this drop-in names the device nodes and the
+# groups (only those that exist) that this config needs (firmware/tech/units.py).
+PYTHONPATH="$REPO" "$PY" -m firmware.tech units --root "$ROOT"
 install -m 0644 device/chrony/alpr-gnss.conf "$(dest /etc/chrony/conf.d/alpr-gnss.conf)"
 install -m 0644 device/chrony/chrony.service.d/alpr-gnss.conf "$(dest /etc/systemd/system/chrony.service.d/alpr-gnss.conf)"
 echo "provision: files installed under $ROOT"
@@ -61,7 +66,7 @@ if [ "$live" = 1 ]; then
   systemctl daemon-reload
   systemctl restart chrony || true
   if [ "$START" = 1 ]; then
-    systemctl enable --now alpr-unit
+    systemctl enable --now alpr-unit alpr-unit-audit-verify.timer
     sleep 5
     sudo -u alpr /opt/alpr-unit/venv/bin/alpr-unit selftest --config /etc/alpr-unit/unit.toml || {
       echo "provision: selftest failed - see above; the unit is NOT ready for patrol" >&2; exit 1; }

@@ -210,3 +210,31 @@ def test_the_scheduled_loop_checks_between_purges_and_stops(db):
         done.wait(0.1)
     svc.stop()
     assert recorded and recorded[0][:2] == ("malfunction", "clock") and svc.runs == 0
+
+
+def test_alpr_unit_purge_refuses_on_a_clock_behind_its_records_exit_1(tmp_path):
+    """The technician's command: exit 1, nothing deleted, why on stderr and in --json."""
+    import subprocess
+    import sys
+    from datetime import timezone as tz
+
+    from rosters import install_roster
+
+    now = datetime.now(tz.utc)
+    conn = open_database(tmp_path)
+    old = transaction(conn, lambda c: store_read(c, tmp_path, "OLD0001", now - timedelta(days=95), images=False))
+    transaction(conn, lambda c: store_read(c, tmp_path, "FUT0001", now + timedelta(days=40), images=False))
+    install_roster(conn)
+    conn.close()
+    out = subprocess.run([sys.executable, "-m", "firmware", "purge", "--data-dir", str(tmp_path), "--json",
+                          "--user", "tech.tim"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1, out.stderr
+    report = json.loads(out.stdout.splitlines()[0])
+    assert report["refused"] == "clock_suspect" and report["reads"]["purged"] == 0
+    assert "40.0 days ahead of the clock" in report["clock"]["reasons"][0]
+    assert "purge refused, nothing deleted" in out.stderr and "Traceback" not in out.stderr
+    conn = open_database(tmp_path)
+    assert conn.execute("SELECT count(*) FROM reads WHERE id = ?", (old,)).fetchone()[0] == 1
+    (detail,) = conn.execute("SELECT detail FROM events WHERE source = 'clock'").fetchone()
+    assert json.loads(detail)["reason"] == "clock_suspect"
+    conn.close()

@@ -20,6 +20,8 @@ def test_provision_into_an_image_root_installs_every_asset(tmp_path):
                  "etc/systemd/system/alpr-unit.service", "etc/chrony/conf.d/alpr-gnss.conf"):
         assert (root / path).is_file(), path
     assert (root / "etc/alpr-unit/unit.toml").read_text() == (REPO / "device/config/unit.toml").read_text()
+    dropin = (root / "etc/systemd/system/alpr-unit.service.d/50-unit.conf").read_text()
+    assert "-/dev/gnss0" in dropin and "SupplementaryGroups" not in dropin    # an image root has no groups yet
 
 
 def test_provision_refuses_a_bad_config_and_writes_nothing(tmp_path):

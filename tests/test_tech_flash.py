@@ -158,3 +158,19 @@ def test_a_full_root_partition_is_named_not_half_written(tmp_path, inputs):
     sh("dpkg-deb", "-Z", "none", "--root-owner-group", "--build", big, deb)
     result = tech("flash", "--image", image, "--bundle", bundle, "--deb", deb, "--out", tmp_path / "card.img")
     assert result.returncode == 3 and "MB free" in result.stderr, result.stderr
+
+
+def test_first_boot_and_maintainer_scripts_parse_and_first_boot_finds_the_technician(tmp_path, inputs):
+    _, bundle, _ = inputs
+    scripts = [REPO / "firmware/tech/firstboot/alpr-unit-firstboot",
+               *(REPO / "packaging/deb" / n for n in ("postinst", "prerm", "postrm"))]
+    for script in scripts:
+        checked = subprocess.run(["sh", "-n", str(script)], capture_output=True, text=True)
+        assert checked.returncode == 0, f"{script}: {checked.stderr}"
+    root = tmp_path / "root"
+    assert tech("install-bundle", bundle, "--root", root).returncode == 0
+    text = (REPO / "firmware/tech/firstboot/alpr-unit-firstboot").read_text()
+    line = next(l for l in text.splitlines() if l.startswith("tech=$(sed"))
+    sed = line[len("tech=$("):-1].replace("/etc/alpr-unit/provisioning.json", str(root / "etc/alpr-unit/provisioning.json"))
+    found = subprocess.run(["sh", "-c", sed], capture_output=True, text=True)
+    assert found.stdout.strip() == "T. Tech"

@@ -143,3 +143,25 @@ def test_provisioned_unit_starts_on_its_bundle_and_reports_health_over_mutual_tl
         if collector:
             collector.stop()
         broker.stop()
+
+
+@pytest.mark.parametrize("name", ["unit.toml", "usb-webcam.toml", "bench-folder.toml"])
+def test_the_config_writer_round_trips_every_shipped_config(name):
+    from conftest import REPO
+    from firmware.tech.toml_write import dumps
+
+    data = tomllib.loads((REPO / "device/config" / name).read_text())
+    assert tomllib.loads(dumps(data)) == data
+
+
+def test_make_config_keeps_the_template_and_replaces_identity_and_credentials():
+    from firmware.tech.provision import make_config
+
+    base = {"unit": {"id": "template", "min_free_mb": 5}, "sync": {"host": "old", "username": "u", "password": "p",
+                                                                    "health_interval_s": 30}}
+    config = make_config(base, "car-1", "pd", "broker", 8883, True, True, "ab" * 32)
+    assert config["unit"] == {"id": "car-1", "min_free_mb": 5}
+    assert "password" not in config["sync"] and config["sync"]["health_interval_s"] == 30
+    assert config["sync"]["ca_file"] == "/etc/alpr-unit/tls/ca.pem" and base["unit"]["id"] == "template"
+    plain = make_config({}, "car-1", "pd", "broker", 1883, False, False, "ab" * 32)
+    assert "cert_file" not in plain["sync"] and plain["sync"]["tls"] is False

@@ -33,6 +33,14 @@ def register(subparsers) -> None:
     _model_options(ev)
     ev.set_defaults(func=cmd_eval)
 
+    ps = subparsers.add_parser("eval-passes", help="score one consensus read per vehicle over rendered passes "
+                                                   "(day/night/glare/rain, 0-150 km/h closing)")
+    ps.add_argument("--passes", type=int, default=40, help="vehicles (conditions in turn)")
+    ps.add_argument("--frames", type=int, default=8, help="frames per vehicle (15 frames/s)")
+    ps.add_argument("--seed", type=int, default=21)
+    _model_options(ps)
+    ps.set_defaults(func=cmd_eval_passes)
+
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
     add_common(parser)
@@ -139,4 +147,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     emit(summary, args.json)
     if args.min_accuracy is not None and summary["accuracy"] < args.min_accuracy:
         return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_eval_passes(args: argparse.Namespace) -> int:
+    from firmware.recognition.passes import evaluate_passes
+
+    if not (1 <= args.passes <= 10_000 and 1 <= args.frames <= 100):
+        print("error: --passes must be 1-10000 and --frames 1-100", file=sys.stderr)
+        return EXIT_USAGE
+    recognizer = build_recognizer(args)
+    if recognizer is None:
+        return EXIT_RUNTIME
+    recognizer.warm_up()
+    emit(evaluate_passes(recognizer, args.passes, args.frames, args.seed), args.json)
     return EXIT_OK

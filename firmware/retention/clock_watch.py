@@ -111,7 +111,8 @@ class ClockWatch:
         newest_rowid = self.run_job(max_read_rowid)
         low = min(self.last_offset, offset)
         if newest_rowid > self.last_rowid:
-            if self.windows and abs(self.windows[-1][2] - low) <= self.tolerance_s and self.windows[-1][1] == self.last_rowid:
+            last = self.windows[-1] if self.windows else None
+            if last and abs(last[2] - low) <= self.tolerance_s and last[1] == self.last_rowid:
                 self.windows[-1][1] = newest_rowid
             else:
                 self.windows.append([self.last_rowid, newest_rowid, low])
@@ -133,7 +134,8 @@ class ClockWatch:
             # GPS time confirms this clock: it is the base from here on; reads stored from now on are
             # stamped by it, and reads stamped ahead of it came from a clock that ran fast
             self.base_offset = offset
-            self.flagged += self.run_job(lambda conn: flag_future_reads(conn, now + timedelta(seconds=self.tolerance_s)))
+            ahead_of = now + timedelta(seconds=self.tolerance_s)
+            self.flagged += self.run_job(lambda conn: flag_future_reads(conn, ahead_of))
             self.flag_from = self.first_rowid = self.last_rowid = newest_rowid
             self.offsets, self.windows, self._range = [offset], [], (offset, offset)
         self._transition(verdict)
@@ -179,6 +181,8 @@ def refusal_report(report: dict, seconds: float) -> dict:
         "hits_purged_by_disposition": {}, "kept_by_hold": {}, "outbox_acked_events_purged": 0, "orphan_images": 0,
         "reads_examined": 0, "outbox_rows_purged": 0, "images_deleted": 0, "images_missing": 0, "images_failed": 0,
         "purged_by_kind": {k: 0 for k in ("reads", "hits", "outbox", "images", "orphan_images", "audit")},
+        # the leftovers step (retention/leftovers.py) did not run either
+        "alert_files": {"files": 0, "lines_purged": 0, "files_deleted": 0}, "manual_entries_deleted": 0,
         "seconds": seconds, "jobs": 0, "longest_job_s": 0.0, "job_s_by_phase": {}})
     return report
 

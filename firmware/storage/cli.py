@@ -43,7 +43,7 @@ def cmd_check(args) -> int:
     out = {"event": "db_check", "db": str(data_dir / DB_NAME), **result.as_dict(), "quarantined": quarantined}
     if not result.exists:
         print(f"no unit data in {data_dir}", file=sys.stderr)
-        emit(out, args.json)
+        emit({**out, "ok": False}, args.json)
         return EXIT_FAILED
     emit(out, args.json)
     return EXIT_OK if result.ok else EXIT_FAILED
@@ -58,6 +58,9 @@ def cmd_recover(args) -> int:
     now = SystemClock().utc()
     out: dict = {"event": "db_recover", "data_dir": str(data_dir)}
     current = check_database(data_dir / DB_NAME)
+    if not current.exists and args.source is None and not list(data_dir.glob(f"{DB_NAME}.corrupt-*")):
+        print(f"no unit data in {data_dir}", file=sys.stderr)
+        return EXIT_FAILED
     if current.exists and not current.ok:
         out["quarantined"] = quarantine(data_dir, now).name
         out["problems"] = list(current.problems)

@@ -136,6 +136,16 @@ class OutboxSender:
                     self._wake.clear()
                     continue
                 self._expire()
+                with self._lock:
+                    uncommitted = len(self._committing)
+                if uncommitted >= ACK_FLUSH_MAX:
+                    # acknowledged but not yet committed by the writer (a slow card, a loaded CPU): send no
+                    # more until it catches up, so what a crash makes us send twice stays bounded by
+                    # ACK_FLUSH_MAX + the window instead of growing with the writer's lag
+                    self._flush(force=True)
+                    self._wake.wait(0.05)
+                    self._wake.clear()
+                    continue
                 window = max(1, min(self.config.inflight, self.link.receive_maximum))
                 window = 1 if self._probe_mode else min(window, SLOW_START + self._acks_this_conn)
                 room = window - len(self._inflight)
