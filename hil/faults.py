@@ -86,6 +86,7 @@ def before_start(run) -> None:
         if fault.kind == "camera_gone":
             run.frames.rename(run.frames.with_name("frames.away"))
         elif fault.kind == "disk_full" and fault.at_start:
+            seed_database(run)   # a unit that has run before: its database exists, the card is full
             fill(run.data_dir)
         elif fault.kind == "clock_jump" and fault.at_start:
             (run.work / "faketime").write_text(f"{fault.days:+g}d\n")
@@ -108,6 +109,10 @@ def seed_database(run) -> None:
         loaded = lambda: any((m.body or {}).get("event") == "downlink_accepted" for m in run.recorder.of("audit"))  # noqa: E731
         if not run.recorder.wait_for(loaded, 90):
             raise TimeoutError("the seed hotlist was never loaded")
+        seen = len(run.recorder.of("health"))
+        drained = lambda: any(((m.body or {}).get("queue") or {}).get("total") == 0  # noqa: E731
+                              for m in run.recorder.of("health")[seen:])
+        run.recorder.wait_for(drained, 30)   # yesterday's records all reached the agency before the stop
     finally:
         run.target.signal(signal.SIGTERM)
         run.target.wait(60)

@@ -15,6 +15,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -143,7 +144,8 @@ class SshTarget(Target):
 
     name = "ssh"
 
-    def __init__(self, transport: list[str], unit_command: str = "alpr-unit", workdir: str = "/tmp"):
+    def __init__(self, transport: list[str], unit_command: str = "alpr-unit", workdir: str | None = None):
+        workdir = workdir or tempfile.gettempdir()
         self.transport = transport
         self._unit_command = shlex.split(unit_command)
         self.workdir = workdir
@@ -152,7 +154,7 @@ class SshTarget(Target):
         self._log = None
 
     @classmethod
-    def from_url(cls, url: str, unit_command: str | None = None, workdir: str = "/tmp") -> "SshTarget":
+    def from_url(cls, url: str, unit_command: str | None = None, workdir: str | None = None) -> "SshTarget":
         """ssh://[user@]host[:port] or sh:// (this machine through `sh -c`: the simulation of a bench)."""
         if url.startswith("sh://"):
             command = unit_command or f"{shlex.quote(sys.executable)} -m firmware"

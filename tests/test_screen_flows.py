@@ -94,6 +94,11 @@ def test_a_manual_entry_needs_a_reason_and_then_hits(daemon, page):
     page.wait_for_selector("#manual-list tr[data-entry]")
     added = daemon.rows("SELECT user, purpose FROM audit_log WHERE event = 'hotlist.manual.add'")
     assert added == [("ofc.ray", "armed robbery suspect vehicle, case 26-1142")]
+    page.once("dialog", lambda dialog: dialog.accept("suspect vehicle still sought, case 26-1142 open"))
+    page.click("#manual-list tr[data-entry] button")                  # extend, with a justification
+    assert "Extended to" in page.wait_for_selector("#manual-msg.good:has-text('Extended')").inner_text()
+    assert daemon.rows("SELECT user, purpose FROM audit_log WHERE event = 'hotlist.manual.extend'") == \
+        [("ofc.ray", "suspect vehicle still sought, case 26-1142 open")]
     daemon.drive("HPX7730")
     page.wait_for_selector("#alert:not([hidden])", timeout=20_000)
     assert "manual" in page.inner_text("#alert .facts")
@@ -176,3 +181,37 @@ def test_hits_queue_by_priority_and_covert_lists_never_show(daemon, page):
     page.click("#later")
     assert page.locator("#alert .plate-big").first.inner_text().replace("\n", "") == "KLM4821"
     assert "p-medium" in page.get_attribute("#alert", "class")
+
+
+def test_an_idle_session_ends_and_its_end_is_audited(daemon):
+    import time as _time
+
+    from firmware.screen.sessions import Session
+
+    sessions = daemon.unit.screen.sessions
+    now = _time.time()
+    stale = sessions.issue(Session("idle-test", "ofc.ray", ("officer",), now - 3600, now - sessions.idle_s - 5))
+    for _ in range(2):                                # the second attempt finds the session already ended
+        req = urllib.request.Request(f"{daemon.url}api/state", headers={"Cookie": f"alpr_screen={stale}"})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=10)
+        assert err.value.code == 401
+    ends = [json.loads(r[0]) for r in daemon.rows("SELECT detail FROM audit_log WHERE event = 'logout'")]
+    assert [e["how"] for e in ends if e["session"] == "idle-test"] == ["idle timeout"]
+
+
+def test_a_part_out_of_service_is_on_the_banner_until_it_is_back(daemon, page):
+    from firmware.retention.maintenance import add_maintenance
+
+    def record(kind: str, text: str) -> None:
+        now = daemon.unit.clock.utc()
+        daemon.unit.writer.call(lambda c: add_maintenance(c, kind=kind, technician="tech.tim", description=text,
+                                                          at=now, recorded_at=now, unit_id="screen-unit",
+                                                          component="camera front"))
+
+    record("out_of_service", "lens cracked, replacement ordered")
+    login(page, daemon.url, "ofc.ray")
+    banner = page.wait_for_selector("#banner [data-source=unit]", timeout=20_000)
+    assert "out of service: camera front: lens cracked" in banner.inner_text()
+    record("back_in_service", "lens replaced")
+    page.wait_for_selector("#banner [data-source=unit]", state="detached", timeout=20_000)

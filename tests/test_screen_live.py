@@ -72,8 +72,14 @@ def test_every_data_endpoint_refuses_without_a_session(daemon):
     assert status_of(base + "static/screen.js") == 200          # code, no data
 
 
-def test_login_shows_live_reads_and_status(daemon, page):
-    login(page, daemon.url, "ofc.ray")
+def test_login_on_the_keypad_shows_live_reads_and_status(daemon, page):
+    page.goto(daemon.url)
+    assert page.url.endswith("/login")
+    page.fill("#user", "ofc.ray")
+    page.click("#pin")
+    for key in "1357":                               # the PIN typed on the touch keypad
+        page.click(f".keypad button[data-key='{key}']")
+    page.click(".keypad button[data-key='✓']")
     page.wait_for_selector("#chips .chip")
     assert page.inner_text("#who") == "ofc.ray"
     chips = page.inner_text("#chips")
@@ -96,7 +102,13 @@ def test_a_hit_fills_the_screen_and_the_officer_verifies_and_confirms(daemon, pa
     assert "A hit is not confirmation" in text and "Exact match" in text and "V123456789" in text  # NCIC number
     assert page.locator("#alert .plate-big").first.inner_text().replace("\n", "") == "6TRK915"
     assert page.locator("#alert img.crop").evaluate("img => img.complete && img.naturalWidth > 0")
+    small = page.evaluate("""() => Array.from(document.querySelectorAll('#alert button')).map(b => b.getBoundingClientRect())
+        .filter(r => r.width < 48 || r.height < 48).length""")
+    assert small == 0                                                        # touch targets
     page.click("#verify")
+    small = page.evaluate("""() => Array.from(document.querySelectorAll('#alert button')).map(b => b.getBoundingClientRect())
+        .filter(r => r.width < 48 || r.height < 48 || r.bottom > 480).length""")
+    assert small == 0                                   # every step and disposition on screen, touch-sized
     for check, result in (("plate", "match"), ("state", "match"), ("dispatch", "confirmed")):
         page.click(f".step[data-check={check}] button[data-result={result}]")
         page.wait_for_selector(f".step[data-check={check}] .stamp.done")
@@ -123,8 +135,9 @@ def test_a_confirmed_hit_gets_its_outcome_and_a_supervisor_amends_with_a_reason(
     page.click("#tabs [data-view=hits]")
     row = page.wait_for_selector(f".hit-row[data-hit='{hit_id}']")
     row.query_selector("button[data-outcome=recovery]").click()
-    page.wait_for_selector(f".hit-row[data-hit='{hit_id}']:has-text('recovery')")
+    wait_until(lambda: daemon.rows("SELECT outcome, user FROM hit_outcomes WHERE hit_id = ?", hit_id))
     assert daemon.rows("SELECT outcome, user FROM hit_outcomes WHERE hit_id = ?", hit_id) == [("recovery", "sgt.sue")]
+    page.wait_for_selector(f".hit-row[data-hit='{hit_id}'] .grow:has-text('recovery')")   # and the list says so
 
     page.click(f".hit-row[data-hit='{hit_id}'] button[data-amend]")
     page.click("button[data-disposition=confirmed_no_action]")

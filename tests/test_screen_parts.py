@@ -74,6 +74,7 @@ def test_sessions_sign_expire_and_revoke(tmp_path):
     touched = s.touch(session, 1050.0)
     assert s.check(touched, 1100.0)[0].user == "ofc.ray"
     assert s.check(touched, 4601.0) == (None, "expired")               # the shift limit
+    assert s.expired(touched, 4601.0).user == "ofc.ray" and s.expired(touched, 1100.0) is None
     body, _, mac = token.partition(".")
     assert s.check(body + "." + mac[:-2] + "AA", 1001.0) == (None, "forged")
     assert s.check(None, 1001.0) == (None, "missing")
@@ -110,3 +111,13 @@ def test_screen_section_is_optional_and_checked():
     assert "unit.toml:2: screen.listen" in str(err.value)
     with pytest.raises(ConfigError):
         parse_config('[screen]\ncolour = "red"\n')
+
+
+def test_the_screen_sink_reports_a_dead_server():
+    from firmware.screen.hub import ScreenSink
+
+    alive = {"ok": True}
+    sink = ScreenSink(Hub(), serving=lambda: alive["ok"])
+    assert sink.check() is None
+    alive["ok"] = False
+    assert "not running" in sink.check()

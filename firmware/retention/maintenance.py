@@ -110,3 +110,13 @@ def interval_events(conn: sqlite3.Connection, start: str | None = None, end: str
         "SELECT at, kind, component FROM maintenance_log WHERE kind IN ('out_of_service','back_in_service')"
         " AND at >= ? AND at <= ?", (lo, hi))]
     return found
+
+
+def out_of_service(conn: sqlite3.Connection) -> list[dict]:
+    """Parts a technician took out of service and has not yet put back (the latest maintenance record of
+    each component says so): what the officer's screen must say, newest first."""
+    rows = conn.execute(
+        "SELECT m.component, m.at, m.kind, m.description, m.technician FROM maintenance_log m"
+        " WHERE m.out_of_service = 1 AND NOT EXISTS (SELECT 1 FROM maintenance_log later"
+        " WHERE later.component = m.component AND later.at > m.at) ORDER BY m.at DESC").fetchall()
+    return [dict(r) for r in rows]

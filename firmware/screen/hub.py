@@ -92,13 +92,20 @@ class ScreenSink:
 
     name = "screen"
 
-    def __init__(self, hub: Hub):
+    def __init__(self, hub: Hub, serving=lambda: True):
         self.hub = hub
+        self.serving = serving
         self.alerts = 0
 
     def alert(self, alert: Alert) -> None:
         self.alerts += 1
         self.hub.publish("hit", alert_event(alert))
+
+    def check(self) -> str | None:
+        """The Alerter asks every minute: a screen whose server died is an alert output that failed."""
+        if self.hub.closed:
+            return None
+        return None if self.serving() else "the screen's web server is not running"
 
     def close(self) -> None:
         pass

@@ -9,6 +9,7 @@ reads from read-only SQLite connections, writes as domain functions on the unit'
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from datetime import datetime, timedelta
@@ -47,7 +48,7 @@ class ScreenService:
         self.unit_id = unit.config.unit.id
         self.data_dir = Path(unit.data_dir)
         self.hub = Hub(config.client_queue)
-        self.sink = ScreenSink(self.hub)
+        self.sink = ScreenSink(self.hub, serving=lambda: self._thread is not None and self._thread.is_alive())
         self.sessions = Sessions(self.data_dir, idle_s=config.session_idle_s, max_s=config.session_max_s)
         self.started_ms = time.time() * 1000
         self.port: int | None = None
@@ -141,6 +142,11 @@ class ScreenService:
         except Exception:  # noqa: BLE001 - the bar shows what it can
             health["sync"] = None
         health["roster"] = {"present": self._read(lambda c: roster_entry(c, "")[0])}
+        out_now = self._read(_out_of_service)
+        if out_now:
+            first = out_now[0]
+            health["service"] = {"in_service": False, "reason": f"{first['component']}: {first['description']} "
+                                                                f"(since {first['at'][:16].replace('T', ' ')} UTC)"}
         out = {"now": iso_utc(now), "user": session.user, "roles": list(session.roles),
                "status": status_bar(health),
                "malfunctions": malfunctions(health, now, min_free_mb=self.unit.config.unit.min_free_mb),
@@ -310,6 +316,15 @@ class ScreenService:
         if not found["allowed"]:
             return {"ok": False, "refused": True, "reason": found["reason"], "error": _refusal(found["reason"])}
         return {"ok": True, "purpose": found["purpose"], "reads": found["reads"], "audit_id": found["audit_id"]}
+
+
+def _out_of_service(conn) -> list[dict]:
+    from firmware.retention.maintenance import out_of_service
+
+    try:
+        return out_of_service(conn)
+    except sqlite3.Error:   # a database without the maintenance log: nothing to say
+        return []
 
 
 def _refusal(reason: str) -> str:

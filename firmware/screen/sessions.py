@@ -90,6 +90,17 @@ class Sessions:
 
     def check(self, token: str | None, now: float) -> tuple[Session | None, str]:
         """(session, "") when valid, else (None, why): missing | forged | expired | ended."""
+        session, why = self._verify(token)
+        if session is None:
+            return None, why
+        with self._lock:
+            if session.sid in self._revoked:
+                return None, "ended"
+        if now - session.seen_at > self.idle_s or now - session.login_at > self.max_s:
+            return None, "expired"
+        return session, ""
+
+    def _verify(self, token: str | None) -> tuple[Session | None, str]:
         if not token or "." not in token:
             return None, "missing"
         body, _, mac = token.partition(".")
@@ -98,15 +109,16 @@ class Sessions:
             return None, "forged"
         try:
             c = json.loads(_unb64(body))
-            session = Session(c["sid"], c["user"], tuple(c["roles"]), float(c["login_at"]), float(c["seen_at"]))
-        except (ValueError, KeyError, TypeError):
+            return Session(c["sid"], c["user"], tuple(c["roles"]), float(c["login_at"]), float(c["seen_at"])), ""
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None, "forged"
-        with self._lock:
-            if session.sid in self._revoked:
-                return None, "ended"
-        if now - session.seen_at > self.idle_s or now - session.login_at > self.max_s:
-            return None, "expired"
-        return session, ""
+
+    def expired(self, token: str | None, now: float) -> Session | None:
+        """The genuine session behind a token that timed out (and was not ended yet): to record its end."""
+        session, why = self.check(token, now)
+        if why != "expired":
+            return None
+        return self._verify(token)[0]
 
     def touch(self, session: Session, now: float) -> str:
         return self.issue(Session(session.sid, session.user, session.roles, session.login_at, now))

@@ -48,8 +48,12 @@ class Api:
 
     # -- sessions ------------------------------------------------------------------------------
     async def session(self, request: Request, action: str | None = None) -> Session:
-        session, why = self.s.sessions.check(request.cookies.get(COOKIE), time.time())
+        token = request.cookies.get(COOKIE)
+        session, why = self.s.sessions.check(token, time.time())
         if session is None:
+            timed_out = self.s.sessions.expired(token, time.time()) if why == "expired" else None
+            if timed_out is not None:   # the session's end is audited once (then the id is revoked)
+                await run_in_threadpool(self.s.logout, timed_out, "idle timeout")
             raise HTTPException(401, f"log in first ({why})")
         if action and not await run_in_threadpool(self.s.permits, session, action):
             raise HTTPException(403, f"your role may not do this ({action})")
@@ -120,7 +124,7 @@ class Api:
         path = await run_in_threadpool(self.s.image_path, request.path_params["read_id"], request.path_params["role"])
         if path is None:
             return _json_error(404, "no such image")
-        return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+        return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=600"})
 
     async def _body(self, request: Request) -> dict:
         try:
@@ -134,6 +138,7 @@ class Api:
     async def act(self, request: Request) -> Response:
         """POST /api/hits/{id}/{step}: check | disposition | outcome."""
         step = request.path_params["step"]
+        await self.session(request)                   # 401 before anything is read from the request
         body = await self._body(request)
         action = "hits.amend" if step == "disposition" and body.get("amend") else "hits.verify"
         session = await self.session(request, action)
