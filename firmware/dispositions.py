@@ -281,35 +281,32 @@ def hit_detail(conn: sqlite3.Connection, hit_id: str, *, now: datetime,
     return view
 
 
+def _hit_views(conn: sqlite3.Connection, *, where: str, order: str, now: datetime, limit: int,
+               unacknowledged_after: timedelta) -> list[dict]:
+    rows = conn.execute(
+        f"SELECT {_HIT_COLUMNS}, (SELECT count(*) FROM hit_checks c WHERE c.hit_id = h.id) AS n_checks"
+        f" FROM hits h JOIN reads r ON r.id = h.read_id {where} ORDER BY {order} LIMIT ?", (limit,)).fetchall()
+    views = [_hit_view(row, now=now, unacknowledged_after=unacknowledged_after, checks=row["n_checks"])
+             for row in rows]
+    for view in views:
+        view.pop("n_checks", None)
+    return views
+
+
 def open_hits(conn: sqlite3.Connection, *, now: datetime, limit: int = 100,
               unacknowledged_after: timedelta = timedelta(minutes=5)) -> list[dict]:
     """Hits the officer still has to answer: shown in the car, no disposition yet; highest priority
     (lowest number) first, then newest. Covert lists and historical matches are not here."""
-    rows = conn.execute(
-        f"SELECT {_HIT_COLUMNS}, (SELECT count(*) FROM hit_checks c WHERE c.hit_id = h.id) AS n_checks"
-        " FROM hits h JOIN reads r ON r.id = h.read_id WHERE h.disposition IS NULL AND h.alert != 'silent'"
-        " AND h.historical = 0 ORDER BY h.priority, h.created_at DESC LIMIT ?", (limit,)).fetchall()
-    out = []
-    for row in rows:
-        view = _hit_view(row, now=now, unacknowledged_after=unacknowledged_after, checks=row["n_checks"])
-        view.pop("n_checks", None)
-        out.append(view)
-    return out
+    return _hit_views(conn, where="WHERE h.disposition IS NULL AND h.alert != 'silent' AND h.historical = 0",
+                      order="h.priority, h.created_at DESC", now=now, limit=limit,
+                      unacknowledged_after=unacknowledged_after)
 
 
 def all_hits(conn: sqlite3.Connection, *, now: datetime, limit: int = 100,
              unacknowledged_after: timedelta = timedelta(minutes=5)) -> list[dict]:
     """Every hit on the unit, unanswered first (the CLI's `hit list`)."""
-    rows = conn.execute(
-        f"SELECT {_HIT_COLUMNS}, (SELECT count(*) FROM hit_checks c WHERE c.hit_id = h.id) AS n_checks"
-        " FROM hits h JOIN reads r ON r.id = h.read_id ORDER BY h.disposition IS NOT NULL, h.priority,"
-        " h.created_at DESC LIMIT ?", (limit,)).fetchall()
-    out = []
-    for row in rows:
-        view = _hit_view(row, now=now, unacknowledged_after=unacknowledged_after, checks=row["n_checks"])
-        view.pop("n_checks", None)
-        out.append(view)
-    return out
+    return _hit_views(conn, where="", order="h.disposition IS NOT NULL, h.priority, h.created_at DESC", now=now,
+                      limit=limit, unacknowledged_after=unacknowledged_after)
 
 
 def choices() -> dict:
