@@ -199,3 +199,15 @@ def utc(*args) -> datetime:
 
 
 TRAINED = date(2026, 1, 10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Debian Chromium per test module (importing it into a module makes it that module's fixture)."""
+    need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch_browser(p)
+        yield b
+        b.close()

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from screen_helpers import CarFeed, Daemon, install_users, launch_browser, login, need_chromium, wait_until
+from screen_helpers import CarFeed, Daemon, browser, install_users, login, need_chromium, wait_until  # noqa: F401 (browser: a fixture)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -27,17 +27,6 @@ def daemon(tmp_path_factory):
     d = Daemon(data, CarFeed(seed=5), alerts={"unacknowledged_after_s": 10}).start()
     yield d
     d.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    need_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch_browser(p)
-        yield b
-        b.close()
 
 
 @pytest.fixture
