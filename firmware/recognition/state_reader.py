@@ -24,7 +24,7 @@ from firmware.recognition.state import ColourCues, StateDecision, TextMatch, dec
 Box = tuple[int, int, int, int]
 
 # (x0, y0, x1, y1) as fractions of the box's width and height
-TEXT_BANDS = {"header": (-0.05, -0.10, 1.05, 0.35), "footer": (-0.05, 0.72, 1.05, 1.10)}
+TEXT_BANDS = {"header": (-0.05, -0.05, 1.05, 0.30), "footer": (-0.05, 0.75, 1.05, 1.05)}
 # inside the plate only: the box reaches ~8 % of the plate's height above it, into the car's paint
 COLOUR_BANDS = {"header": (0.20, 0.10, 0.80, 0.28), "chars": (0.10, 0.35, 0.90, 0.70),
                 "footer": (0.15, 0.76, 0.85, 0.90)}
