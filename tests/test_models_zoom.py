@@ -12,7 +12,9 @@ from firmware.recognition.config import RecognitionConfig
 from firmware.recognition.detector import Detection, PlateDetector
 from firmware.recognition.manifest import load_model_entry
 from firmware.recognition.pipeline import Recognizer
-from firmware.recognition.zoom import pick_refined, refine, shift_detection, zoom_window
+from firmware.recognition.detector import letterbox_scale
+from firmware.recognition.zoom import (pick_refined, quad_width, refine, refine_first, shift_detection, zoom_plan,
+                                      zoom_window)
 from firmware.synthetic.scene import render_scene
 from tests.recognition_fakes import GivenDetections
 
@@ -208,3 +210,89 @@ def test_closer_looks_are_bounded_per_frame():
     rec = Recognizer(GivenDetections(weak), _OCR(), RecognitionConfig(early_stop=False, zoom_max_per_frame=2), zoom)
     assert len(rec.recognize(image)) == 5  # every detection is still read
     assert len(zoom.windows) == 2 and rec.last_timings_ms["zooms"] == 2
+
+
+# ---------------------------------------------------------------- which look a detection gets (session 9)
+
+def test_zoom_plan_weak_detections_get_the_closer_look_then_a_wider_one():
+    cfg = RecognitionConfig()
+    assert zoom_plan(0.5, 40.0, cfg) == (cfg.zoom_plate_width, cfg.zoom_plate_width / 2)
+    assert zoom_plan(0.5, 500.0, cfg) == (cfg.zoom_plate_width, cfg.zoom_plate_width / 2)  # weak wins over large
+    assert zoom_plan(cfg.zoom_below, 40.0, cfg) == ()  # at the bound: sure enough
+    assert zoom_plan(0.5, 40.0, cfg.model_copy(update={"zoom_below": 0.0})) == ()
+
+
+def test_zoom_plan_large_sure_detections_get_the_zoomed_out_look():
+    cfg = RecognitionConfig()
+    assert zoom_plan(0.95, cfg.zoom_out_above + 1, cfg) == (cfg.zoom_out_plate_width,)
+    assert zoom_plan(0.95, cfg.zoom_out_above, cfg) == ()
+    assert zoom_plan(0.95, 60.0, cfg) == ()
+    assert zoom_plan(0.95, 900.0, cfg.model_copy(update={"zoom_out_above": 0.0})) == ()
+
+
+def test_quad_width_is_the_mean_of_top_and_bottom_edges_or_the_box_width():
+    tilted = Detection((0, 0, 100, 50), 0.9, np.array([[0, 0], [100, 0], [90, 40], [10, 40]], np.float32))
+    assert quad_width(tilted) == pytest.approx(90.0)
+    assert quad_width(Detection((5, 5, 64, 30), 0.9, None)) == 64.0
+
+
+def test_letterbox_scale_fits_the_input_and_honours_the_cap():
+    assert letterbox_scale((1080, 1920), (544, 960)) == pytest.approx(0.5)
+    assert letterbox_scale((480, 640), (544, 960)) == pytest.approx(544 / 480)
+    assert letterbox_scale((480, 640), (544, 960), max_scale=1.0) == 1.0
+
+
+class _ScriptedZoom:
+    """Stands in for the zoom model: finds nothing in the first `misses` windows, then a plate filling half of it."""
+
+    input_hw = (256, 512)
+
+    def __init__(self, misses: int):
+        self.misses = misses
+        self.windows: list[tuple[int, int]] = []
+
+    def detect(self, window):
+        self.windows.append(window.shape[:2])
+        if len(self.windows) <= self.misses:
+            return []
+        h, w = window.shape[:2]
+        return [Detection((w // 4, h // 4, w // 2, h // 2), 0.9, _quad(w // 4, h // 4, w // 2, h // 2))]
+
+
+def test_refine_first_stops_at_the_first_look_that_finds_the_plate():
+    image = np.zeros((720, 1280, 3), np.uint8)
+    det = Detection((600, 300, 40, 20), 0.5, _quad(600, 300, 40, 20))
+    zoom = _ScriptedZoom(misses=1)
+    found, looks = refine_first(zoom, image, det, (128.0, 64.0, 32.0))
+    assert looks == 2 and found is not None
+    assert zoom.windows == [(80, 160), (160, 320)]  # 40 px -> 128 of 512, then -> 64 of 512: twice as wide
+    assert refine_first(_ScriptedZoom(misses=9), image, det, (128.0, 64.0)) == (None, 2)
+
+
+def test_a_large_close_detection_gets_the_zoomed_out_look_in_the_recognizer():
+    image = np.zeros((1080, 1920, 3), np.uint8)
+    close = Detection((700, 500, 400, 200), 0.95, _quad(700, 500, 400, 200))  # 200 px on the 544x960 input
+    zoom = _RecordingZoom()
+    rec = Recognizer(GivenDetections([close]), _OCR(), RecognitionConfig(), zoom)
+    rec.recognize(image)
+    assert zoom.windows == [(1080, 1920)]  # 400 px -> 80 of 512 wants a 2560 px window: the whole frame
+    assert rec.last_timings_ms["zooms"] == 1
+    off = _RecordingZoom()
+    Recognizer(GivenDetections([close]), _OCR(), RecognitionConfig(zoom_out_above=0.0), off).recognize(image)
+    assert off.windows == []
+
+
+def test_zooming_out_reads_rendered_plates_too_close_for_the_detector(detectors):
+    """Plates 520-680 px wide in a 1080p frame: the detector marks their middle; the zoomed-out look reads more."""
+    from firmware.synthetic.plate import random_plate_text
+
+    rng = np.random.default_rng(480)
+    on = Recognizer.from_config(RecognitionConfig())
+    off = Recognizer.from_config(RecognitionConfig(zoom_out_above=0.0))
+    right = {"on": 0, "off": 0}
+    for _ in range(8):
+        text = random_plate_text(rng)
+        image, _ = render_scene(rng, [text], size=(1080, 1920), width_range=(520, 680), max_tilt_deg=10)
+        right["on"] += text in [c.text for c in on.recognize(image)]
+        right["off"] += text in [c.text for c in off.recognize(image)]
+    assert right["on"] >= right["off"] + 2, right

@@ -91,9 +91,21 @@ class RecognitionConfig(Section):
         128.0, ge=32.0, le=400.0,
         description="Width in zoom-model pixels a weak detection is scaled to for its second detector look"
     )
+    zoom_out_above: float = Field(
+        120.0, ge=0.0, le=960.0,
+        description="A detection wider than this on the detector's input (px of its 544x960 view) is looked at again "
+                    "by the zoom model in a window where it is zoom_out_plate_width px wide: the detector learnt plates "
+                    "up to ~220 px and marks only the middle of closer ones, so their first and last characters are "
+                    "cut off; 0 switches it off. Counts against zoom_max_per_frame"
+    )
+    zoom_out_plate_width: float = Field(
+        80.0, ge=32.0, le=400.0,
+        description="Width in zoom-model pixels a large detection is scaled to for its zoomed-out look (its quad is "
+                    "often ~0.6 of the plate, so the whole plate lands near the zoom model's ~128 px)"
+    )
     zoom_max_per_frame: int = Field(
         8, ge=0, le=64,
-        description="At most this many weak detections per frame get the closer look (~3-4 ms each on the dev VM). "
+        description="At most this many looks of the zoom model per frame, closer or zoomed out (~3-4 ms each on the dev VM). "
                     "The default follows max_plates: a far plate is often not the first weak box of its frame "
                     "(on the 140 real photos one frame took 6 looks, and a bound of 3 lost one read); lower it on a slow unit"
     )
@@ -104,10 +116,11 @@ class RecognitionConfig(Section):
                     "the manifest, else the unit reads with one reader and logs it"
     )
     second_reader_below: float = Field(
-        0.95, ge=0.0, le=1.0,
+        1.0, ge=0.0, le=1.0,
         description="The second reader is asked when the first read's least sure character is below this, when the "
                     "read fits no US serial format, or when it is empty (~1.5 ms an ask on the dev VM); 0 asks only "
-                    "for empty or format-less reads, 1 asks on every crop"
+                    "for empty or format-less reads; 1 (the default since session 9) asks on every read but one whose "
+                    "every character is certain to float precision: asking costs less than the reads it gains"
     )
     read_state: bool = Field(
         True,

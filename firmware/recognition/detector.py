@@ -33,15 +33,19 @@ class Detection:
     quad: np.ndarray | None = None      # (4, 2) float32 corners TL, TR, BR, BL for tilted plates, image pixels
 
 
+def letterbox_scale(image_hw: tuple[int, int], hw: tuple[int, int], max_scale: float = 0.0) -> float:
+    """The scale `letterbox` puts an image of `image_hw` on an input of `hw` at (`max_scale` > 0 caps it)."""
+    s = min(hw[0] / image_hw[0], hw[1] / image_hw[1])
+    return min(s, max_scale) if max_scale > 0 else s
+
+
 def letterbox(image: np.ndarray, hw: tuple[int, int], max_scale: float = 0.0) -> tuple[np.ndarray, float]:
     """Scale `image` to fit (h, w) keeping aspect, place it top-left on zeros; returns (canvas, scale).
 
     `max_scale` (> 0) caps the scale: a frame smaller than the input is then not blown up to fill it.
     """
     h, w = image.shape[:2]
-    s = min(hw[0] / h, hw[1] / w)
-    if max_scale > 0:
-        s = min(s, max_scale)
+    s = letterbox_scale((h, w), hw, max_scale)
     nh, nw = max(1, round(h * s)), max(1, round(w * s))
     if s < 0.5:  # bilinear to twice the size, then an exact 2x2 area average: ~6x cheaper than INTER_AREA
         half = cv2.resize(image, (nw * 2, nh * 2), interpolation=cv2.INTER_LINEAR)

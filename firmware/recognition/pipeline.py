@@ -13,7 +13,8 @@ in the previous frame is visited last, so two plates in view take turns (`visit_
 
 A detection the detector is unsure of (far plates, mostly) is first looked at again by the same network
 in a window where the plate is ~128 px wide (`zoom.refine`, ~3 ms): at full-frame scale its quad comes
-out clipped, and a clipped crop reads confidently wrong.
+out clipped, and a clipped crop reads confidently wrong. A plate too close for the detector (wider than it
+learnt) is clipped too, and gets the same look zoomed out (`zoom.zoom_plan`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from firmware.recognition.combine import combine
 from firmware.recognition.hints import US_FORMATS, apply_hints
 from firmware.recognition.manifest import default_model_dir, load_model_entry, read_manifest
 from firmware.recognition.ocr import OcrResult, PlateOCR, box_quad, rectify
-from firmware.recognition.zoom import refine
+from firmware.recognition.detector import letterbox_scale
+from firmware.recognition.zoom import quad_width, refine_first, zoom_plan
 from firmware.records import PlateCandidate
 
 log = logging.getLogger(__name__)
@@ -200,14 +202,18 @@ class Recognizer:
         found = False  # a confident plate-shaped read in this frame already
         crops = looks = zooms = 0
         zoom_s = 0.0
+        input_scale = letterbox_scale(image_bgr.shape[:2], getattr(self.detector, "input_hw", (544, 960)),
+                                      getattr(self.detector, "max_upscale", 0.0))
         for det in kept[: cfg.max_plates]:
             if not should_read(det.score, found, cfg):
                 continue
-            if self.zoom_detector is not None and det.score < cfg.zoom_below and zooms < cfg.zoom_max_per_frame:
+            widths = zoom_plan(det.score, quad_width(det) * input_scale, cfg) if self.zoom_detector is not None else ()
+            if widths and zooms < cfg.zoom_max_per_frame:
                 tz = time.perf_counter()
-                det = refine(self.zoom_detector, image_bgr, det, cfg.zoom_plate_width) or det
+                refined, n = refine_first(self.zoom_detector, image_bgr, det, widths)
+                det = refined or det
                 zoom_s += time.perf_counter() - tz
-                zooms += 1
+                zooms += n
             (text, confs, confidence), used = self.read_detection(image_bgr, det,
                                                                   looks < cfg.second_look_max_per_frame)
             crops += used

@@ -1,4 +1,4 @@
-"""Second, closer look of the detector at a plate it is unsure of.
+"""Second, closer look of the detector at a plate it is unsure of, or at one too close for it.
 
 Why: the detector sees the whole frame shrunk to 544x960, so a far plate 40-60 px wide in a 1080p
 frame is 20-30 px on its input. There it finds the plate but marks only its middle: the corner votes
@@ -6,6 +6,15 @@ come out ~0.6 of the plate's size, and the OCR then reads a clipped crop ("ZRUL"
 confidence, so no later check can tell. Such detections are the ones scored low (their blob is faint).
 Cutting a window around the weak detection and running the same network on it at a scale where the
 plate is ~128 px wide (the detector's sweet spot) gives a quad that spans the whole plate.
+
+A weak detection is sometimes a fragment of a larger plate (a dark plate whose middle alone stood out):
+when the window finds nothing, a window twice as wide is tried (`zoom_plan`).
+
+The same look, zoomed out, serves plates too close for the detector: it learnt plates up to ~220 px wide on
+its 544x960 input, and on larger ones marks only the middle (rendered plates 480-700 px wide in a 1080p
+frame: the quad is 0.59 of the plate's width, and 21 of 59 were read wrong). A detection wider than
+`zoom_out_above` on the detector's input is looked at again in a window where it is `zoom_out_plate_width`
+wide (docs/perf/recognition.md, session 9).
 
 The window has the zoom model's own aspect, so the letterbox fills it without padding, and it is kept
 inside the frame by shifting rather than clipping (a plate at the edge keeps its scale). Everything
@@ -60,6 +69,27 @@ def shift_detection(det: Detection, dx: int, dy: int, image_hw: tuple[int, int])
     return replace(det, box=(x0, y0, max(1, x1 - x0), max(1, y1 - y0)), quad=quad)
 
 
+def quad_width(det: Detection) -> float:
+    """Mean length of the top and bottom edges of the detection's quad (its box's width without one)."""
+    if det.quad is None:
+        return float(det.box[2])
+    q = np.asarray(det.quad, np.float32)
+    return float(0.5 * (np.linalg.norm(q[1] - q[0]) + np.linalg.norm(q[2] - q[3])))
+
+
+def zoom_plan(score: float, width_on_input: float, config) -> tuple[float, ...]:
+    """Plate widths (zoom-model px) to look at a detection with, in turn, until one finds it; () for no look.
+
+    `width_on_input`: the detection's width on the full detector's input. Weak detections get the closer
+    look and, if that finds nothing, one twice as wide; plates wider than `zoom_out_above` a zoomed-out one.
+    """
+    if config.zoom_below > 0 and score < config.zoom_below:
+        return (config.zoom_plate_width, config.zoom_plate_width / 2)
+    if config.zoom_out_above > 0 and width_on_input > config.zoom_out_above:
+        return (config.zoom_out_plate_width,)
+    return ()
+
+
 def refine(zoom_detector, image_bgr: np.ndarray, det: Detection, plate_width: float) -> Detection | None:
     """`det` found again by `zoom_detector` in a window where it is `plate_width` px wide; None if not found."""
     hw = image_bgr.shape[:2]
@@ -67,3 +97,13 @@ def refine(zoom_detector, image_bgr: np.ndarray, det: Detection, plate_width: fl
     found = zoom_detector.detect(image_bgr[y0:y1, x0:x1])
     moved = [shift_detection(d, x0, y0, hw) for d in found]
     return pick_refined(moved, det.box)
+
+
+def refine_first(zoom_detector, image_bgr: np.ndarray, det: Detection,
+                 plate_widths: tuple[float, ...]) -> tuple[Detection | None, int]:
+    """(the first of `plate_widths`' looks that finds `det` again, or None; how many looks it took)."""
+    for n, width in enumerate(plate_widths, 1):
+        found = refine(zoom_detector, image_bgr, det, width)
+        if found is not None:
+            return found, n
+    return None, len(plate_widths)
