@@ -40,7 +40,7 @@ def _text(img, text, font, colour, y0, y1, max_w):
     cv2.putText(img, text, (int((W - tw * s) / 2), int(y1 * H)), font, s, colour, max(1, int(2 * s)), cv2.LINE_AA)
 
 
-def render(rng):
+def render(rng, widths=(60, 160)):
     state = sorted(STATE_NAMES)[int(rng.integers(len(STATE_NAMES)))]
     W, H = 480, 240
     plate = np.full((H, W, 3), rng.integers(215, 256, 3), np.uint8)
@@ -54,7 +54,7 @@ def render(rng):
         slogan = SLOGANS[state][0]
         _text(plate, slogan.title() if rng.random() < 0.5 else slogan, FONTS[int(rng.integers(3))],
               INKS[int(rng.integers(len(INKS)))], 0.84, 0.95, 0.7)
-    pw = int(rng.uniform(60, 160))
+    pw = int(rng.uniform(*widths))
     ph = pw // 2
     scene = np.full((ph * 4, pw * 3, 3), rng.integers(20, 230, 3), np.uint8)
     x0, y0 = pw, int(ph * 1.5)
