@@ -59,6 +59,7 @@ def test_eval_states_on_the_dev_photos(shared_dir):
     assert proc.returncode == 0, proc.stderr
     state = json.loads(proc.stdout.splitlines()[-1])["state"]
     assert state["legible"] == 62
-    # session 9: 19 of 62 right, no wrong state in 138 reads (docs/perf/recognition.md); floors, not answers
-    assert state["right"] >= 16
+    # session 9: 24 of 62 right, no wrong state in 140 reads (docs/perf/recognition.md); floors, not answers
+    # (the detector's boxes move with other work, and the header bands with them: a few plates either way)
+    assert state["right"] >= 20
     assert state["wrong_per_read"] < 0.02

@@ -211,3 +211,30 @@ def test_capture_keeps_the_read_without_a_state_when_none_is_legible_or_reading_
     (track,) = recorder.tracks
     assert track.best.candidate.state is None and track.best.candidate.state_confidence is None
     assert pipeline.errors == (1 if isinstance(answer, Exception) else 0)
+
+
+def test_spotting_adds_matches_from_the_columns_and_agrees_with_the_text(reader):
+    scene, box = plate_scene("TEXAS", footer="THE LONE STAR STATE")
+    plain = reader.read(scene, box)
+    spotted = reader.read(scene, box, spot_floor=0.5)
+    assert len(spotted.matches) > len(plain.matches)
+    assert spotted.decision.state == plain.decision.state == "TX"
+    assert reader.read(*plate_scene(" "), spot_floor=0.5).decision.state is None
+
+
+def test_recognizer_passes_the_spot_floor_and_zero_switches_spotting_off():
+    from firmware.recognition.pipeline import Recognizer
+
+    seen = []
+
+    class Recording:
+        def read(self, image, box, design_cue=False, spot_floor=None):
+            seen.append((design_cue, spot_floor))
+            from firmware.recognition.state_reader import StateRead
+
+            return StateRead(StateDecision(None, 0.0, "none"), {}, (), None)
+
+    for floor, expected in ((0.5, 0.5), (0.0, None)):
+        r = Recognizer(None, None, RecognitionConfig(state_spot_floor=floor), state_reader=Recording())
+        r.read_state(np.zeros((10, 10, 3), np.uint8), (0, 0, 5, 5))
+        assert seen[-1] == (False, expected)

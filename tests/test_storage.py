@@ -117,3 +117,17 @@ def test_unusable_data_dir_gives_a_clear_error(tmp_path):
     blocker.write_text("a file where the data dir should be")
     with pytest.raises(StorageError, match="cannot open database"):
         open_database(blocker / "data")
+
+
+def test_a_read_stores_and_syncs_its_state_confidence_and_older_reads_have_none(tmp_path):
+    from dataclasses import replace
+
+    conn = open_database(tmp_path)
+    save_read(conn, replace(make_read("r-s"), state="TX", state_confidence=0.93), NOW)
+    save_read(conn, replace(make_read("r-n"), state=None), NOW)
+    rows = dict(conn.execute("SELECT id, state_confidence FROM reads").fetchall())
+    assert rows == {"r-s": 0.93, "r-n": None}
+    payloads = {json.loads(p)["id"]: json.loads(p) for (p,) in
+                conn.execute("SELECT payload FROM outbox WHERE kind = 'read'")}
+    assert payloads["r-s"]["state"] == "TX" and payloads["r-s"]["state_confidence"] == 0.93
+    assert payloads["r-n"]["state_confidence"] is None

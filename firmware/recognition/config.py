@@ -126,7 +126,7 @@ class RecognitionConfig(Section):
         True,
         description="Read the plate's state (USPS code) from the words it prints above and below the serial "
                     "(state name or slogan, manifest 'state_text' model), once per vehicle on its best frame; "
-                    "null when not legible, never guessed from the serial or the car (~20 ms a vehicle on the "
+                    "null when not legible, never guessed from the serial or the car (~26 ms a vehicle on the "
                     "dev VM). On the 140 dev photos no read carried a wrong state (docs/perf/recognition.md)"
     )
     state_design_cue: bool = Field(
@@ -134,4 +134,11 @@ class RecognitionConfig(Section):
         description="Also let the colours decide California (red header, navy serial, nothing red below). Off: "
                     "on real photos thin header print keeps too little colour to tell, and Washington's older "
                     "plate shares the colours"
+    )
+    state_spot_floor: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="Also look for each state's words in the text model's column probabilities (state_spotting.py), "
+                    "counting a word whose per-character likelihood ratio to the best path is at least this; "
+                    "0 switches it off (then only the read text's similarity counts). 0.5: the lowest floor that "
+                    "gave no more wrong states than similarity alone on rendered plates (models/state/spotting_check.py)"
     )

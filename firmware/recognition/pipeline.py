@@ -122,7 +122,8 @@ class Recognizer:
         """
         if self.state_reader is None:
             return None
-        return self.state_reader.read(image_bgr, box, self.config.state_design_cue).decision
+        spot = self.config.state_spot_floor or None
+        return self.state_reader.read(image_bgr, box, self.config.state_design_cue, spot).decision
 
     def read_crop(self, image_bgr: np.ndarray, quad: np.ndarray,
                   pad_x: float | None = None) -> tuple[str, tuple[float, ...], float]:

@@ -1,7 +1,7 @@
 """Reads the plate's state from one frame: the bands around a read's box, a text model, the colours.
 
 The adapter around state.py's pure decisions. It costs two invokes of the header-text model (manifest
-'state_text', PP-OCRv6 small untouched, 48x320: ~10-25 ms each on the dev VM), so the unit asks it once
+'state_text', PP-OCRv6 small untouched, 48x320: ~9-10 ms each on the dev VM), so the unit asks it once
 per vehicle (capture.py, on the best frame of a track), never per frame.
 
 Geometry: the detector's box spans the whole plate (a little taller than it), so the header is its top
@@ -20,6 +20,7 @@ import numpy as np
 from firmware.recognition.ocr import ctc_greedy
 from firmware.recognition.runtime import dequantize_output, make_interpreter, quantize_input
 from firmware.recognition.state import ColourCues, StateDecision, TextMatch, decide, design_state, match_phrases
+from firmware.recognition.state_spotting import spotted_matches
 
 Box = tuple[int, int, int, int]
 
@@ -107,16 +108,25 @@ class StateReader:
         self._out = self.interpreter.get_output_details()[0]
         self.input_h, self.input_w = (int(v) for v in self._in["shape"][1:3])
 
-    def read_text(self, band: np.ndarray) -> str:
+    def probabilities(self, band: np.ndarray) -> np.ndarray:
+        """(T, 1 + len(alphabet)) CTC column probabilities of one text band."""
         x = to_input(fit_line(band, self.input_h, self.input_w))
         self.interpreter.set_tensor(self._in["index"], quantize_input(x, self._in))
         self.interpreter.invoke()
-        probs = dequantize_output(self.interpreter.get_tensor(self._out["index"]), self._out)[0]
-        return ctc_greedy(probs, self.alphabet).text
+        return dequantize_output(self.interpreter.get_tensor(self._out["index"]), self._out)[0]
 
-    def read(self, image: np.ndarray, box: Box, design_cue: bool = False) -> StateRead:
-        texts = {band: self.read_text(cut(image, box, frac)) for band, frac in TEXT_BANDS.items()}
-        matches = tuple(m for band, text in texts.items() for m in match_phrases(text, band))
+    def read_text(self, band: np.ndarray) -> str:
+        return ctc_greedy(self.probabilities(band), self.alphabet).text
+
+    def read(self, image: np.ndarray, box: Box, design_cue: bool = False, spot_floor: float | None = None) -> StateRead:
+        """Both text bands read; their words matched (and spotted in the columns, with `spot_floor`)."""
+        texts, spotted = {}, []
+        for band, frac in TEXT_BANDS.items():
+            probs = self.probabilities(cut(image, box, frac))
+            texts[band] = ctc_greedy(probs, self.alphabet).text
+            if spot_floor is not None:
+                spotted += spotted_matches(probs, self.alphabet, band, spot_floor)
+        matches = tuple(m for band, text in texts.items() for m in match_phrases(text, band)) + tuple(spotted)
         cues = colour_cues(image, box)
         return StateRead(decide(list(matches), design_state(cues) if design_cue else None), texts, matches, cues)
 

@@ -73,7 +73,8 @@ def attach_image(conn: sqlite3.Connection, read_id: str, role: str, rel_path: st
 def read_row(read: Read, created_at: datetime) -> dict:
     row = {
         "id": read.id, "unit_id": read.unit_id, "camera_id": read.camera_id, "plate": read.plate,
-        "plate_raw": read.plate_raw, "state": read.state, "confidence": read.confidence,
+        "plate_raw": read.plate_raw, "state": read.state, "state_confidence": read.state_confidence,
+        "confidence": read.confidence,
         "char_confidences": json.dumps(list(read.char_confidences)), "frames": read.frames,
         "box": json.dumps(list(read.box)), "captured_at": iso_utc(read.captured_at),
         "first_seen_at": iso_utc(read.first_seen_at), "clock_source": read.clock_source,
