@@ -132,7 +132,7 @@ class ReadRecorder:
         read_id = new_id()
         read = Read(
             id=read_id, unit_id=self.unit_id, camera_id=camera_id, plate=plate, plate_raw=voted.text,
-            state=best.candidate.state, confidence=voted.confidence, char_confidences=voted.char_confidences,
+            state=best.candidate.state, state_confidence=best.candidate.state_confidence, confidence=voted.confidence, char_confidences=voted.char_confidences,
             frames=len(track.sightings), box=best.candidate.box, captured_at=frame.utc,
             first_seen_at=frame.utc if track.first is best else _utc_of(track.first, frame),
             clock_source=frame.clock_source, frame_seq=frame.seq, capture_mono_ns=frame.mono_ns,
@@ -311,11 +311,28 @@ class CameraPipeline:
 
     def _emit(self, tracks: list[Track]) -> None:
         for track in tracks:
+            self._read_state(track)
             try:
                 self.recorder.record_track(track, self.camera.camera_id)
             except Exception:
                 self.errors += 1
                 log.exception("read recording failed", extra={"event": "read.record_error"})
+
+    def _read_state(self, track: Track) -> None:
+        """The plate's state, read once per vehicle from its best frame (recognizer.read_state: ~20 ms,
+        too dear per frame). A failure costs the state, never the read."""
+        read_state = getattr(self.recognizer, "read_state", None)
+        best = track.best
+        if read_state is None or best is None or best.payload is None or best.candidate.state is not None:
+            return
+        try:
+            decision = read_state(best.payload.image, best.candidate.box)
+        except Exception:
+            self.errors += 1
+            log.exception("state reading failed", extra={"event": "state.error"})
+            return
+        if decision is not None and decision.state is not None:
+            best.candidate = replace(best.candidate, state=decision.state, state_confidence=decision.confidence)
 
     def _run(self) -> None:
         try:

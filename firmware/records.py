@@ -32,6 +32,7 @@ class PlateCandidate:
     box: tuple[int, int, int, int]       # x, y, w, h in image pixels
     state: str | None = None             # issuing state when the recogniser can tell
     detector_confidence: float = 1.0
+    state_confidence: float | None = None  # 0..1 with `state`; None when no state was read
 
 
 @dataclass(frozen=True)
@@ -105,3 +106,4 @@ class Read:
     crop_path: str | None = None
     overview_path: str | None = None
     hits: tuple[Hit, ...] = ()
+    state_confidence: float | None = None  # 0..1 with `state` (recognition/state.py); None without a state

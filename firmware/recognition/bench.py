@@ -1,7 +1,8 @@
 """Recognition speed on real image files: per-stage medians (decode, detect, ocr) and frames/s.
 
 Each image is decoded from its file every pass (the unit decodes every camera frame too), then
-detected and read; figures are medians over all passes. With --peer, rapidocr's own pipeline
+detected and read; figures are medians over all passes. The plate's state is read once per vehicle
+in the unit, so its cost is timed apart (first pass, first plate of each image), not in the frame's. With --peer, rapidocr's own pipeline
 (PP-OCR det + rec on onnxruntime, the generic-OCR baseline; a dev-only package) runs on the same
 images in the same process with the same thread count, so the two figures share one machine state.
 When the folder carries OpenALPR-format .txt ground truth, both get an accuracy too (for the peer:
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace) -> dict:
         config = config.model_copy(update={"second_reader": False})
     recognizer = Recognizer.from_config(config)
     truths = _truths(Path(args.images))
-    decode, detect, ocr, total, crops, zooms, second = [], [], [], [], [], [], []
+    decode, detect, ocr, total, crops, zooms, second, state = [], [], [], [], [], [], [], []
     correct = 0
     recognizer.warm_up()  # XNNPACK packs weights on the first call
     for p in range(args.passes):
@@ -119,6 +120,11 @@ def run(args: argparse.Namespace) -> dict:
             total.append((t2 - t0) * 1000)
             if p == 0 and truths.get(path.name) and any(normalise(c.text) in truths[path.name] for c in plates):
                 correct += 1
+            if p == 0 and plates and recognizer.state_reader is not None:
+                # the plate's state: once per vehicle in the unit (capture.py), so timed apart from the frame
+                t3 = time.perf_counter()
+                recognizer.read_state(image, plates[0].box)
+                state.append((time.perf_counter() - t3) * 1000)
     result = {
         "bench": "recognition", "images": len(images), "passes": args.passes, "threads": args.threads,
         "xnnpack": not args.no_xnnpack, "min_detector_score": config.min_detector_score,
@@ -129,6 +135,7 @@ def run(args: argparse.Namespace) -> dict:
         "decode_ms_median": _median(decode), "detect_ms_median": _median(detect), "ocr_ms_median": _median(ocr),
         "total_ms_median": _median(total), "total_ms_p95": round(float(np.percentile(total, 95)), 2),
         "fps": round(1000 / float(np.median(total)), 2),
+        "state_ms_median_per_vehicle": _median(state),   # not in total: read once per vehicle, not per frame
     }
     if truths:
         result["accuracy"] = round(correct / len(images), 4)

@@ -30,6 +30,9 @@ def register(subparsers) -> None:
     ev.add_argument("--min-accuracy", type=float, default=None, help="exit 1 when accuracy is below this")
     ev.add_argument("--true-boxes", action="store_true",
                     help="OCR alone on the ground-truth boxes (no detector): how much of the loss is the OCR's")
+    ev.add_argument("--states", type=Path, default=None,
+                    help="also score the plate's state against this label file (image, plate, state per line; "
+                         "tests/data/openalpr_us_dev_states.tsv): legible, right, wrong, wrong per read")
     _model_options(ev)
     ev.set_defaults(func=cmd_eval)
 
@@ -132,9 +135,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not dataset:
         print(f"error: {args.dataset}: no ground-truth .txt files", file=sys.stderr)
         return EXIT_USAGE
+    states = None
+    if args.states is not None:
+        from firmware.recognition.evaluate import load_states
+
+        try:
+            states = load_states(args.states)
+        except (OSError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     recognizer = build_recognizer(args)
     if recognizer is None:
         return EXIT_RUNTIME
+    if states is not None and getattr(recognizer, "state_reader", None) is None:
+        print("error: --states needs the state reader (recognition.read_state on and the manifest's state_text "
+              "model)", file=sys.stderr)
+        return EXIT_USAGE
     recognizer.warm_up()
 
     def per_image(truth, reads, score, ms):
@@ -143,7 +159,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                     "reads": [r for r, _ in reads], **score, "ms": round(ms, 2)}
             print(json.dumps(line), flush=True)
 
-    summary = evaluate(recognizer, dataset, on_image=per_image, true_boxes=args.true_boxes)
+    summary = evaluate(recognizer, dataset, on_image=per_image, true_boxes=args.true_boxes, states=states)
     emit(summary, args.json)
     if args.min_accuracy is not None and summary["accuracy"] < args.min_accuracy:
         return EXIT_FAILED

@@ -122,3 +122,16 @@ class RecognitionConfig(Section):
                     "for empty or format-less reads; 1 (the default since session 9) asks on every read but one whose "
                     "every character is certain to float precision: asking costs less than the reads it gains"
     )
+    read_state: bool = Field(
+        True,
+        description="Read the plate's state (USPS code) from the words it prints above and below the serial "
+                    "(state name or slogan, manifest 'state_text' model), once per vehicle on its best frame; "
+                    "null when not legible, never guessed from the serial or the car (~20 ms a vehicle on the "
+                    "dev VM). On the 140 dev photos no read carried a wrong state (docs/perf/recognition.md)"
+    )
+    state_design_cue: bool = Field(
+        False,
+        description="Also let the colours decide California (red header, navy serial, nothing red below). Off: "
+                    "on real photos thin header print keeps too little colour to tell, and Washington's older "
+                    "plate shares the colours"
+    )

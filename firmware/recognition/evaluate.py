@@ -6,6 +6,11 @@ The rules, written once so `alpr-unit eval`, the tests and the docs agree:
 - an image is detected when any predicted box overlaps a true box with IoU >= 0.3;
 - a false read is a read whose text equals no ground-truth plate of its image;
 - time per image covers decoding the file, detection and OCR.
+State (with a label file, `load_states`): a label is the state the plate shows, or `unknown` where it is
+not legible. An image's state is right when a read in it carries the label; a read's state is wrong when
+it differs from a legible label; a state on a plate labelled `unknown` cannot be checked and is counted
+apart (`unverified`). The state is read once per read, outside the timed part (the unit reads it once
+per vehicle, not per frame).
 """
 
 from __future__ import annotations
@@ -84,7 +89,36 @@ def summarise(scores: list[dict], ms: list[float]) -> dict:
     }
 
 
-def evaluate(recognizer, dataset: list[Truth], on_image=None, true_boxes: bool = False) -> dict:
+def load_states(path: Path) -> dict[str, str]:
+    """`image<TAB>plate<TAB>state[<TAB>how]` lines (header line `image...` and # comments skipped) ->
+    {image file name: USPS code or 'unknown'}. A malformed line is a ValueError naming it."""
+    out: dict[str, str] = {}
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#") or line.startswith("image\t"):
+            continue
+        parts = line.split("\t")
+        state = parts[2].strip() if len(parts) >= 3 else ""
+        if not (state == "unknown" or (len(state) == 2 and state.isalpha() and state.isupper())):
+            raise ValueError(f"{path}:{n}: expected 'image<TAB>plate<TAB>STATE', got {line.strip()!r}")
+        out[parts[0].strip()] = state
+    return out
+
+
+def score_states(rows: list[tuple[str, list[str | None]]]) -> dict:
+    """rows: (label, the state each read of the image carries) -> legible, right, wrong, unverified, per read."""
+    reads = sum(len(states) for _, states in rows)
+    legible = [(label, states) for label, states in rows if label != "unknown"]
+    right = sum(1 for label, states in legible if label in states)
+    wrong = sum(1 for label, states in legible for s in states if s is not None and s != label)
+    unverified = sum(1 for label, states in rows if label == "unknown" for s in states if s is not None)
+    return {"legible": len(legible), "right": right, "right_rate": round(right / len(legible), 4) if legible else 0.0,
+            "reads": reads, "with_state": sum(1 for _, states in rows for s in states if s is not None),
+            "wrong": wrong, "wrong_per_read": round(wrong / reads, 4) if reads else 0.0,
+            "unverified": unverified}
+
+
+def evaluate(recognizer, dataset: list[Truth], on_image=None, true_boxes: bool = False,
+             states: dict[str, str] | None = None) -> dict:
     """Run `recognizer` over `dataset`; `on_image(truth, reads, score, ms)` sees each image.
 
     `true_boxes` reads each ground-truth box with the OCR alone (no detector, no confidence floor), so
@@ -94,7 +128,7 @@ def evaluate(recognizer, dataset: list[Truth], on_image=None, true_boxes: bool =
 
     from firmware.recognition.ocr import box_quad
 
-    scores, ms = [], []
+    scores, ms, state_rows = [], [], []
     for truth in dataset:
         t0 = time.perf_counter()
         image = cv2.imread(str(truth.image), cv2.IMREAD_COLOR)
@@ -106,8 +140,19 @@ def evaluate(recognizer, dataset: list[Truth], on_image=None, true_boxes: bool =
             reads = [(c.text, c.box) for c in recognizer.recognize(image)]
         elapsed = (time.perf_counter() - t0) * 1000
         score = score_image(reads, truth.plates)
+        if states is not None:
+            read_states = [_state_of(recognizer.read_state(image, box)) for _, box in reads] if image is not None else []
+            state_rows.append((states.get(truth.image.name, "unknown"), read_states))
+            score = {**score, "states": read_states}
         scores.append(score)
         ms.append(elapsed)
         if on_image:
             on_image(truth, reads, score, elapsed)
-    return summarise(scores, ms)
+    summary = summarise(scores, ms)
+    if states is not None:
+        summary["state"] = score_states(state_rows)
+    return summary
+
+
+def _state_of(decision) -> str | None:
+    return decision.state if decision is not None else None

@@ -55,13 +55,14 @@ class Recognizer:
     """Not thread-safe (LiteRT interpreters are not): one Recognizer per worker thread."""
 
     def __init__(self, detector, ocr: PlateOCR, config: RecognitionConfig | None = None, zoom_detector=None,
-                 second=None):
+                 second=None, state_reader=None):
         self.detector = detector
         self.ocr = ocr
         self.second = second  # SlotOCR (slot_ocr.py) with its manifest entry's calibration, or None
         calibration = (getattr(second, "entry", None) or {}).get("calibration", {})
         self._temperatures = (float(calibration.get("t_ocr", 1.0)), float(calibration.get("t_cct", 1.0)))
         self.zoom_detector = zoom_detector  # same network at a small input, for weak detections (zoom.py)
+        self.state_reader = state_reader  # StateReader (state_reader.py): the plate's state, once per vehicle
         self.config = config or RecognitionConfig()
         self.last_timings_ms: dict = {"detect": 0.0, "ocr": 0.0}
         self._last_read_boxes: list[tuple[int, int, int, int]] = []  # kept reads of the previous frame
@@ -96,11 +97,12 @@ class Recognizer:
             else:
                 log.warning("no ocr_cct model in the manifest: plates are read by one reader",
                             extra={"event": "second_reader_missing", "model_dir": str(model_dir)})
+        state_reader = build_state_reader(config, model_dir)
         log.info("recognizer ready", extra={"event": "recognizer_ready", "detector": det_entry.get("version"),
                                             "ocr": ocr_entry.get("version"), "threads": config.threads,
                                             "zoom": zoom is not None,
                                             "second_reader": second.entry.get("version") if second else None})
-        return cls(detector, ocr, config, zoom, second)
+        return cls(detector, ocr, config, zoom, second, state_reader)
 
     def warm_up(self) -> None:
         """Run both models once on blank input: XNNPACK packs weights on the first call (~100 ms)."""
@@ -110,6 +112,17 @@ class Recognizer:
         self.ocr.read(np.zeros((self.ocr.input_h, self.ocr.input_w, 3), np.uint8))
         if self.second is not None:
             self.second.read(np.zeros((self.second.input_h, self.second.input_w, 3), np.uint8))
+        if self.state_reader is not None:
+            self.state_reader.warm_up()
+
+    def read_state(self, image_bgr: np.ndarray, box: tuple[int, int, int, int]):
+        """The plate's state (state.StateDecision) from the frame a read came from; None when switched off.
+
+        Two invokes of the header-text model: the unit asks once per vehicle (capture.py), not per frame.
+        """
+        if self.state_reader is None:
+            return None
+        return self.state_reader.read(image_bgr, box, self.config.state_design_cue).decision
 
     def read_crop(self, image_bgr: np.ndarray, quad: np.ndarray,
                   pad_x: float | None = None) -> tuple[str, tuple[float, ...], float]:
@@ -266,3 +279,17 @@ def should_read(detector_score: float, found: bool, config: RecognitionConfig) -
     if not (config.early_stop and found):
         return True
     return detector_score >= config.read_all_above
+
+
+def build_state_reader(config: RecognitionConfig, model_dir: Path):
+    """The state reader when `read_state` is on and the manifest has its model, else None (logged)."""
+    if not config.read_state:
+        return None
+    if "state_text" not in read_manifest(model_dir)["models"]:  # present: its sha256 must match
+        log.warning("no state_text model in the manifest: reads carry no state",
+                    extra={"event": "state_model_missing", "model_dir": str(model_dir)})
+        return None
+    from firmware.recognition.state_reader import StateReader
+
+    path, entry = load_model_entry(model_dir, "state_text")
+    return StateReader(path, entry, threads=config.threads, use_xnnpack=config.use_xnnpack)
