@@ -238,3 +238,19 @@ def test_recognizer_passes_the_spot_floor_and_zero_switches_spotting_off():
         r = Recognizer(None, None, RecognitionConfig(state_spot_floor=floor), state_reader=Recording())
         r.read_state(np.zeros((10, 10, 3), np.uint8), (0, 0, 5, 5))
         assert seen[-1] == (False, expected)
+
+
+def test_read_cli_gives_each_plate_its_state(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    scene, _ = plate_scene("TEXAS", footer="THE LONE STAR STATE", width=240)
+    cv2.imwrite(str(tmp_path / "texas.png"), scene)
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-m", "firmware.cli", "read", str(tmp_path / "texas.png"), "--json"],
+                          capture_output=True, text=True, cwd=repo, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    (plate,) = json.loads(proc.stdout.splitlines()[-1])["plates"]
+    assert plate["text"] == "7ABC123" and plate["state"] == "TX" and 0.8 <= plate["state_confidence"] <= 1.0
