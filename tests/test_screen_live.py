@@ -75,7 +75,8 @@ def test_login_on_the_keypad_shows_live_reads_and_status(daemon, page):
     assert "CAM front" in chips and "GPS OK" in chips and "LIST " in chips
     daemon.drive("4WDE562")
     card = page.wait_for_selector(".read:has-text('4WDE562')", timeout=20_000)
-    assert card.query_selector("img").evaluate("img => img.complete && img.naturalWidth > 0")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=card.query_selector("img"),
+                           timeout=10_000)  # the crop is fetched after the card is drawn
     rows = daemon.rows("SELECT user, event FROM audit_log WHERE event = 'login_ok'")
     assert ("ofc.ray", "login_ok") in rows
 
@@ -90,7 +91,8 @@ def test_a_hit_fills_the_screen_and_the_officer_verifies_and_confirms(daemon, pa
     text = page.inner_text("#alert")
     assert "A hit is not confirmation" in text and "Exact match" in text and "V123456789" in text  # NCIC number
     assert page.locator("#alert .plate-big").first.inner_text().replace("\n", "") == "6TRK915"
-    assert page.locator("#alert img.crop").evaluate("img => img.complete && img.naturalWidth > 0")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                           arg=page.locator("#alert img.crop").first.element_handle(), timeout=10_000)
     small = page.evaluate("""() => Array.from(document.querySelectorAll('#alert button')).map(b => b.getBoundingClientRect())
         .filter(r => r.width < 48 || r.height < 48).length""")
     assert small == 0                                                        # touch targets

@@ -37,13 +37,14 @@ def test_page_recovers_after_a_daemon_restart_and_names_the_missing_buzzer(tmp_p
         try:
             page = browser.new_page(viewport={"width": 800, "height": 480})
             login(page, first.url, "ofc.ray")
-            page.wait_for_function("window.__alpr.connected === true")
+            page.wait_for_function("window.__alpr !== undefined && window.__alpr.connected === true")  # the script may not have run yet
             assert page.locator("#banner").is_hidden()
             first.stop()
             page.wait_for_selector("#conn", state="visible", timeout=20_000)   # the officer is told
 
             second = Daemon(data, CarFeed(seed=4), screen=listen, alerts={"sinks": ["recording", "gpio"]}).start()
-            page.wait_for_function("window.__alpr.connected === true && window.__alpr.restarts >= 1", timeout=30_000)
+            page.wait_for_function("window.__alpr !== undefined && window.__alpr.connected === true && window.__alpr.restarts >= 1",
+                                   timeout=30_000)
             assert page.url.rstrip("/") == second.url.rstrip("/")             # no login page in between
             banner = page.wait_for_selector("#banner [data-source='alert:gpio']", timeout=20_000)
             assert "Alert output gpio failed" in banner.inner_text()

@@ -128,7 +128,7 @@ def latency(data_dir: Path, hits: int, browser_path: str | None) -> dict:
             reads.append(read.id)
             to_sink.append(timing.called[read.id] - committed[-1])
             if page is not None:
-                page.wait_for_function(f"window.__alpr.shown.length >= {i + 1}", timeout=10_000)
+                page.wait_for_function(f"window.__alpr && window.__alpr.shown.length >= {i + 1}", timeout=10_000)
                 shown = page.evaluate(f"window.__alpr.shown[{i}]")
                 assert shown["read_id"] == read.id, "the page showed another alert"
                 to_screen.append(shown["shown_at_ms"] - committed[-1])
