@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+from models.onnx_steps import batch1_simplified, build_env  # noqa: E402
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 H, W = 48, 128  # replaced by the ONNX model's own input size in main()
 
@@ -61,18 +61,10 @@ def main() -> None:
     dims = onnx.load(str(args.onnx)).graph.input[0].type.tensor_type.shape.dim  # N, C, H, W
     H, W = dims[2].dim_value, dims[3].dim_value
 
-    bindir = Path(sys.executable).parent
-    env = dict(os.environ, PATH=f"{bindir}:{os.environ.get('PATH', '')}")
+    bindir, env = build_env()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        m = onnx.load(str(args.onnx))
-        for value in (m.graph.input[0], m.graph.output[0]):
-            dim = value.type.tensor_type.shape.dim[0]
-            dim.ClearField("dim_param")
-            dim.dim_value = 1
-            onnx.save(m, str(tmp / "b1.onnx"))
-        subprocess.run([str(bindir / "onnxsim"), str(tmp / "b1.onnx"), str(tmp / "ocr.onnx")], check=True,
-                       env=env, stdout=subprocess.DEVNULL)
+        batch1_simplified(args.onnx, tmp / "ocr.onnx")
         _calibration(tmp / "calib.npy")  # also provides the sample file onnx2tf would download
         subprocess.run([str(bindir / "onnx2tf"), "-i", "ocr.onnx", "-o", "tf", "-b", "1", "-rtpo", "Erf", "-osd"],
                        check=True, cwd=tmp, env=env, stdout=subprocess.DEVNULL)

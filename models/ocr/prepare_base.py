@@ -62,6 +62,38 @@ def explicit_padding(m: onnx.ModelProto) -> int:
     return fixed
 
 
+def slice_classifier(m: onnx.ModelProto, keep: list[int], columns: tuple[int, ...]) -> None:
+    """Keep only the `keep` classes of the recogniser's classifier (its last MatMul + bias Add), in place.
+
+    `columns`: the classifier widths the caller expects before the cut (an assertion, so a changed
+    upstream model fails here rather than producing a shifted alphabet). The state reader's script
+    (models/state/prepare.py) makes the same cut for another alphabet.
+    """
+    matmul = [n for n in m.graph.node if n.op_type == "MatMul"][-1]
+    inits = {i.name: i for i in m.graph.initializer}
+    weight = inits[matmul.input[1]]
+    w = numpy_helper.to_array(weight)
+    assert w.shape[1] in columns, (w.shape, columns)
+    weight.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(w[:, keep]), weight.name))
+    adds = [n for n in m.graph.node if n.op_type == "Add" and matmul.output[0] in n.input]
+    bias = inits[[i for i in adds[0].input if i in inits][0]]
+    bias.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(numpy_helper.to_array(bias)[keep]), bias.name))
+
+
+def fix_line_shapes(m: onnx.ModelProto, width: int, classes: int, alphabet: str) -> None:
+    """Fix the input width and the output's (width / 8, classes) shape, drop stale shapes, record the alphabet."""
+    dims = m.graph.output[0].type.tensor_type.shape.dim
+    dims[2].dim_value = classes
+    dims[1].ClearField("dim_param")
+    dims[1].dim_value = width // 8
+    inp = m.graph.input[0].type.tensor_type.shape.dim
+    inp[3].ClearField("dim_param")
+    inp[3].dim_value = width
+    del m.graph.value_info[:]  # stale shapes after slicing
+    del m.metadata_props[:]
+    m.metadata_props.add(key="character", value=alphabet)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("out", type=Path)
@@ -74,30 +106,11 @@ def main() -> None:
     assert last.op_type == "Softmax", last.op_type
     logits = last.input[0]
     final_add = [n for n in m.graph.node if logits in n.output or (n.op_type == "Identity" and logits in n.output)]
-    # the classifier is the last MatMul + Add; slice their initializers
-    matmul = [n for n in m.graph.node if n.op_type == "MatMul"][-1]
-    inits = {i.name: i for i in m.graph.initializer}
-    weight = inits[matmul.input[1]]
-    w = numpy_helper.to_array(weight)
-    assert w.shape[1] in (len(chars), len(chars) + 1), (w.shape, len(chars))  # +1: trailing space class
-    weight.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(w[:, keep]), weight.name))
-    adds = [n for n in m.graph.node if n.op_type == "Add" and matmul.output[0] in n.input]
-    bias = inits[[i for i in adds[0].input if i in inits][0]]
-    bias.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(numpy_helper.to_array(bias)[keep]), bias.name))
+    slice_classifier(m, keep, (len(chars), len(chars) + 1))  # +1: trailing space class
     # drop the softmax: output the logits
     m.graph.node.remove(last)
-    out = m.graph.output[0]
-    out.name = logits
-    dims = out.type.tensor_type.shape.dim
-    dims[2].dim_value = len(keep)
-    dims[1].ClearField("dim_param")
-    dims[1].dim_value = W // 8
-    inp = m.graph.input[0].type.tensor_type.shape.dim
-    inp[3].ClearField("dim_param")
-    inp[3].dim_value = W
-    del m.graph.value_info[:]  # stale shapes after slicing
-    del m.metadata_props[:]
-    m.metadata_props.add(key="character", value=ALPHABET)
+    m.graph.output[0].name = logits
+    fix_line_shapes(m, W, len(keep), ALPHABET)
     print("explicit padding on", explicit_padding(m), "nodes;", len(final_add), "logit producers")
     onnx.checker.check_model(m)
     onnx.save(m, str(args.out))

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+from models.onnx_steps import batch1_simplified, build_env  # noqa: E402
 OUT_NAME = "state_text_int8.tflite"
 VERSION = "ppocrv6s-rec-header-1"
 MIN_AGREE = 0.97
@@ -102,18 +102,10 @@ def main() -> None:
 
     dims = onnx.load(str(args.onnx)).graph.input[0].type.tensor_type.shape.dim  # N, C, H, W
     h, w = dims[2].dim_value, dims[3].dim_value
-    bindir = Path(sys.executable).parent
-    env = dict(os.environ, PATH=f"{bindir}:{os.environ.get('PATH', '')}")
+    bindir, env = build_env()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        m = onnx.load(str(args.onnx))
-        for value in (m.graph.input[0], m.graph.output[0]):
-            dim = value.type.tensor_type.shape.dim[0]
-            dim.ClearField("dim_param")
-            dim.dim_value = 1
-        onnx.save(m, str(tmp / "b1.onnx"))
-        subprocess.run([str(bindir / "onnxsim"), str(tmp / "b1.onnx"), str(tmp / "rec.onnx")], check=True,
-                       env=env, stdout=subprocess.DEVNULL)
+        batch1_simplified(args.onnx, tmp / "rec.onnx")
         bands = np.stack(rendered_bands(20, 128, 128, seed=1)).astype(np.float32) / 255.0
         # onnx2tf looks for this file by name and would otherwise try to download its own sample
         np.save(tmp / "calibration_image_sample_data_20x128x128x3_float32.npy", bands)

@@ -15,12 +15,10 @@ import string
 import sys
 from pathlib import Path
 
-import numpy as np
 import onnx
-from onnx import numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ocr"))
-from prepare_base import explicit_padding, rapidocr_rec_model  # noqa: E402  (same cut, other alphabet)
+from prepare_base import explicit_padding, fix_line_shapes, rapidocr_rec_model, slice_classifier  # noqa: E402
 
 ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase + " .-',"
 H, W = 48, 320
@@ -37,25 +35,8 @@ def main() -> None:
     keep = [0] + [chars.index(c) for c in ALPHABET]
     last = m.graph.node[-1]
     assert last.op_type == "Softmax", last.op_type
-    matmul = [n for n in m.graph.node if n.op_type == "MatMul"][-1]
-    inits = {i.name: i for i in m.graph.initializer}
-    weight = inits[matmul.input[1]]
-    w = numpy_helper.to_array(weight)
-    assert w.shape[1] == len(chars), (w.shape, len(chars))
-    weight.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(w[:, keep]), weight.name))
-    adds = [n for n in m.graph.node if n.op_type == "Add" and matmul.output[0] in n.input]
-    bias = inits[[i for i in adds[0].input if i in inits][0]]
-    bias.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(numpy_helper.to_array(bias)[keep]), bias.name))
-    out = m.graph.output[0].type.tensor_type.shape.dim
-    out[2].dim_value = len(keep)
-    out[1].ClearField("dim_param")
-    out[1].dim_value = W // 8
-    inp = m.graph.input[0].type.tensor_type.shape.dim
-    inp[3].ClearField("dim_param")
-    inp[3].dim_value = W
-    del m.graph.value_info[:]  # stale shapes after slicing
-    del m.metadata_props[:]
-    m.metadata_props.add(key="character", value=ALPHABET)
+    slice_classifier(m, keep, (len(chars),))
+    fix_line_shapes(m, W, len(keep), ALPHABET)
     print("explicit padding on", explicit_padding(m), "nodes")
     onnx.checker.check_model(m)
     onnx.save(m, str(args.out))
