@@ -2,7 +2,8 @@
 
 Each image is decoded from its file every pass (the unit decodes every camera frame too), then
 detected and read; figures are medians over all passes. The plate's state is read once per vehicle
-in the unit, so its cost is timed apart (first pass, first plate of each image), not in the frame's. With --peer, rapidocr's own pipeline
+in the unit, so its cost is timed apart (first pass, first plate of each image), not in the frame's.
+With --peer, rapidocr's own pipeline
 (PP-OCR det + rec on onnxruntime, the generic-OCR baseline; a dev-only package) runs on the same
 images in the same process with the same thread count, so the two figures share one machine state.
 When the folder carries OpenALPR-format .txt ground truth, both get an accuracy too (for the peer:

@@ -1,7 +1,8 @@
 """`alpr-unit read` and `alpr-unit eval`: the recogniser from the command line.
 
-read: one JSON line per image (each plate with its state when legible), so a technician can point it at a folder of captures and grep; a file
-that cannot be decoded gets its own error line (and exit 1) without stopping the others.
+read: one JSON line per image (each plate with its state when legible), so a technician can point it at a
+folder of captures and grep; a file that cannot be decoded gets its own error line (and exit 1) without
+stopping the others.
 eval: OpenALPR-benchmark-format folders, scored by firmware.recognition.evaluate's rules.
 """
 
@@ -119,7 +120,8 @@ def cmd_read(args: argparse.Namespace) -> int:
         if getattr(recognizer, "state_reader", None) is not None:   # the unit reads it once per vehicle: not in ms
             for entry, p in zip(out, plates):
                 decision = recognizer.read_state(image, p.box)
-                entry["state"], entry["state_confidence"] = decision.state, decision.confidence if decision.state else None
+                entry["state"] = decision.state
+                entry["state_confidence"] = decision.confidence if decision.state else None
         emit({"image": str(path), "plates": out, "ms": round(ms, 2)}, args.json)
     return status
 
