@@ -21,10 +21,11 @@ import numpy as np
 
 from firmware.alerts.alerter import Alerter, alert_for
 from firmware.clock import Clock
-from firmware.consensus import ConsensusTracker, Track, vote
+from firmware.consensus import ConsensusTracker, Track, vote, vote_states
 from firmware.frames.worker import CameraWorker
 from firmware.hotlist.match import normalise_plate
 from firmware.ids import new_id
+from firmware.plate_surroundings import StateView, plate_surroundings
 from firmware.records import Frame, Hit, PlateCandidate, Position, Read
 from firmware.storage.db import Writer
 from firmware.storage.held_images import HeldImage, HeldImages
@@ -72,6 +73,8 @@ class CaptureStats:
     held_reads: int = 0          # reads alerted on but not yet stored (storage failing), held in memory
     held_images: int = 0         # images of stored reads waiting in memory for disk space
     held_images_dropped: int = 0  # held images dropped, oldest first, past the bound: data loss
+    state_reads: int = 0         # views the state reader was asked about (at most consensus.state_views a vehicle)
+    state_conflicts: int = 0     # vehicles whose views named two different states: read without a state
     stage_ms: dict = field(default_factory=lambda: {"recognize": 0.0, "record": 0.0})
 
     def as_dict(self) -> dict:
@@ -79,6 +82,7 @@ class CaptureStats:
                 "images_skipped": self.images_skipped, "unsaved_dropped": self.unsaved_dropped,
                 "held_reads": self.held_reads, "held_images": self.held_images,
                 "held_images_dropped": self.held_images_dropped,
+                "state_reads": self.state_reads, "state_conflicts": self.state_conflicts,
                 "stage_ms_total": {k: round(v, 1) for k, v in self.stage_ms.items()}}
 
 
@@ -320,20 +324,49 @@ class CameraPipeline:
                 log.exception("read recording failed", extra={"event": "read.record_error"})
 
     def _read_state(self, track: Track) -> None:
-        """The plate's state, read once per vehicle from its best frame (recognizer.read_state: ~20 ms,
-        too dear per frame). A failure costs the state, never the read."""
+        """The plate's state, read once per vehicle (recognizer.read_state: ~20 ms, too dear per frame) on
+        the views of its largest sightings, largest first (at most consensus.state_views), and combined
+        by consensus.vote_states: agreeing views raise the confidence, two different states give none.
+        The reading stops at the first contradiction (nothing after it can change the answer). A tracker
+        fed without views: the best frame is read. A failure costs that view's answer, never the read."""
         read_state = getattr(self.recognizer, "read_state", None)
         best = track.best
-        if read_state is None or best is None or best.payload is None or best.candidate.state is not None:
+        views = [(s.view.image, s.view.box) for s in track.views if s.view is not None]
+        for sighting in track.views:
+            sighting.view = None       # read once: the memory goes back now
+        if read_state is None or best is None or best.candidate.state is not None:
             return
+        if not views and best.payload is not None:
+            views = [(best.payload.image, best.candidate.box)]
+        answers: list[tuple[str | None, float]] = []
+        for image, box in views:
+            try:
+                decision = read_state(image, box)
+            except Exception:
+                self.errors += 1
+                log.exception("state reading failed", extra={"event": "state.error"})
+                continue
+            if decision is None:
+                break                  # the reader is switched off
+            self.recorder.stats.state_reads += 1
+            answers.append((decision.state, decision.confidence))
+            if len({state for state, _ in answers if state}) > 1:
+                break
+        result = vote_states(answers)
+        if result.source == "conflict":
+            self.recorder.stats.state_conflicts += 1
+        log.debug("state read", extra={"event": "state.read", "views": len(views), "reads": result.reads,
+                                       "agreeing": result.agreeing, "source": result.source})
+        if result.state is not None:
+            best.candidate = replace(best.candidate, state=result.state, state_confidence=result.confidence)
+
+    def _state_view(self, frame: Frame, candidate: PlateCandidate) -> StateView | None:
         try:
-            decision = read_state(best.payload.image, best.candidate.box)
-        except Exception:
+            return plate_surroundings(frame.image, candidate.box)
+        except Exception:   # a malformed box costs this view, never the frame
             self.errors += 1
-            log.exception("state reading failed", extra={"event": "state.error"})
-            return
-        if decision is not None and decision.state is not None:
-            best.candidate = replace(best.candidate, state=decision.state, state_confidence=decision.confidence)
+            log.exception("state view not cut", extra={"event": "state.view_error"})
+            return None
 
     def _run(self) -> None:
         try:
@@ -359,7 +392,8 @@ class CameraPipeline:
                 self.recorder.stats.frames += 1
                 self.recorder.stats.stage_ms["recognize"] += elapsed_ms
                 self._last_seq = frame.seq
-                self._emit(self.tracker.update(frame.seq, frame.mono_ns, candidates, payload=frame))
+                view_of = self._state_view if callable(getattr(self.recognizer, "read_state", None)) else None
+                self._emit(self.tracker.update(frame.seq, frame.mono_ns, candidates, payload=frame, view_of=view_of))
         finally:
             self._emit(self.tracker.flush())
             self.done.set()

@@ -56,6 +56,11 @@ class ConsensusConfig(Section):
     min_frames: int = Field(1, ge=1, le=50, description="Frames a track needs before it becomes a read")
     iou_threshold: float = Field(0.1, ge=0, le=1, description="Box overlap that links detections across frames")
     text_similarity: float = Field(0.5, ge=0, le=1, description="Text similarity that links detections")
+    state_views: int = Field(
+        3, ge=1, le=8,
+        description="The plate's state is read on this many of a vehicle's sightings, the largest plates first "
+                    "(~20 ms each, once per vehicle), and the answers combined: two different states give no state. "
+                    "Each keeps only a small cut around its plate (at most ~0.4 MB), not the frame")
 
 
 class AlertsConfig(Section):

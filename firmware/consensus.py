@@ -4,6 +4,10 @@ Pure logic over plain data (no images are inspected here). Sightings are linked 
 box overlap or text similarity; the text is chosen by per-character confidence voting among the
 sightings of the most supported length. A track becomes a read when the vehicle leaves view or,
 at the latest, `max_delay_s` after it was first seen; later sightings of it are absorbed silently.
+
+The plate's state is printed in ~10 px tall letters on a far plate, so a track also keeps a view
+(the caller's small cut of the frame around the box) of its `state_views` largest sightings: the
+state is read on those and the answers combined by `vote_states` (capture.CameraPipeline).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from firmware.records import PlateCandidate
 
@@ -22,6 +26,15 @@ class Sighting:
     mono_ns: int
     candidate: PlateCandidate
     payload: Any = None   # the caller's frame reference; kept only for the best sighting
+    view: Any = None      # the caller's cut around the box for reading the state; kept for the largest few
+
+    @property
+    def area(self) -> int:
+        _, _, w, h = self.candidate.box
+        return max(0, w) * max(0, h)
+
+
+ViewOf = Callable[[Any, PlateCandidate], Any]
 
 
 @dataclass
@@ -30,6 +43,8 @@ class Track:
     sightings: list[Sighting] = field(default_factory=list)
     best: Sighting | None = None
     emitted: bool = False
+    views: list[Sighting] = field(default_factory=list)   # largest box first (ties: earlier first), each with .view
+    views_dropped: int = 0   # views cut and later let go for a larger sighting (the bound at work, not data loss)
 
     @property
     def first(self) -> Sighting:
@@ -39,7 +54,11 @@ class Track:
     def last(self) -> Sighting:
         return self.sightings[-1]
 
-    def add(self, sighting: Sighting) -> None:
+    def add(self, sighting: Sighting, max_views: int = 0, view_of: ViewOf | None = None) -> None:
+        """Append a sighting; keep the frame only of the best one and a view only of the `max_views`
+        largest ones (a view is cut only when the sighting gets a place, so a small plate costs nothing)."""
+        if view_of is not None and max_views > 0 and sighting.payload is not None:
+            self._offer_view(sighting, max_views, view_of)
         self.sightings.append(sighting)
         if self.best is None or sighting.candidate.confidence > self.best.candidate.confidence:
             if self.best is not None:
@@ -47,6 +66,25 @@ class Track:
             self.best = sighting
         else:
             sighting.payload = None
+
+    def _offer_view(self, sighting: Sighting, max_views: int, view_of: ViewOf) -> None:
+        place = view_place([s.area for s in self.views], sighting.area, max_views)
+        if place is None:
+            return
+        sighting.view = view_of(sighting.payload, sighting.candidate)
+        if sighting.view is None:
+            return
+        self.views.insert(place, sighting)
+        while len(self.views) > max_views:
+            self.views.pop().view = None
+            self.views_dropped += 1
+
+
+def view_place(kept_areas: list[int], area: int, max_views: int) -> int | None:
+    """Where a sighting of box `area` goes among kept views (areas largest first, at most `max_views`),
+    or None when it does not get a place. A tie goes after the earlier ones: the first seen stays."""
+    place = next((i for i, kept in enumerate(kept_areas) if area > kept), len(kept_areas))
+    return place if place < max_views else None
 
 
 @dataclass(frozen=True)
@@ -76,6 +114,45 @@ def vote(candidates: list[PlateCandidate]) -> Vote:
     return Vote("".join(chars), tuple(round(c, 4) for c in confs), round(confidence, 4), len(group))
 
 
+@dataclass(frozen=True)
+class StateVote:
+    state: str | None
+    confidence: float
+    source: str          # "agree" (every state read is this one) | "conflict" | "none" (no view read one)
+    reads: int           # answers looked at
+    agreeing: int        # answers that named `state`
+
+
+STATE_CONFIDENCE_CAP = 0.99   # the views are of one plate through one reader: not independent evidence
+
+
+def vote_states(answers: Iterable[tuple[str | None, float | None]], cap: float = STATE_CONFIDENCE_CAP) -> StateVote:
+    """The plate's state from the answers read on several views of it: (state or None, confidence).
+
+    Every answer that names a state names the same one -> that state, its confidence 1 - prod(1 - c)
+    over those answers, at most `cap` but never below the surest single answer; two different states
+    -> no state (a wrong state turns a true hit into a "possible" one); no state named -> no state.
+    An answer that names none (not legible) neither adds nor takes away. Confidences are clipped to 0..1.
+    """
+    named: dict[str, list[float]] = {}
+    reads = 0
+    for state, confidence in answers:
+        reads += 1
+        if state:
+            c = confidence if confidence is not None and confidence == confidence else 0.0   # NaN -> 0
+            named.setdefault(state, []).append(min(1.0, max(0.0, float(c))))
+    if len(named) > 1:
+        return StateVote(None, 0.0, "conflict", reads, 0)
+    if not named:
+        return StateVote(None, 0.0, "none", reads, 0)
+    (state, confs), = named.items()
+    doubt = 1.0
+    for c in confs:
+        doubt *= 1.0 - c
+    confidence = max(max(confs), min(cap, 1.0 - doubt))
+    return StateVote(state, round(confidence, 4), "agree", reads, len(confs))
+
+
 def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     ax, ay, aw, ah = a
     bx, by, bw, bh = b
@@ -94,7 +171,8 @@ class ConsensusTracker:
     """Feed each frame's candidates with `update`; it returns tracks that became reads."""
 
     def __init__(self, *, max_gap_frames: int, max_delay_s: float, min_frames: int,
-                 iou_threshold: float, text_similarity: float):
+                 iou_threshold: float, text_similarity: float, state_views: int = 1):
+        self.state_views = state_views   # views kept per track for reading the state (update's view_of)
         self.max_gap_frames = max_gap_frames
         self.max_delay_ns = int(max_delay_s * 1e9)
         self.min_frames = min_frames
@@ -113,7 +191,8 @@ class ConsensusTracker:
         return 0.0
 
     def update(self, frame_seq: int, mono_ns: int, candidates: list[PlateCandidate],
-               payload: Any = None) -> list[Track]:
+               payload: Any = None, view_of: ViewOf | None = None) -> list[Track]:
+        """`view_of(payload, candidate)`, when given, cuts what a track keeps of its largest sightings."""
         pairs = sorted(
             ((self._affinity(t, c), ti, ci) for ti, t in enumerate(self.tracks) for ci, c in enumerate(candidates)),
             reverse=True,
@@ -125,11 +204,13 @@ class ConsensusTracker:
                 continue
             used_tracks.add(ti)
             used_cands.add(ci)
-            self.tracks[ti].add(Sighting(frame_seq, mono_ns, candidates[ci], payload))
+            track = self.tracks[ti]   # an emitted track's state was read already: it cuts no more views
+            track.add(Sighting(frame_seq, mono_ns, candidates[ci], payload), self.state_views,
+                      None if track.emitted else view_of)
         for ci, cand in enumerate(candidates):
             if ci not in used_cands:
                 track = Track(next(self._ids))
-                track.add(Sighting(frame_seq, mono_ns, cand, payload))
+                track.add(Sighting(frame_seq, mono_ns, cand, payload), self.state_views, view_of)
                 self.tracks.append(track)
         return self._collect(frame_seq, mono_ns)
 

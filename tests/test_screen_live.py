@@ -81,6 +81,23 @@ def test_login_on_the_keypad_shows_live_reads_and_status(daemon, page):
     assert ("ofc.ray", "login_ok") in rows
 
 
+def test_a_live_card_shows_the_state_read_or_that_none_was(daemon, page):
+    login(page, daemon.url, "ofc.ray")
+    page.wait_for_function("window.__alpr !== undefined && window.__alpr.connected === true")
+    shown = {}
+    for plate, seed in (("TXS4824", 4), ("QRT5173", 3)):    # seed 4 draws a NEW YORK header, seed 3 none
+        read_id = daemon.drive(plate, seed=seed)["read_id"]
+        (stored,) = daemon.rows("SELECT state FROM reads WHERE id = ?", read_id)
+        box = page.wait_for_selector(f".read[data-read='{read_id}'] .plate-line .st", timeout=20_000)
+        shown[plate] = (stored[0], box.inner_text(), box.get_attribute("class"), box.get_attribute("title"))
+    state, text, cls, title = shown["TXS4824"]
+    assert state is not None and len(state) == 2                    # the header's words were read
+    assert (text, cls, title) == (state, "st", "state read")
+    state, text, cls, title = shown["QRT5173"]
+    assert state is None and (text, cls, title) == ("?", "st unknown", "state not read")   # as the hit screen
+    assert page.inner_text(f".read[data-read='{read_id}'] .plate-text") == "QRT5173"
+
+
 def test_a_hit_fills_the_screen_and_the_officer_verifies_and_confirms(daemon, page):
     login(page, daemon.url, "ofc.ray")
     page.wait_for_selector("#chips .chip")

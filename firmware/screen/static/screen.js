@@ -347,11 +347,14 @@
     document.body.classList.add("has-banner");
     document.body.style.setProperty("--banner-h", b.offsetHeight + "px");
   }
+  function readState(s) {   // as the hit screen's state box: the code, or a dashed "?" when not read
+    return el("span", { class: "st" + (s ? "" : " unknown"), title: s ? "state read" : "state not read", text: s || "?" });
+  }
   function readCard(r) {
     var hit = r.hits && r.hits.length;
     return el("div", { class: "read" + (hit ? " is-hit" : ""), "data-read": r.id },
       r.has_crop ? el("img", { src: "/api/reads/" + encodeURIComponent(r.id) + "/crop.jpg", alt: "", loading: "lazy" }) : el("span"),
-      el("span", { class: "plate-text", text: r.plate + (r.state ? " " + r.state : "") }),
+      el("div", { class: "plate-line" }, el("span", { class: "plate-text", text: r.plate }), readState(r.state)),
       el("span", { class: "meta", text: hhmmss(r.captured_at) + " · " + r.camera_id + " · " + Math.round(r.confidence * 100) +
         "% · " + (r.position_method === "none" ? "NO GPS" : r.position_method) + (hit ? " · HIT" : "") }));
   }
