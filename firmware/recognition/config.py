@@ -125,8 +125,9 @@ class RecognitionConfig(Section):
     read_state: bool = Field(
         True,
         description="Read the plate's state (USPS code) from the words it prints above and below the serial "
-                    "(state name or slogan, manifest 'state_text' model), once per vehicle on its best frame; "
-                    "null when not legible, never guessed from the serial or the car (~26 ms a vehicle on the "
+                    "(state name or slogan, manifest 'state_text' model), once per vehicle on its largest sightings "
+                    "(consensus.state_views); "
+                    "null when not legible, never guessed from the serial or the car (~26 ms a view on the "
                     "dev VM). On the 140 dev photos no read carried a wrong state (docs/perf/recognition.md)"
     )
     state_design_cue: bool = Field(
