@@ -21,11 +21,11 @@ import numpy as np
 
 from firmware.alerts.alerter import Alerter, alert_for
 from firmware.clock import Clock
-from firmware.consensus import ConsensusTracker, Track, vote, vote_states
+from firmware.consensus import ConsensusTracker, Track, vote
 from firmware.frames.worker import CameraWorker
 from firmware.hotlist.match import normalise_plate
 from firmware.ids import new_id
-from firmware.plate_surroundings import StateView, plate_surroundings
+from firmware.track_state import StateView, plate_surroundings, read_track_state
 from firmware.records import Frame, Hit, PlateCandidate, Position, Read
 from firmware.storage.db import Writer
 from firmware.storage.held_images import HeldImage, HeldImages
@@ -305,6 +305,7 @@ class CameraPipeline:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"recognize-{camera.camera_id}", daemon=True)
         self._last_seq = 0
+        self._state_reader_off = False   # the reader answered None (recognition.read_state off): no views cut
 
     def start(self) -> None:
         self._thread.start()
@@ -324,41 +325,20 @@ class CameraPipeline:
                 log.exception("read recording failed", extra={"event": "read.record_error"})
 
     def _read_state(self, track: Track) -> None:
-        """The plate's state, read once per vehicle (recognizer.read_state: ~20 ms, too dear per frame) on
-        the views of its largest sightings, largest first (at most consensus.state_views), and combined
-        by consensus.vote_states: agreeing views raise the confidence, two different states give none.
-        The reading stops at the first contradiction (nothing after it can change the answer). A tracker
-        fed without views: the best frame is read. A failure costs that view's answer, never the read."""
+        """The plate's state, read once per vehicle (recognizer.read_state: ~20 ms a view, too dear per
+        frame) on the views of its largest sightings (at most consensus.state_views) and voted
+        (track_state.read_track_state). A failure costs that view's answer, never the read."""
         read_state = getattr(self.recognizer, "read_state", None)
-        best = track.best
-        views = [(s.view.image, s.view.box) for s in track.views if s.view is not None]
-        for sighting in track.views:
-            sighting.view = None       # read once: the memory goes back now
-        if read_state is None or best is None or best.candidate.state is not None:
+        if read_state is None or track.best is None or track.best.candidate.state is not None:
+            track.take_views()
             return
-        if not views and best.payload is not None:
-            views = [(best.payload.image, best.candidate.box)]
-        answers: list[tuple[str | None, float]] = []
-        for image, box in views:
-            try:
-                decision = read_state(image, box)
-            except Exception:
-                self.errors += 1
-                log.exception("state reading failed", extra={"event": "state.error"})
-                continue
-            if decision is None:
-                break                  # the reader is switched off
-            self.recorder.stats.state_reads += 1
-            answers.append((decision.state, decision.confidence))
-            if len({state for state, _ in answers if state}) > 1:
-                break
-        result = vote_states(answers)
-        if result.source == "conflict":
-            self.recorder.stats.state_conflicts += 1
-        log.debug("state read", extra={"event": "state.read", "views": len(views), "reads": result.reads,
-                                       "agreeing": result.agreeing, "source": result.source})
-        if result.state is not None:
-            best.candidate = replace(best.candidate, state=result.state, state_confidence=result.confidence)
+        result = read_track_state(track, read_state)
+        self.errors += result.failed
+        self.recorder.stats.state_reads += result.asked
+        self.recorder.stats.state_conflicts += result.vote.source == "conflict"
+        self._state_reader_off = result.reader_off
+        log.debug("state read", extra={"event": "state.read", "views": result.views, "reads": result.asked,
+                                       "agreeing": result.vote.agreeing, "source": result.vote.source})
 
     def _state_view(self, frame: Frame, candidate: PlateCandidate) -> StateView | None:
         try:
@@ -392,7 +372,8 @@ class CameraPipeline:
                 self.recorder.stats.frames += 1
                 self.recorder.stats.stage_ms["recognize"] += elapsed_ms
                 self._last_seq = frame.seq
-                view_of = self._state_view if callable(getattr(self.recognizer, "read_state", None)) else None
+                reads_state = callable(getattr(self.recognizer, "read_state", None)) and not self._state_reader_off
+                view_of = self._state_view if reads_state else None
                 self._emit(self.tracker.update(frame.seq, frame.mono_ns, candidates, payload=frame, view_of=view_of))
         finally:
             self._emit(self.tracker.flush())

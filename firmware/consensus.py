@@ -67,6 +67,14 @@ class Track:
         else:
             sighting.payload = None
 
+    def take_views(self) -> list[Any]:
+        """The kept views, largest first, handed over once: the track lets go of them."""
+        views = [s.view for s in self.views if s.view is not None]
+        for sighting in self.views:
+            sighting.view = None
+        self.views = []
+        return views
+
     def _offer_view(self, sighting: Sighting, max_views: int, view_of: ViewOf) -> None:
         place = view_place([s.area for s in self.views], sighting.area, max_views)
         if place is None:

@@ -1,6 +1,6 @@
 """The plate's state read on a vehicle's largest sightings and voted (issue 21): the pure vote, which
 sightings a track keeps a view of, the cut around the plate, and the capture loop end to end into SQLite
-(firmware/consensus.py vote_states / Track views, firmware/plate_surroundings.py, capture.CameraPipeline)."""
+(firmware/consensus.py vote_states / Track views, firmware/track_state.py, capture.CameraPipeline)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from firmware.capture import CameraPipeline, ReadRecorder
 from firmware.clock import ManualClock
 from firmware.config import ConsensusConfig, StorageConfig, UnitConfig
 from firmware.consensus import STATE_CONFIDENCE_CAP, ConsensusTracker, Sighting, Track, view_place, vote_states
-from firmware.plate_surroundings import VIEW_MAX_BOX, plate_surroundings
+from firmware.track_state import VIEW_MAX_BOX, plate_surroundings
 from firmware.recognition.state import StateDecision
 from firmware.records import Frame, Hit, PlateCandidate, Position
 from firmware.storage.db import Writer, open_database
@@ -386,3 +386,58 @@ def test_capture_reads_a_state_that_only_the_larger_sightings_show(tmp_path, rea
     ((state, confidence, seq),) = db.execute("SELECT state, state_confidence, frame_seq FROM reads").fetchall()
     db.close()
     assert state == "IL" and confidence >= 0.9 and seq == 0 and pipeline.errors == 0
+
+
+def test_a_switched_off_reader_stops_the_cutting_of_views(tmp_path):
+    """recognition.read_state = false: the recogniser's read_state answers None; after the first vehicle
+    no view is cut any more (the best frame is handed over, as before, and answered None at once)."""
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+    shapes = []
+
+    class Off:
+        def recognize(self, image):     # frames 0-2 one vehicle, 3-4 empty road, 5-7 another far from it
+            i = int(image[0, 0, 0])
+            if i in (3, 4):
+                return []
+            x = 100 if i < 3 else 900
+            return [PlateCandidate("ABC123" if i < 3 else "XYZ789", 0.9, (0.9,) * 6, (x, 300, 100, 50))]
+
+        def read_state(self, image, box):
+            shapes.append(image.shape[:2])
+            return None
+
+    frames = []
+    for i in range(8):
+        image = np.zeros((720, 1280, 3), np.uint8)
+        image[0, 0, 0] = i
+        frames.append(Frame("front", i, image, i * 66_000_000, now, "gps"))
+    conn = open_database(tmp_path)
+    writer = Writer(conn).start()
+    recorder = ReadRecorder(unit_id="u1", data_dir=tmp_path, writer=writer, clock=ManualClock(), gnss=_Gps(),
+                            hotlists=_Hotlist(), alerter=Alerter([]), storage_config=StorageConfig(),
+                            min_free_mb=0, on_event=lambda *a: None)
+    tracker = ConsensusTracker(**ConsensusConfig(max_gap_frames=1, max_delay_s=30).model_dump())
+    pipeline = CameraPipeline(_Camera(frames), Off(), tracker, recorder, ManualClock())
+    pipeline.start()
+    assert pipeline.done.wait(20)
+    writer.stop()
+    assert shapes == [(90, 120), (720, 1280)]                     # a view, then the whole best frame
+    assert recorder.stats.reads == 2 and recorder.stats.state_reads == 0
+
+
+def test_the_pipeline_bench_times_the_state_per_vehicle_and_refuses_a_bad_bound():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    run = [sys.executable, "-m", "firmware.cli", "bench", "pipeline", "--json"]
+    proc = subprocess.run(run + ["--state-views", "2"], capture_output=True, text=True, cwd=repo, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.splitlines()[-1])
+    assert out["reads"] == 6 and out["state_views"] == 2
+    assert len(out["state_views_per_vehicle"]) == 6 and all(1 <= n <= 2 for n in out["state_views_per_vehicle"])
+    assert out["state_ms_per_vehicle_median"] > 0
+    bad = subprocess.run(run + ["--state-views", "0"], capture_output=True, text=True, cwd=repo, timeout=60)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
