@@ -25,11 +25,11 @@ from firmware.consensus import ConsensusTracker, Track, vote
 from firmware.frames.worker import CameraWorker
 from firmware.hotlist.match import normalise_plate
 from firmware.ids import new_id
-from firmware.track_state import StateView, plate_surroundings, read_track_state
 from firmware.records import Frame, Hit, PlateCandidate, Position, Read
 from firmware.storage.db import Writer
 from firmware.storage.held_images import HeldImage, HeldImages
 from firmware.storage.reads import attach_image, encode_jpeg, image_paths, save_read, write_durably
+from firmware.track_state import StateView, plate_surroundings, read_track_state
 
 log = logging.getLogger(__name__)
 
@@ -325,8 +325,8 @@ class CameraPipeline:
                 log.exception("read recording failed", extra={"event": "read.record_error"})
 
     def _read_state(self, track: Track) -> None:
-        """The plate's state, read once per vehicle (recognizer.read_state: ~20 ms a view, too dear per
-        frame) on the views of its largest sightings (at most consensus.state_views) and voted
+        """The plate's state, read once per vehicle (recognizer.read_state: ~20-35 ms a view, too dear
+        per frame) on the views of its largest sightings (at most consensus.state_views) and voted
         (track_state.read_track_state). A failure costs that view's answer, never the read."""
         read_state = getattr(self.recognizer, "read_state", None)
         if read_state is None or track.best is None or track.best.candidate.state is not None:

@@ -180,7 +180,9 @@ class ConsensusTracker:
 
     def __init__(self, *, max_gap_frames: int, max_delay_s: float, min_frames: int,
                  iou_threshold: float, text_similarity: float, state_views: int = 1):
-        self.state_views = state_views   # views kept per track for reading the state (update's view_of)
+        # views kept per track for reading the state (update's view_of); the unit's config says 3, a
+        # tracker built by hand keeps the single largest (the cost of the former one read per vehicle)
+        self.state_views = state_views
         self.max_gap_frames = max_gap_frames
         self.max_delay_ns = int(max_delay_s * 1e9)
         self.min_frames = min_frames
