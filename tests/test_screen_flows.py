@@ -49,7 +49,7 @@ def test_five_wrong_pins_lock_the_user(daemon, page):
 
 
 def test_a_prohibited_search_purpose_is_refused_on_the_screen(daemon, page):
-    daemon.drive("KLM4821")
+    daemon.drive("KLM4821", seed=4)      # seed 4 draws a NEW YORK header: the read carries a state
     login(page, daemon.url, "ofc.ray")
     page.click("#tabs [data-view=search]")
     page.fill("#search-form [name=purpose]", "traffic enforcement")
@@ -66,6 +66,15 @@ def test_a_prohibited_search_purpose_is_refused_on_the_screen(daemon, page):
     page.click("#search-form button[type=submit]")
     page.wait_for_selector("#search-msg.good")
     assert "KLM4821" in page.inner_text("#search-results")
+    # each row shows the state as stored with the read (a dashed "?" where none was legible), so the
+    # officer checks plate and state from the search too
+    stored_reads = daemon.rows("SELECT id, state FROM reads WHERE plate = 'KLM4821'")
+    assert stored_reads and any(state for _, state in stored_reads)
+    for read_id, stored in stored_reads:
+        row = page.locator(f'#search-results tr[data-read="{read_id}"]')
+        assert row.locator("td.plate-text").inner_text() == "KLM4821"
+        assert row.locator("td .st").inner_text() == (stored or "?")
+        assert ("unknown" in row.locator("td .st").get_attribute("class")) == (stored is None)
     assert daemon.rows("SELECT count(*) FROM audit_log WHERE event = 'query' AND user = 'ofc.ray'")[0][0] >= 1
 
 

@@ -198,7 +198,7 @@ def _run_pipeline(answer, frames=4):
     return recognizer, recorder, pipeline
 
 
-def test_capture_reads_the_state_once_per_vehicle_on_its_best_frame():
+def test_capture_reads_the_state_once_for_a_vehicle_seen_in_one_frame():
     recognizer, recorder, pipeline = _run_pipeline(StateDecision("TX", 0.93, "text"))
     (track,) = recorder.tracks
     assert recognizer.state_calls == 1

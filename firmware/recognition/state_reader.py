@@ -1,8 +1,9 @@
 """Reads the plate's state from one frame: the bands around a read's box, a text model, the colours.
 
 The adapter around state.py's pure decisions. It costs two invokes of the header-text model (manifest
-'state_text', PP-OCRv6 small untouched, 48x320: ~9-10 ms each on the dev VM), so the unit asks it once
-per vehicle (capture.py, on the best frame of a track), never per frame.
+'state_text', PP-OCRv6 small untouched, 48x320: ~9-10 ms each on the dev VM), so the unit asks it per
+vehicle, never per frame: on the views of a track's largest sightings (at most consensus.state_views),
+voted in track_state.read_track_state.
 
 Geometry: the detector's box spans the whole plate (a little taller than it), so the header is its top
 third and the footer its bottom quarter; the bands reach a little outside the box because a tight box

@@ -527,10 +527,16 @@
       m.className = "msg " + (j.ok ? "good" : "bad");
       if (!j.ok) { m.textContent = j.error; return; }
       m.textContent = j.reads.length + " read(s) for purpose \"" + j.purpose + "\" (logged)";
-      box.appendChild(el("table", { class: "list" }, j.reads.map(function (r) {
-        return el("tr", {}, el("td", { class: "plate-text", text: r.plate }), el("td", { text: r.captured_at }),
-          el("td", { text: r.camera_id }), el("td", { text: r.lat !== null ? r.lat.toFixed(5) + "," + r.lon.toFixed(5) : "no position" }));
-      })));
+      if (!j.reads.length) return;
+      // the state as on the live cards: the code read off the plate, or a dashed "?" when none was legible
+      box.appendChild(el("table", { class: "list" },
+        el("tr", {}, ["Plate", "State", "Captured (UTC)", "Camera", "Position", "Hit"].map(function (h) { return el("th", { text: h }); })),
+        j.reads.map(function (r) {
+          return el("tr", { "data-read": r.id }, el("td", { class: "plate-text", text: r.plate }), el("td", {}, readState(r.state)),
+            el("td", { text: r.captured_at }), el("td", { text: r.camera_id }),
+            el("td", { text: r.lat !== null ? r.lat.toFixed(5) + "," + r.lon.toFixed(5) : "no position" }),
+            el("td", { text: (r.hits || []).map(function (h) { return h.list_name + " (" + h.match + ")"; }).join(", ") }));
+        })));
     });
   });
 
