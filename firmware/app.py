@@ -144,7 +144,7 @@ class Unit:
             source = (self.seams.sources or {}).get(camera.id) or build_source(camera)
             worker = CameraWorker(source, self.clock, fps=camera.fps, loop=camera.loop, queue_size=camera.queue_size,
                                   stall_timeout_s=camera.stall_timeout_s, backoff_max_s=camera.reopen_backoff_max_s,
-                                  on_event=self.record_event)
+                                  on_event=self.record_event, frozen_after_s=camera.frozen_after_s)
             tracker = ConsensusTracker(**cfg.consensus.model_dump())
             pipeline = CameraPipeline(worker, factory(), tracker, self.recorder, self.clock)
             self.cameras.append(worker)

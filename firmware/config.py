@@ -46,6 +46,11 @@ class CameraConfig(Section):
     height: int = Field(720, ge=120, le=3072, description="Requested frame height")
     loop: bool = Field(False, description="Folder/video: start again at the end instead of stopping")
     stall_timeout_s: float = Field(5.0, gt=0, le=300, description="No frame for this long counts as a stall")
+    frozen_after_s: float = Field(
+        10.0, ge=0, le=600,
+        description="A live camera whose frames stay bit-identical this long (a stuck sensor or driver repeating its "
+                    "last buffer) is a malfunction until a frame differs; sensor noise keeps real frames apart. "
+                    "Folders and video files are not judged; 0 switches it off")
     reopen_backoff_max_s: float = Field(30.0, ge=0.1, le=600, description="Longest wait between reopen attempts")
     queue_size: int = Field(4, ge=1, le=256, description="Frames buffered before the oldest is dropped (counted)")
 

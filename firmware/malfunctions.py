@@ -33,6 +33,8 @@ def malfunctions(health: dict, now: datetime | None = None, *, min_free_mb: int 
         name = cam.get("camera", "?")
         if cam.get("stalled"):
             out.append(_problem(f"camera:{name}", f"Camera {name} stalled: no frames", "critical"))
+        elif cam.get("frozen"):
+            out.append(_problem(f"camera:{name}", f"Camera {name} frozen: the same image over and over", "critical"))
     for output in (health.get("alerts") or {}).get("outputs") or []:
         if output.get("ok") is False:
             name = output.get("sink") or "?"

@@ -350,6 +350,7 @@ def status_bar(health: dict) -> dict:
     sync = health.get("sync") or {}
     return {
         "cameras": [{"id": c.get("camera"), "fps": c.get("fps"), "stalled": bool(c.get("stalled")),
+                     "frozen": bool(c.get("frozen")),
                      "ended": bool(c.get("ended"))} for c in health.get("cameras") or []],
         "gps": {"connected": gps.get("connected"), "fix_age_s": gps.get("fix_age_s"), "sats": gps.get("sats")},
         "hotlists": [{"name": l.get("name"), "age_s": l.get("age_s"), "stale": bool(l.get("stale")),

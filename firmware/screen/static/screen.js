@@ -319,8 +319,8 @@
     var chips = clear($("#chips"));
     if (!status) return;
     status.cameras.forEach(function (c) {
-      chips.appendChild(el("span", { class: "chip" + (c.stalled ? " bad" : "") },
-        "CAM " + c.id + (c.stalled ? " STALLED" : " " + (c.fps || 0).toFixed(1) + "/s")));
+      chips.appendChild(el("span", { class: "chip" + (c.stalled || c.frozen ? " bad" : "") },
+        "CAM " + c.id + (c.stalled ? " STALLED" : c.frozen ? " FROZEN" : " " + (c.fps || 0).toFixed(1) + "/s")));
     });
     var g = status.gps || {};
     var gpsBad = g.connected === false || g.fix_age_s === null || g.fix_age_s > 10;
