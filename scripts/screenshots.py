@@ -71,6 +71,15 @@ def main() -> int:
             page.wait_for_selector(".read:has-text('7ABC123')")
             shot("live")
 
+            page.click("#tabs [data-view=search]")                # typing on the on-screen keyboard
+            page.click("#search-form [name=purpose]")
+            for ch in "criminal inv":
+                page.click(f"#osk [data-key='{ch}']")
+            shot("keyboard")
+            page.click("#osk [data-key=done]")
+            page.wait_for_function("!window.__osk.open()")
+            page.click("#tabs [data-view=live]")
+
             for plate, name in (("6TRK915", "hit-exact"), ("BJR2204", "hit-lookalike"), ("HPX7730", "hit-wildcard")):
                 daemon.drive(plate)
                 page.wait_for_selector(f"#alert[data-key*='|'] .plate-big")

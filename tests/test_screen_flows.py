@@ -92,8 +92,9 @@ def test_a_manual_entry_needs_a_reason_and_then_hits(daemon, page):
     page.wait_for_selector("#manual-list tr[data-entry]")
     added = daemon.rows("SELECT user, purpose FROM audit_log WHERE event = 'hotlist.manual.add'")
     assert added == [("ofc.ray", "armed robbery suspect vehicle, case 26-1142")]
-    page.once("dialog", lambda dialog: dialog.accept("suspect vehicle still sought, case 26-1142 open"))
     page.click("#manual-list tr[data-entry] button")                  # extend, with a justification
+    page.fill("#extend-why", "suspect vehicle still sought, case 26-1142 open")
+    page.click("#extend-send")
     assert "Extended to" in page.wait_for_selector("#manual-msg.good:has-text('Extended')").inner_text()
     assert daemon.rows("SELECT user, purpose FROM audit_log WHERE event = 'hotlist.manual.extend'") == \
         [("ofc.ray", "suspect vehicle still sought, case 26-1142 open")]

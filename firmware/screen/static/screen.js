@@ -500,15 +500,27 @@
         })));
     });
   }
-  function extend(entry) {
-    var why = window.prompt("Why must " + entry.plate + " stay on the list? (required)");
-    if (!why) return;
-    api("POST", "/api/manual/" + entry.id + "/extend", { days: 30, justification: why }).then(function (j) {
-      var m = $("#manual-msg");
-      m.className = "msg " + (j.ok ? "good" : "bad");
-      m.textContent = j.ok ? "Extended to " + j.result.expires_at.slice(0, 10) : j.error;
-      loadManual();
+  function extend(entry) {   // an inline form, not window.prompt: the kiosk's keyboard types into the page only
+    var row = document.querySelector("#manual-list tr[data-entry='" + entry.id + "']");
+    var open = document.getElementById("extend-row");
+    if (open) open.remove();
+    var why = el("input", { id: "extend-why", name: "justification", maxlength: "200", required: "required",
+                            placeholder: "why must " + entry.plate + " stay on the list?" });
+    var form = el("form", { class: "extend" }, why,
+      el("button", { type: "submit", class: "primary", id: "extend-send" }, "Extend 30 days"),
+      el("button", { type: "button", on: { click: function () { tr.remove(); } } }, "Cancel"));
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      api("POST", "/api/manual/" + entry.id + "/extend", { days: 30, justification: why.value.trim() }).then(function (j) {
+        var m = $("#manual-msg");
+        m.className = "msg " + (j.ok ? "good" : "bad");
+        m.textContent = j.ok ? "Extended to " + j.result.expires_at.slice(0, 10) : j.error;
+        if (j.ok) loadManual();
+      });
     });
+    var tr = el("tr", { id: "extend-row" }, el("td", { colspan: "5" }, form));
+    row.parentNode.insertBefore(tr, row.nextSibling);
+    why.focus();
   }
   $("#manual-form").addEventListener("submit", function (e) {
     e.preventDefault();
