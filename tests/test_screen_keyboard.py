@@ -14,8 +14,12 @@ pytestmark = pytest.mark.timeout(240)
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
     need_chromium()
+    from firmware.clock import SystemClock
+    from firmware.demo import load_demo_hotlist
+
     data = tmp_path_factory.mktemp("screen-keyboard")
     install_users(data)
+    load_demo_hotlist(data, "screen-unit", SystemClock())
     d = Daemon(data, CarFeed(seed=8)).start()
     yield d
     d.stop()
@@ -132,3 +136,19 @@ def test_the_keyboard_respects_a_fields_length_and_number_fields(daemon, page):
     assert keyboard_closes(page) and page.is_visible("#tabs")
     page.tap("#manual-form [name=plate]")         # a field touched again opens it again
     assert keyboard_open(page)
+
+
+def test_a_hit_disposition_that_needs_a_note_is_typed_on_the_keyboard(daemon, page):
+    touch_login(page, daemon.url, "ofc.ray")
+    daemon.drive("6TRK915")                       # on the demo hotlist
+    page.wait_for_selector("#alert:not([hidden])", timeout=20_000)
+    page.tap("#verify")
+    page.tap("button[data-disposition=other]")    # needs a note: the note field opens with the keyboard
+    assert keyboard_open(page)
+    assert_visible_above_keyboard(page, "#step-note")
+    assert_visible_above_keyboard(page, "button[data-disposition=other]")
+    tap_text(page, "plate obscured by a bike rack")
+    page.tap("button[data-disposition=other]")
+    page.wait_for_selector("#alert", state="hidden", timeout=20_000)
+    assert daemon.rows("SELECT disposition, note, user FROM hit_dispositions") == \
+        [("other", "plate obscured by a bike rack", "ofc.ray")]
