@@ -16,6 +16,8 @@ from firmware.recognition.state import StateDecision
 from firmware.recognition.state_reader import StateReader, colour_cues, cut, fit_line, ink_colour, to_input
 from firmware.records import Frame, PlateCandidate
 
+from capture_fakes import ListCamera
+
 RED, NAVY, BLACK, WHITE = (40, 30, 200), (110, 40, 25), (25, 25, 25), (245, 245, 245)
 
 
@@ -150,24 +152,6 @@ class _StateRecognizer:
         return self.answer
 
 
-class _Queue:
-    def __init__(self, items):
-        self.items = list(items)
-
-    def get(self, timeout=None):
-        return self.items.pop(0) if self.items else None
-
-    def __len__(self):
-        return len(self.items)
-
-
-class _Camera:
-    camera_id = "front"
-
-    def __init__(self, frames):
-        self.queue = _Queue(frames)
-
-
 class _Recorder:
     def __init__(self):
         from firmware.capture import CaptureStats
@@ -192,7 +176,7 @@ def _run_pipeline(answer, frames=4):
             return frames * 66_000_000
 
     tracker = ConsensusTracker(max_gap_frames=3, max_delay_s=10, min_frames=1, iou_threshold=0.3, text_similarity=0.7)
-    pipeline = CameraPipeline(_Camera(images), recognizer, tracker, recorder, _Clock())
+    pipeline = CameraPipeline(ListCamera(images), recognizer, tracker, recorder, _Clock())
     pipeline.start()
     assert pipeline.done.wait(10)
     return recognizer, recorder, pipeline

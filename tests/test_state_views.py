@@ -22,6 +22,8 @@ from firmware.recognition.state import StateDecision
 from firmware.records import Frame, Hit, PlateCandidate, Position
 from firmware.storage.db import Writer, open_database
 
+from capture_fakes import ListCamera
+
 # ---------------------------------------------------------------------------------------------- the vote
 
 STATES = (None, "TX", "OK")
@@ -190,24 +192,6 @@ def test_a_close_plate_is_shrunk_to_a_bounded_view():
 # ------------------------------------------------------------------------- the capture loop, into SQLite
 
 
-class _Queue:
-    def __init__(self, items):
-        self.items = list(items)
-
-    def get(self, timeout=None):
-        return self.items.pop(0) if self.items else None
-
-    def __len__(self):
-        return len(self.items)
-
-
-class _Camera:
-    camera_id = "front"
-
-    def __init__(self, frames):
-        self.queue = _Queue(frames)
-
-
 class _Gps:
     def position_at(self, mono_ns):
         return Position("fix", 35.99, -78.9, fix_age_s=0.1)
@@ -271,7 +255,7 @@ def run_vehicle(tmp_path, sightings, answers, state_views=3):
                             min_free_mb=0, on_event=lambda *a: None)
     recognizer = ScriptedRecognizer(sightings, answers)
     tracker = ConsensusTracker(**ConsensusConfig(max_delay_s=30, state_views=state_views).model_dump())
-    pipeline = CameraPipeline(_Camera(_frames(sightings)), recognizer, tracker, recorder, ManualClock())
+    pipeline = CameraPipeline(ListCamera(_frames(sightings)), recognizer, tracker, recorder, ManualClock())
     pipeline.start()
     assert pipeline.done.wait(20)
     writer.stop()
@@ -378,7 +362,7 @@ def test_capture_reads_a_state_that_only_the_larger_sightings_show(tmp_path, rea
                             min_free_mb=0, on_event=lambda *a: None)
     tracker = ConsensusTracker(**ConsensusConfig(max_delay_s=30, text_similarity=0.5).model_dump())
     frames = [Frame("front", i, s[0], i * 66_000_000, now, "gps") for i, s in enumerate(scenes)]
-    pipeline = CameraPipeline(_Camera(frames), RealStateReading(), tracker, recorder, ManualClock())
+    pipeline = CameraPipeline(ListCamera(frames), RealStateReading(), tracker, recorder, ManualClock())
     pipeline.start()
     assert pipeline.done.wait(30)
     writer.stop()
@@ -417,7 +401,7 @@ def test_a_switched_off_reader_stops_the_cutting_of_views(tmp_path):
                             hotlists=_Hotlist(), alerter=Alerter([]), storage_config=StorageConfig(),
                             min_free_mb=0, on_event=lambda *a: None)
     tracker = ConsensusTracker(**ConsensusConfig(max_gap_frames=1, max_delay_s=30).model_dump())
-    pipeline = CameraPipeline(_Camera(frames), Off(), tracker, recorder, ManualClock())
+    pipeline = CameraPipeline(ListCamera(frames), Off(), tracker, recorder, ManualClock())
     pipeline.start()
     assert pipeline.done.wait(20)
     writer.stop()
