@@ -190,10 +190,11 @@ class CameraWorker:
                     if next_due > now and self._stop.wait(next_due - now):
                         return
                     next_due = max(next_due + period, self.clock.monotonic_ns() / 1e9 - period)
+                mono_ns = self.clock.monotonic_ns()
                 if self.frozen_after_s > 0:
-                    self._judge_frozen(image, self.clock.monotonic_ns())
+                    self._judge_frozen(image, mono_ns)
                 self.queue.put(Frame(
-                    camera_id=self.camera_id, seq=self._seq, image=image, mono_ns=self.clock.monotonic_ns(),
+                    camera_id=self.camera_id, seq=self._seq, image=image, mono_ns=mono_ns,
                     utc=self.clock.utc(), clock_source=self.clock.source(),
                 ))
                 self._seq += 1

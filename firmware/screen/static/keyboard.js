@@ -33,9 +33,10 @@
     osk.querySelector("[data-key=shift]").classList.toggle("on", shift);
   }
   function changed() { field.dispatchEvent(new Event("input", { bubbles: true })); }
+  function noCaret() { return field.type === "number" || field.selectionStart === null; }   // nothing to ask
   function insert(text) {
     var max = field.maxLength > 0 ? field.maxLength : Infinity;
-    if (field.type === "number" || field.selectionStart === null) {   // number fields have no caret to ask
+    if (noCaret()) {
       if (field.value.length < max) field.value += text;
     } else {
       var a = field.selectionStart, b = field.selectionEnd;
@@ -45,7 +46,7 @@
     changed();
   }
   function backspace() {
-    if (field.type === "number" || field.selectionStart === null) field.value = field.value.slice(0, -1);
+    if (noCaret()) field.value = field.value.slice(0, -1);
     else {
       var a = field.selectionStart, b = field.selectionEnd;
       if (a === b && a > 0) a -= 1;
