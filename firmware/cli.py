@@ -39,6 +39,7 @@ BENCHES = {
     "sync": "firmware.sync.bench",
     "purge": "firmware.retention.bench",
     "alert": "firmware.screen.bench",
+    "camera": "firmware.frames.bench",
 }
 
 

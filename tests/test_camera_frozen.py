@@ -178,3 +178,18 @@ def test_the_unit_records_a_frozen_camera_and_reports_it_in_health(tmp_path):
         assert unit.health()["cameras"][0]["frozen"] is False
     finally:
         unit.stop()
+
+
+def test_the_camera_bench_prints_both_methods_for_both_sizes_and_refuses_bad_repeats():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "firmware.cli", "bench", "camera", "--repeats", "10"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    for method in ("fingerprint_us_median", "peer_array_equal_us_median"):
+        assert set(figures[method]) == {"720p", "1080p"} and all(v > 0 for v in figures[method].values())
+    bad = subprocess.run([sys.executable, "-m", "firmware.cli", "bench", "camera", "--repeats", "5"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "10 to 100000" in bad.stderr and "Traceback" not in bad.stderr
