@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware.recognition.combine import combine, sequence_confidence, slot_rows, temper
+from firmware.recognition.combine import combine, doubt_first, sequence_confidence, slot_rows, temper
 from firmware.recognition.pipeline import needs_second_reader
 
 AL = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -174,6 +174,66 @@ def test_combination_is_always_one_of_the_readings_or_a_per_position_mix(a_text,
         assert got.text == a_text
     else:
         assert got.text == b_text
+
+
+# --- our reader's known slips (doubt_first) -------------------------------------------------------
+
+SHIPPED_T = (0.95, 1.55)  # models/cct/manifest_entry.json calibration at the time of writing
+
+
+def test_a_doubted_character_gives_the_shown_one_the_same_probability():
+    rows = rows_for("4FCM533", 0.97, alt={3: ("W", 0.01)})
+    got = doubt_first(rows, AL, ["MW"])
+    assert np.allclose(got.sum(axis=1), 1.0)
+    assert got[3, AL.index("W")] == pytest.approx(got[3, AL.index("M")])
+    assert got[3, AL.index("M")] > got[3, AL.index("H")]         # the rest keep their order
+    for i in (0, 1, 2, 4, 5, 6):                                    # rows reading no M are untouched
+        assert np.allclose(got[i], rows[i])
+
+
+def test_only_the_named_direction_is_doubted():
+    rows = rows_for("4FCW533", 0.97, alt={3: ("M", 0.01)})
+    assert np.allclose(doubt_first(rows, AL, ["MW"]), rows)       # our W stays evidence against M
+    assert np.allclose(doubt_first(rows, AL, []), rows)
+    assert doubt_first(np.zeros((0, N)), AL, ["MW"]).shape == (0, N)
+
+
+def test_the_second_reader_decides_between_a_doubted_pair():
+    """Ours M at 0.97, the CCT W at 0.8 (the 4FCW533 kind): pooled as read, M wins; doubted, the CCT's W."""
+    ours = rows_for("4FCM533", 0.97, alt={3: ("W", 0.01)})
+    cct = slots_for("4FCW533", 0.95, alt={3: ("M", 0.15)})
+    cct[3, AL.index("W")] = 0.8
+    cct[3] /= cct[3].sum()
+    assert combine(ours, cct, AL, *SHIPPED_T).text == "4FCM533"
+    assert combine(doubt_first(ours, AL, ["MW"]), cct, AL, *SHIPPED_T).text == "4FCW533"
+    agree = slots_for("4FCM533", 0.9)                                 # both read M: M stays
+    assert combine(doubt_first(ours, AL, ["MW"]), agree, AL, *SHIPPED_T).text == "4FCM533"
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet=AL, min_size=1, max_size=8), st.text(alphabet=AL, min_size=0, max_size=9),
+       st.floats(0.2, 0.99), st.floats(0.2, 0.99), st.sampled_from(["MW", "HW", "29", "EF"]))
+def test_a_doubt_changes_only_positions_where_ours_read_the_doubted_character(a_text, b_text, ca, cb, doubt):
+    ours, cct = rows_for(a_text, ca), slots_for(b_text, cb)
+    plain = combine(ours, cct, AL, *SHIPPED_T)
+    doubted = combine(doubt_first(ours, AL, [doubt]), cct, AL, *SHIPPED_T)
+    if doubt[0] not in a_text:
+        assert doubted.text == plain.text
+    elif doubted.source == plain.source == "pooled":
+        for i, (x, y) in enumerate(zip(plain.text, doubted.text)):
+            if x != y:
+                assert a_text[i] == doubt[0] and y == doubt[1] == b_text[i]
+
+
+@pytest.mark.parametrize("bad", ["M", "MWX", "MM", "mW", "M-"])
+def test_a_doubt_must_be_two_different_plate_characters(bad):
+    from pydantic import ValidationError
+
+    from firmware.recognition.config import RecognitionConfig
+
+    with pytest.raises(ValidationError, match="two different characters"):
+        RecognitionConfig(second_reader_doubts=[bad])
+    assert RecognitionConfig().second_reader_doubts == ["MW"]
 
 
 # --- when the second reader is asked ---------------------------------------------------------------

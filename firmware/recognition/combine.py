@@ -14,6 +14,10 @@ Then:
 - they read different lengths: per-position pooling would pair the wrong characters, so the read whose
   calibrated sequence confidence is higher is kept whole (for the slot reader that includes how sure it
   is that the remaining slots are empty).
+- our reader's known real-plate slips (`doubt_first`): where our reader reads a character it is known to
+  put in place of another on real plates (M for W: the largest kind of miss the issue reports on photos we
+  do not have, and the CCT reads those Ws), the other character gets the same probability in our row, so
+  between the two the second reader decides. Only the named direction: our W stays evidence against M.
 Everything here is plain numpy over plain arrays, so it is tested exhaustively without a model.
 """
 
@@ -61,6 +65,24 @@ def sequence_confidence(char_rows: np.ndarray, empty_probs: np.ndarray | None = 
         empties = np.asarray(empty_probs)
         conf *= float(np.prod(empties[empties >= 0.5]))
     return conf
+
+
+def doubt_first(rows: np.ndarray, alphabet: str, doubts: tuple[str, ...] | list[str]) -> np.ndarray:
+    """Our reader's rows with its known slips made no evidence: for each doubt "XY" (reads X where the plate
+    shows Y), a row whose best character is X gives Y the same probability; rows renormalised.
+
+    The rows stay a distribution (what the pool and its confidences need); a row whose best character is
+    not a doubted one is returned unchanged, so a read that never touches X is exactly what it was.
+    """
+    out = np.array(rows, np.float64, copy=True).reshape(-1, len(alphabet))
+    if not len(out) or not doubts:
+        return out
+    best = out.argmax(axis=1)
+    for said, shown in doubts:
+        k, j = alphabet.index(said), alphabet.index(shown)
+        hit = best == k
+        out[hit, j] = np.maximum(out[hit, j], out[hit, k])
+    return out / np.maximum(out.sum(axis=1, keepdims=True), EPS)
 
 
 def combine(first_rows: np.ndarray, second_slots: np.ndarray, alphabet: str,

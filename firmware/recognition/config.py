@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from firmware.configbase import Section
 
@@ -122,6 +122,13 @@ class RecognitionConfig(Section):
                     "for empty or format-less reads; 1 (the default since session 9) asks on every read but one whose "
                     "every character is certain to float precision: asking costs less than the reads it gains"
     )
+    second_reader_doubts: list[str] = Field(
+        ["MW"], max_length=16,
+        description="Our OCR's known slips on real plates, each 'XY' (it reads X where the plate shows Y): where it "
+                    "reads X, Y is made as likely in its row before the two readers are combined, so the second "
+                    "reader decides between them (combine.doubt_first). 'MW': W read as M is the largest kind of "
+                    "miss reported on real photos; [] combines the readers as they read"
+    )
     read_state: bool = Field(
         True,
         description="Read the plate's state (USPS code) from the words it prints above and below the serial "
@@ -143,3 +150,13 @@ class RecognitionConfig(Section):
                     "0 switches it off (then only the read text's similarity counts). 0.5: the lowest floor that "
                     "gave no more wrong states than similarity alone on rendered plates (models/state/spotting_check.py)"
     )
+
+    @field_validator("second_reader_doubts")
+    @classmethod
+    def _doubts_are_character_pairs(cls, doubts: list[str]) -> list[str]:
+        alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        for d in doubts:
+            if len(d) != 2 or d[0] == d[1] or any(c not in alphabet for c in d):
+                raise ValueError(f"{d!r}: each doubt is two different characters of 0-9A-Z, "
+                                 "'XY' = our OCR reads X where the plate shows Y")
+        return doubts
