@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware.recognition.combine import combine, doubt_first, sequence_confidence, slot_rows, temper
+from firmware.recognition.combine import combine, combine_doubting, doubt_first, sequence_confidence, slot_rows, temper
 from firmware.recognition.pipeline import needs_second_reader
 
 AL = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -206,8 +206,23 @@ def test_the_second_reader_decides_between_a_doubted_pair():
     cct[3] /= cct[3].sum()
     assert combine(ours, cct, AL, *SHIPPED_T).text == "4FCM533"
     assert combine(doubt_first(ours, AL, ["MW"]), cct, AL, *SHIPPED_T).text == "4FCW533"
+    assert combine_doubting(ours, cct, AL, *SHIPPED_T, doubts=["MW"]).text == "4FCW533"
     agree = slots_for("4FCM533", 0.9)                                 # both read M: M stays
     assert combine(doubt_first(ours, AL, ["MW"]), agree, AL, *SHIPPED_T).text == "4FCM533"
+
+
+def test_a_doubt_never_lowers_the_confidence_of_a_read_it_leaves_as_it_was():
+    """The CCT unsure between M and W: doubted, the pooled M is far less sure (a right read could fall under
+    min_confidence); the doubt only decides, so the plain combination stands, confidences and all."""
+    ours = rows_for("4FCM533", 0.97, alt={3: ("W", 0.01)})
+    cct = slots_for("4FCM533", 0.5, alt={3: ("W", 0.4)})
+    plain = combine(ours, cct, AL, *SHIPPED_T)
+    doubted_rows = combine(doubt_first(ours, AL, ["MW"]), cct, AL, *SHIPPED_T)
+    assert doubted_rows.text == plain.text == "4FCM533"
+    assert doubted_rows.char_confidences[3] < plain.char_confidences[3] - 0.2
+    got = combine_doubting(ours, cct, AL, *SHIPPED_T, doubts=["MW"])
+    assert got.text == plain.text and got.char_confidences == plain.char_confidences
+    assert combine_doubting(ours, cct, AL, *SHIPPED_T, doubts=[]).char_confidences == plain.char_confidences
 
 
 @settings(max_examples=150, deadline=None)
@@ -216,7 +231,9 @@ def test_the_second_reader_decides_between_a_doubted_pair():
 def test_a_doubt_changes_only_positions_where_ours_read_the_doubted_character(a_text, b_text, ca, cb, doubt):
     ours, cct = rows_for(a_text, ca), slots_for(b_text, cb)
     plain = combine(ours, cct, AL, *SHIPPED_T)
-    doubted = combine(doubt_first(ours, AL, [doubt]), cct, AL, *SHIPPED_T)
+    doubted = combine_doubting(ours, cct, AL, *SHIPPED_T, doubts=[doubt])
+    if doubted.text == plain.text:
+        assert doubted.char_confidences == plain.char_confidences
     if doubt[0] not in a_text:
         assert doubted.text == plain.text
     elif doubted.source == plain.source == "pooled":

@@ -28,7 +28,7 @@ import numpy as np
 
 from firmware.consensus import iou
 from firmware.recognition.config import RecognitionConfig
-from firmware.recognition.combine import combine, doubt_first
+from firmware.recognition.combine import combine_doubting
 from firmware.recognition.hints import US_FORMATS, apply_hints
 from firmware.recognition.manifest import default_model_dir, load_model_entry, read_manifest
 from firmware.recognition.ocr import OcrResult, PlateOCR, box_quad, rectify
@@ -151,8 +151,8 @@ class Recognizer:
             return read.text, read.confidences, read.confidence
         other = self.second.read(rectify(image_bgr, read.quad, self.second.input_h, self.second.input_w, pad=read.pad))
         self.second_asks += 1
-        ours = doubt_first(raw.char_probs, self.ocr.alphabet, self.config.second_reader_doubts)
-        both = combine(ours, other.slot_probs, self.ocr.alphabet, *self._temperatures)
+        both = combine_doubting(raw.char_probs, other.slot_probs, self.ocr.alphabet, *self._temperatures,
+                                doubts=self.config.second_reader_doubts)
         text, confs = self._hinted(both.text, both.char_confidences, both.char_probs)
         return text, confs, float(np.prod(confs)) if confs else 0.0
 

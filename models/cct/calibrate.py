@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "models" / "ocr"))
 
-from firmware.recognition.combine import combine, doubt_first, slot_rows, temper  # noqa: E402
+from firmware.recognition.combine import combine, combine_doubting, slot_rows, temper  # noqa: E402
 from firmware.recognition.config import RecognitionConfig  # noqa: E402
 from firmware.recognition.manifest import load_model_entry  # noqa: E402
 from firmware.recognition.ocr import PlateOCR, rectify  # noqa: E402
@@ -100,7 +100,7 @@ def main() -> None:
     gated = 0
     for r in held:
         a_ok, b_ok = r["a_text"] == r["text"], r["b_text"] == r["text"]
-        both = combine(doubt_first(r["a_rows"], alphabet, cfg.second_reader_doubts), r["b_slots"], alphabet, t_a, t_b)
+        both = combine_doubting(r["a_rows"], r["b_slots"], alphabet, t_a, t_b, cfg.second_reader_doubts)
         use = needs_second_reader(r["a_text"], r["a_confs"], cfg.second_reader_below)
         gated += use
         right["first"] += a_ok
