@@ -281,3 +281,52 @@ def test_every_format_shape_with_sure_characters_is_left_alone():
             pattern = "".join(shape)
             text = "".join("7" if k == "D" else "K" for k in pattern)
             assert needs_second_reader(text, (0.99,) * n, 0.95) is (pattern not in US_FORMATS)
+
+
+# --- the seam: the Recognizer passes its config's doubts to the combination ----------------------
+
+class _RowsOCR:
+    """Our OCR's stand-in: always the same read, with its probability rows."""
+
+    input_h, input_w, alphabet = 48, 128, AL
+
+    def __init__(self, text, rows):
+        self.text, self.rows = text, rows
+
+    def read(self, crop):
+        from firmware.recognition.ocr import OcrResult
+
+        confs = tuple(float(r.max()) for r in self.rows)
+        return OcrResult(self.text, confs, float(np.prod(confs)), self.rows)
+
+
+class _SlotReader:
+    """The second reader's stand-in, with the shipped calibration in its manifest entry."""
+
+    input_h, input_w = 64, 128
+    entry = {"calibration": {"t_ocr": SHIPPED_T[0], "t_cct": SHIPPED_T[1]}}
+
+    def __init__(self, slots):
+        self.slots = slots
+
+    def read(self, crop):
+        from firmware.recognition.slot_ocr import SlotRead, decode_slots
+
+        return SlotRead(decode_slots(self.slots, AL), self.slots)
+
+
+@pytest.mark.parametrize("doubts,expect", [(None, "4FCW533"), (["MW"], "4FCW533"), ([], "4FCM533")])
+def test_the_recognizer_combines_with_its_configured_doubts(doubts, expect):
+    from firmware.recognition.config import RecognitionConfig
+    from firmware.recognition.ocr import box_quad
+    from firmware.recognition.pipeline import Recognizer
+
+    cct = slots_for("4FCW533", 0.95, alt={3: ("M", 0.15)})
+    cct[3, AL.index("W")] = 0.8
+    cct[3] /= cct[3].sum()
+    ours = _RowsOCR("4FCM533", rows_for("4FCM533", 0.97, alt={3: ("W", 0.01)}))
+    cfg = RecognitionConfig(format_hints=False, **({} if doubts is None else {"second_reader_doubts": doubts}))
+    rec = Recognizer(detector=None, ocr=ours, config=cfg, second=_SlotReader(cct))
+    text, confs, conf = rec.read_crop(np.full((60, 200, 3), 128, np.uint8), box_quad((20, 10, 160, 40)))
+    assert text == expect and rec.second_asks == 1
+    assert len(confs) == 7 and conf == pytest.approx(float(np.prod(confs)))
