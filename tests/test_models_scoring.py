@@ -44,12 +44,36 @@ def test_ctc_char_confidence_is_best_frame_of_its_run():
     np.testing.assert_allclose(r.char_probs.sum(axis=1), 1.0, rtol=1e-5)
 
 
+def test_ctc_presence_is_one_minus_the_blank_at_the_characters_best_column():
+    """A column split 0.6 character / 0.35 blank says 'maybe nothing here'; its row (blank removed) says the
+    character at ~0.92 either way, so the presence is what keeps that doubt."""
+    probs = onehot_frames("A-B")
+    probs[2] = 0.05 / (len(ALPHABET) - 1)
+    probs[2, ALPHABET.index("B") + 1] = 0.6
+    probs[2, 0] = 0.35
+    r = ctc_greedy(probs, ALPHABET)
+    assert r.text == "AB"
+    assert r.char_presence[1] == pytest.approx(0.65)
+    assert r.char_presence[0] == pytest.approx(1 - probs[0, 0])
+    assert r.char_probs[1].max() == pytest.approx(0.6 / 0.65, rel=1e-5)
+    assert r.char_confidences[1] == pytest.approx(r.char_probs[1].max() * r.char_presence[1], rel=1e-5)
+
+
+def test_ctc_presence_follows_the_column_its_confidence_came_from():
+    probs = onehot_frames("BB")
+    probs[0, 0], probs[0, ALPHABET.index("B") + 1] = 0.3, 0.6
+    probs[1, 0], probs[1, ALPHABET.index("B") + 1] = 0.05, 0.85
+    r = ctc_greedy(probs, ALPHABET)
+    assert r.text == "B" and r.char_presence == (pytest.approx(0.95),)
+
+
 @given(st.text(alphabet=ALPHABET + "-", min_size=0, max_size=30))
 def test_ctc_text_never_longer_than_frames_and_in_alphabet(path):
     r = ctc_greedy(onehot_frames(path), ALPHABET)
     assert len(r.text) <= len(path)
     assert set(r.text) <= set(ALPHABET)
-    assert len(r.char_confidences) == len(r.text)
+    assert len(r.char_confidences) == len(r.char_presence) == len(r.text)
+    assert all(0.0 <= p <= 1.0 + 1e-6 for p in r.char_presence)
     # the reference collapse
     ref, prev = [], "-"
     for c in path:

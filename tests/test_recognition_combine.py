@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware.recognition.combine import combine, combine_doubting, doubt_first, sequence_confidence, slot_rows, temper
+from firmware.recognition.combine import combine, combine_doubting, doubt_first, kept_presence, sequence_confidence, slot_rows, temper
 from firmware.recognition.pipeline import needs_second_reader
 
 AL = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -330,3 +330,51 @@ def test_the_recognizer_combines_with_its_configured_doubts(doubts, expect):
     text, confs, conf = rec.read_crop(np.full((60, 200, 3), 128, np.uint8), box_quad((20, 10, 160, 40)))
     assert text == expect and rec.second_asks == 1
     assert len(confs) == 7 and conf == pytest.approx(float(np.prod(confs)))
+
+
+
+# --- presence: how sure the kept reader is that each character is there at all ---------------------
+
+def test_kept_presence_is_ours_for_our_characters_and_the_slots_for_the_cct():
+    ours = rows_for("ABC123", 0.9)
+    pooled = combine(ours, slots_for("ABC123", 0.9), AL)
+    assert pooled.source == "pooled"
+    assert kept_presence(pooled, (0.9, 0.8, 1.0, 1.0, 1.0, 0.7), None, N) == (0.9, 0.8, 1.0, 1.0, 1.0, 0.7)
+    first = combine(ours, slots_for("ABC1234", 0.3), AL)
+    assert first.source == "first"
+    assert kept_presence(first, (0.5,) * 6, None, N) == (0.5,) * 6
+    assert kept_presence(first, None, None, N) == (1.0,) * 6          # a reader without presence
+    cct = slots_for("ABC1234", 0.9)
+    cct[6, N] = 0.3                                                   # the 7th slot may be empty
+    cct[6] /= cct[6].sum()
+    second = combine(rows_for("AB", 0.3), cct, AL)
+    assert second.source == "second" and second.text == "ABC1234"
+    got = kept_presence(second, (1.0, 1.0), cct, N, 1.0)
+    assert len(got) == 7 and got[6] == pytest.approx(1 - cct[6, N])
+    assert got[6] < min(got[:6])
+    tempered = kept_presence(second, None, cct, N, 1.55)
+    assert tempered[6] == pytest.approx(1 - temper(cct, 1.55)[6, N])
+
+
+@pytest.mark.parametrize("presence,expect_kept", [(None, True), ((1.0,) * 3, True), ((0.7, 0.7, 0.7), False)])
+def test_the_recognizer_keeps_a_characters_doubt_that_it_is_there(presence, expect_kept):
+    """A grille's bars read '112': the rows say '1' surely, the columns that a character may not be there
+    at all. Kept confidences are the rows' times the presence, so such a read falls under min_confidence."""
+    from firmware.recognition.config import RecognitionConfig
+    from firmware.recognition.ocr import OcrResult, box_quad
+    from firmware.recognition.pipeline import Recognizer
+
+    class JunkOCR(_RowsOCR):
+        def read(self, crop):
+            confs = tuple(float(r.max()) for r in self.rows)
+            return OcrResult(self.text, confs, float(np.prod(confs)), self.rows, presence)
+
+    cct = slots_for("11111111", 0.4)                                      # the CCT disagrees on length
+    rec = Recognizer(detector=None, ocr=JunkOCR("112", rows_for("112", 0.95)),
+                     config=RecognitionConfig(format_hints=False), second=_SlotReader(cct))
+    text, confs, conf = rec.read_crop(np.full((60, 200, 3), 128, np.uint8), box_quad((20, 10, 160, 40)))
+    assert text == "112" and len(confs) == 3
+    assert (conf >= rec.config.min_confidence) is expect_kept
+    if presence is not None:
+        plain = [c / p for c, p in zip(confs, presence)]
+        assert conf == pytest.approx(float(np.prod(plain)) * float(np.prod(presence)))

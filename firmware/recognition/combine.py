@@ -125,3 +125,21 @@ def combine_doubting(first_rows: np.ndarray, second_slots: np.ndarray, alphabet:
         return plain
     doubted = combine(doubt_first(first_rows, alphabet, doubts), second_slots, alphabet, t_first, t_second)
     return plain if doubted.text == plain.text else doubted
+
+
+def kept_presence(combined: Combined, first_presence, second_slots: np.ndarray, n_alphabet: int,
+                  t_second: float = 1.0) -> tuple[float, ...]:
+    """How sure the reader whose characters were kept is that each is there at all (0..1 per character).
+
+    The rows pooled and hinted leave the blank (ours) and the empty slot (the CCT) out, so their
+    confidences say which character, not whether one is there; a junk read (a grille's bars read "112")
+    keeps high row confidences. Our characters (pooled or first) take our presence, 1 - p(blank) at
+    their column; the CCT's (second) 1 - p(empty) of their calibrated slots. Missing presence is 1.
+    """
+    if combined.source == "second":
+        slots = temper(np.asarray(second_slots, np.float64).reshape(-1, n_alphabet + 1), t_second)
+        filled = slots.argmax(axis=1) < n_alphabet
+        return tuple(float(1.0 - e) for e in slots[filled, n_alphabet])
+    if first_presence is None or len(first_presence) != len(combined.text):
+        return (1.0,) * len(combined.text)
+    return tuple(float(p) for p in first_presence)

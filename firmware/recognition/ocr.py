@@ -6,7 +6,9 @@ repeats, drop blanks) is exact enough for plates and cheap; each character's con
 probability it reached in its run of columns, and the text confidence is their product, so one doubtful
 character makes the whole read doubtful — which is what the hotlist matcher needs to know.
 We keep each character's full probability row too: the format hints re-rank from those, never from
-the text alone.
+the text alone. A row leaves the blank out (it says which character, if one is there), so each
+character also keeps its presence, 1 - p(blank) at the same column (whether one is there at all): the
+confidences the unit keeps are the row's times the presence (pipeline.py).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class OcrResult:
     confidence: float
     # (len(text), len(alphabet)) probabilities of each read character over the alphabet (blank removed)
     char_probs: np.ndarray | None = field(default=None, compare=False, repr=False)
+    # 1 - p(blank) at each character's column: how sure the reader is that a character is there at all
+    char_presence: tuple[float, ...] | None = None
 
 
 def ctc_greedy(probs: np.ndarray, alphabet: str, blank: int = 0) -> OcrResult:
@@ -38,16 +42,19 @@ def ctc_greedy(probs: np.ndarray, alphabet: str, blank: int = 0) -> OcrResult:
     chars: list[str] = []
     confs: list[float] = []
     rows: list[np.ndarray] = []
+    presence: list[float] = []
     prev = blank
     for t, k in enumerate(best):
         if k != blank and k != prev:
             chars.append(alphabet[k - 1 if k > blank else k])
             confs.append(float(probs[t, k]))
             rows.append(probs[t])
+            presence.append(float(1.0 - probs[t, blank]))
         elif k != blank and k == prev:
             if probs[t, k] > confs[-1]:
                 confs[-1] = float(probs[t, k])
                 rows[-1] = probs[t]
+                presence[-1] = float(1.0 - probs[t, blank])
         prev = k
     if rows:
         mat = np.delete(np.stack(rows), blank, axis=1)
@@ -55,7 +62,7 @@ def ctc_greedy(probs: np.ndarray, alphabet: str, blank: int = 0) -> OcrResult:
     else:
         mat = np.zeros((0, len(alphabet)), np.float32)
     confidence = float(np.prod(confs)) if confs else 0.0
-    return OcrResult("".join(chars), tuple(confs), confidence, mat)
+    return OcrResult("".join(chars), tuple(confs), confidence, mat, tuple(presence))
 
 
 def grow_quad(quad: np.ndarray, pad_x: float, pad_y: float) -> np.ndarray:

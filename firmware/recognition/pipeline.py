@@ -28,7 +28,7 @@ import numpy as np
 
 from firmware.consensus import iou
 from firmware.recognition.config import RecognitionConfig
-from firmware.recognition.combine import combine_doubting
+from firmware.recognition.combine import combine_doubting, kept_presence
 from firmware.recognition.hints import US_FORMATS, apply_hints
 from firmware.recognition.manifest import default_model_dir, load_model_entry, read_manifest
 from firmware.recognition.ocr import OcrResult, PlateOCR, box_quad, rectify
@@ -146,15 +146,17 @@ class Recognizer:
         crops and looks are what they were without it; the gate looks at our raw read (before hints).
         """
         raw = read.raw
+        presence = raw.char_presence if raw is not None else None
         if (self.second is None or raw is None or raw.char_probs is None
                 or not needs_second_reader(raw.text, raw.char_confidences, self.config.second_reader_below)):
-            return read.text, read.confidences, read.confidence
+            return with_presence(read.text, read.confidences, presence)
         other = self.second.read(rectify(image_bgr, read.quad, self.second.input_h, self.second.input_w, pad=read.pad))
         self.second_asks += 1
         both = combine_doubting(raw.char_probs, other.slot_probs, self.ocr.alphabet, *self._temperatures,
                                 doubts=self.config.second_reader_doubts)
         text, confs = self._hinted(both.text, both.char_confidences, both.char_probs)
-        return text, confs, float(np.prod(confs)) if confs else 0.0
+        presence = kept_presence(both, presence, other.slot_probs, len(self.ocr.alphabet), self._temperatures[1])
+        return with_presence(text, confs, presence)
 
     def _hinted(self, text: str, confs: tuple[float, ...], rows) -> tuple[str, tuple[float, ...]]:
         if self.config.format_hints and rows is not None and text:
@@ -233,6 +235,19 @@ class Recognizer:
         self.last_timings_ms = {"detect": (t1 - t0 + zoom_s) * 1000, "ocr": (t2 - t1 - zoom_s) * 1000,
                                 "plates": len(detections), "crops": crops, "zooms": zooms}
         return out
+
+
+def with_presence(text: str, confs, presence) -> tuple[str, tuple[float, ...], float]:
+    """(text, each character's confidence times its presence, their product): what the unit keeps.
+
+    The hints and the pool give how sure the reader is which character it is; the presence how sure it
+    is one is there at all (ocr.py, combine.kept_presence). Without presence (a stand-in reader, an
+    empty read) the confidences stand as they are.
+    """
+    confs = tuple(float(c) for c in confs)
+    if presence is not None and len(presence) == len(confs):
+        confs = tuple(c * float(p) for c, p in zip(confs, presence))
+    return text, confs, float(np.prod(confs)) if confs else 0.0
 
 
 def needs_second_reader(text: str, char_confidences, below: float) -> bool:
