@@ -208,6 +208,16 @@ def parse_toml_model(model: type[BaseModel], text: str, path: str = "<string>"):
         raise ConfigError(problems)
 
 
+def validate_override(model: type[BaseModel], data: dict, where: str = "command line"):
+    """Validate settings rebuilt with a command's options: a bad option value is a config error (exit 2)
+    naming the setting, as the same value in the file would be, not an internal error."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([ConfigProblem(where, None, ".".join(str(p) for p in err["loc"]), err["msg"])
+                           for err in exc.errors()]) from None
+
+
 def load_config(path: Path | None, data_dir: Path | None = None) -> UnitConfig:
     """Load `path` (or the built-in defaults when None) and apply a --data-dir override."""
     if path is None:

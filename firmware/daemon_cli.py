@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from firmware.cli import EXIT_OK, EXIT_RUNTIME, add_common, load_unit_config
+from firmware.cli import EXIT_OK, EXIT_RUNTIME, add_common, load_unit_config, number
 from firmware.logs import setup_logging
 
 log = logging.getLogger(__name__)
@@ -19,14 +19,15 @@ def register(sub) -> None:
     run = sub.add_parser("run", help="run the capture daemon until SIGTERM/SIGINT")
     add_common(run, json_flag=False)
     run.add_argument("--json", action="store_true", help="log one JSON object per line whatever logging.format says")
-    run.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+    run.add_argument("--seconds", type=number(0, 10 ** 9, float), default=None, help="stop after this many seconds")
     run.add_argument("--until-sources-end", action="store_true",
                      help="stop when every (finite) frame source has ended and been processed")
     run.set_defaults(func=_run)
 
     demo = sub.add_parser("demo", help="run the daemon on the bundled sample clip, GPS route and hotlist")
     demo.add_argument("--data-dir", type=Path, default=Path("demo-data"), help="where the demo stores its data")
-    demo.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+    demo.add_argument("--seconds", type=number(0, 10 ** 9, float), default=None,
+                      help="stop after this many seconds")
     demo.add_argument("--fps", type=float, default=10.0, help="replay rate of the clip")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
     demo.add_argument("--screen", nargs="?", const="127.0.0.1:8080", default=None, metavar="HOST:PORT",

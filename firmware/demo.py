@@ -88,15 +88,15 @@ def render_clip(folder: Path, seed: int = 7, lead_in_frames: int = 0) -> list[st
 
 
 def demo_config(data_dir: Path, clip_dir: Path, fps: float, screen: str | None = None):
-    from firmware.config import UnitConfig
+    from firmware.config import UnitConfig, validate_override
 
-    return UnitConfig.model_validate({**({"screen": {"listen": screen}} if screen else {}),
+    return validate_override(UnitConfig, {**({"screen": {"listen": screen}} if screen else {}),
         "unit": {"id": "demo-unit", "data_dir": str(data_dir), "min_free_mb": 16},
         "cameras": [{"id": "front", "kind": "folder", "uri": str(clip_dir), "fps": fps, "queue_size": 64}],
         "gps": {"source": "file", "file": str(asset("demo-route.nmea")), "replay_speed": 1.0},
         "alerts": {"sinks": ["log", "recording"]},
         "logging": {"level": "WARNING", "format": "text"},
-    })
+    }, "demo options")
 
 
 def load_demo_hotlist(data_dir: Path, unit_id: str, clock) -> dict:
@@ -125,11 +125,11 @@ def run_demo(data_dir: Path, seconds: float | None, fps: float, out=print, scree
     from firmware.storage.outbox import counts
 
     clip_dir = data_dir / "demo-clip"
+    config = demo_config(data_dir, clip_dir, fps, screen)   # bad --fps/--screen: refused before anything changes
     if clip_dir.exists():
         shutil.rmtree(clip_dir)
     plates = render_clip(clip_dir, lead_in_frames=int(15 * fps) if screen else 0)   # time to log in first
     clock = SystemClock()
-    config = demo_config(data_dir, clip_dir, fps, screen)
     hotlist = load_demo_hotlist(data_dir, config.unit.id, clock)
     if screen:
         provision_demo_users(data_dir)

@@ -13,7 +13,7 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common, emit, load_unit_config
+from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common, emit, load_unit_config, number
 
 
 def register(sub) -> None:
@@ -32,7 +32,8 @@ def register(sub) -> None:
     watch.add_argument("--port", default=None, help="serial device (overrides the config's gps source)")
     watch.add_argument("--baud", default=None, help="baud rate or 'auto'")
     watch.add_argument("--file", type=Path, default=None, help="replay an NMEA file instead of a port")
-    watch.add_argument("--seconds", type=float, default=0, help="stop after this long (0 = until Ctrl-C)")
+    watch.add_argument("--seconds", type=number(0, 10 ** 9, float), default=0,
+                       help="stop after this long (0 = until Ctrl-C)")
     watch.set_defaults(func=cmd_watch)
 
 
@@ -64,6 +65,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 def cmd_watch(args: argparse.Namespace) -> int:
     from firmware.clock import SystemClock
+    from firmware.config import validate_override
     from firmware.gnss.service import GnssService
 
     config = load_unit_config(args).gps
@@ -73,9 +75,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
     if args.file:
         update.update(source="file", file=args.file)
     if args.baud:
-        update["baud"] = args.baud if args.baud == "auto" else int(args.baud)
+        update["baud"] = int(args.baud) if args.baud.isascii() and args.baud.isdigit() else args.baud
     if update:
-        config = config.model_validate({**config.model_dump(), **update})
+        config = validate_override(type(config), {**config.model_dump(), **update}, "gps watch options")
     if config.source == "none":
         print("gps source is 'none': give --port DEV or --file FILE, or set gps.source", file=sys.stderr)
         return EXIT_USAGE
