@@ -52,6 +52,36 @@ def add_common(parser: argparse.ArgumentParser, json_flag: bool = True) -> None:
         parser.add_argument("--json", action="store_true", help="one JSON object per line")
 
 
+def number(low: float, high: float, kind: type = int):
+    """An argparse type: a whole number (kind=float: a finite number) from `low` to `high`, else a usage
+    error (exit 2) naming the range; a huge id or count would otherwise fail deep in SQLite or a library."""
+    import math
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or (kind is float and not math.isfinite(value)) or not low <= value <= high:
+            what = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what} from {low} to {high}")
+        return value
+
+    return parse
+
+
+def not_utf8(args: argparse.Namespace) -> str | None:
+    """The first text argument that is not UTF-8 (bytes the shell passed through as surrogates): such text
+    cannot be stored or audited, so the command is refused before it starts (exit 2)."""
+    for name, value in vars(args).items():
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return name.replace("_", "-")
+    return None
+
+
 def load_unit_config(args: argparse.Namespace):
     """Config for a command: --config, else the default path when present, else defaults."""
     from firmware.config import DEFAULT_CONFIG_PATH, load_config
@@ -170,6 +200,10 @@ def _main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     if not getattr(args, "func", None):
         parser.print_help()
+        return EXIT_USAGE
+    bad_text = not_utf8(args)
+    if bad_text:
+        print(f"error: the value given for {bad_text} is not UTF-8 text", file=sys.stderr)
         return EXIT_USAGE
     try:
         return int(args.func(args) or 0)

@@ -134,6 +134,11 @@ def cmd_import(args) -> int:
     return EXIT_OK
 
 
+def _days(args, h) -> int:
+    """--days as given (0 is refused by the range check, not read as "the default")."""
+    return h.manual_entry_days if args.days is None else args.days
+
+
 def cmd_add(args) -> int:
     from firmware.hotlist.manual import add_manual
 
@@ -141,7 +146,7 @@ def cmd_add(args) -> int:
         h = config.hotlist
         return add_manual(conn, plate=args.plate, state=args.state, reason=args.reason, user=args.user, at=at,
                           unit_id=config.unit.id,
-                          days=args.days or h.manual_entry_days, max_days=h.manual_entry_days,
+                          days=_days(args, h), max_days=h.manual_entry_days,
                           category=args.category, list_name=args.list_name, priority=h.manual_priority,
                           alert=h.manual_alert, options=h.match_options())
 
@@ -154,7 +159,7 @@ def cmd_extend(args) -> int:
 
     def job(conn, config, at):
         h = config.hotlist
-        return extend_manual(conn, args.entry_id, days=args.days or h.manual_entry_days,
+        return extend_manual(conn, args.entry_id, days=_days(args, h),
                              justification=args.justification, user=args.user, at=at,
                              unit_id=config.unit.id, max_days=h.manual_entry_days)
 

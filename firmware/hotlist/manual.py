@@ -45,6 +45,8 @@ def add_manual(conn: sqlite3.Connection, *, plate: str, state: str | None, reaso
         raise HotlistError(f"plate refused: {'junk plate (NONE/UNK/empty)' if problem == 'junk' else problem}")
     plate = normalise_entry(plate)
     state = (state or "").strip().upper() or None
+    if state and (len(state) > 3 or not state.isalnum()):   # the rule an imported list's rows follow
+        raise HotlistError(f"state must be 1-3 letters or digits, not {state!r}")
     list_row = ensure_list(conn, list_name, at=at, source="manual", priority=priority, alert=alert, update=False)
     if list_row["source"] != "manual":
         raise HotlistError(f"list {list_name!r} is not a manual list")
@@ -69,6 +71,8 @@ def add_manual(conn: sqlite3.Connection, *, plate: str, state: str | None, reaso
 
 
 def _manual_entry(conn, entry_id: int) -> sqlite3.Row:
+    if not 0 < entry_id < 2 ** 63:      # SQLite ids are 64-bit; a bigger number names no entry
+        raise HotlistError(f"no manual entry with id {entry_id}")
     row = conn.execute("SELECT e.*, l.name AS list_name, l.source FROM hotlist_entries e JOIN hotlists l"
                        " ON l.id = e.list_id WHERE e.id = ?", (entry_id,)).fetchone()
     if row is None or row["source"] != "manual":
