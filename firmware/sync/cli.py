@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common, emit, load_unit_config
+from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common, emit, load_unit_config, number
 
 STATUS_FRESH_S = 15.0
 
@@ -53,7 +53,7 @@ def register(sub) -> None:
                       help="audit_checkpoint: the `checkpoint` that `agency verify-audit` prints, for one unit")
     sign.add_argument("--agency", required=True)
     sign.add_argument("--target", default="all", help="'all' or a unit id")
-    sign.add_argument("--seq", type=int, default=None, help="default: milliseconds since the epoch")
+    sign.add_argument("--seq", type=number(0, 2 ** 63 - 1), default=None, help="default: milliseconds since the epoch")
     sign.add_argument("data", type=Path, help="JSON file with the message data")
     sign.add_argument("--json", action="store_true", help="the signed envelope is JSON either way (kept for symmetry)")
     sign.set_defaults(func=_sign)
@@ -210,12 +210,38 @@ def _keygen(args) -> int:
 
 
 def _sign(args) -> int:
+    """Refuses (exit 2) what no unit would accept: a key that is not the agency's Ed25519 key, a data file that
+    is not JSON, data that is not a valid message of its kind (the unit validates with the same models)."""
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from pydantic import ValidationError
 
-    from firmware.sync.downlink import sign
+    from firmware.sync.downlink import DATA_MODELS, sign
 
-    key = serialization.load_pem_private_key(args.key.read_bytes(), password=None)
-    data = json.loads(args.data.read_text())
+    try:
+        key = serialization.load_pem_private_key(args.key.read_bytes(), password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        key = None
+    if not isinstance(key, Ed25519PrivateKey):
+        print(f"sync sign: {args.key} is not an unencrypted Ed25519 private key in PEM (`alpr-unit sync keygen` "
+              "makes one)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        data = json.loads(args.data.read_bytes().decode("utf-8"))
+        DATA_MODELS[args.kind].model_validate(data)
+    except UnicodeDecodeError:
+        print(f"sync sign: {args.data} is not UTF-8 text", file=sys.stderr)
+        return EXIT_USAGE
+    except json.JSONDecodeError as exc:
+        print(f"sync sign: {args.data}:{exc.lineno}: not JSON: {exc.msg}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        print(f"sync sign: {args.data} is not a valid {args.kind} message (a unit would reject it): "
+              f"{'.'.join(str(p) for p in first['loc']) or '(top level)'}: {first['msg']}"
+              f"{f' (and {exc.error_count() - 1} more)' if exc.error_count() > 1 else ''}", file=sys.stderr)
+        return EXIT_USAGE
     seq = args.seq if args.seq is not None else int(time.time() * 1000)
     sys.stdout.write(sign(key, kind=args.kind, agency=args.agency, target=args.target, seq=seq, data=data).decode())
     sys.stdout.write("\n")
