@@ -131,6 +131,8 @@ def verify_stream(lines: list[str], key: dict) -> dict:
             payload = json.loads(line)
             entry = _normalise(payload.get("payload", payload) if isinstance(payload, dict) else {})
             seq = int(entry["seq"])
+            if not isinstance(entry["prev_hash"], str):      # the chain cannot be recomputed from this line
+                raise TypeError("prev_hash")
         except (ValueError, TypeError, AttributeError):
             problems.append({"problem": "unreadable_line", "line": number, "seq": 0})
             continue
@@ -158,6 +160,12 @@ def received_seqs(lines: list[str]) -> set[int]:
     return found
 
 
+def _text_lines(path: Path) -> list[str]:
+    """A stream's lines; bytes that are not UTF-8 become U+FFFD, so that line is reported (unreadable or
+    altered) by its seq rather than the whole check failing on a decode error."""
+    return path.read_text(encoding="utf-8", errors="replace").splitlines()
+
+
 def verify_path(target: Path, key: dict, stream: Path | None = None) -> dict:
     """A data dir, a database file, or a JSONL stream, by what `target` is (`stream`: what was received)."""
     from firmware.storage.db import DB_NAME, connect
@@ -166,12 +174,12 @@ def verify_path(target: Path, key: dict, stream: Path | None = None) -> dict:
     if target.is_dir():
         target = target / DB_NAME
     if target.suffix in (".jsonl", ".json", ".ndjson"):
-        return {"source": str(target), **verify_stream(target.read_text(encoding="utf-8").splitlines(), key)}
+        return {"source": str(target), **verify_stream(_text_lines(target), key)}
     if not target.is_file():
         raise FileNotFoundError(f"no database at {target}")
     conn = connect(target, readonly=True)
     try:
-        received = received_seqs(Path(stream).read_text(encoding="utf-8").splitlines()) if stream else None
+        received = received_seqs(_text_lines(Path(stream))) if stream else None
         return {"source": str(target), **verify_database(conn, key, received)}
     finally:
         conn.close()

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from firmware.access_cli import add_access_arguments
-from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, add_common, emit
+from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, add_common, emit, number
 from firmware.clock import SystemClock, iso_utc
 
 
@@ -29,9 +29,24 @@ def parse_when(text: str, end_of_day: bool = False) -> datetime:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date or ISO time: {text!r}") from None
+    except OverflowError:       # 9999-12-31 as an end of day
+        raise argparse.ArgumentTypeError(f"out of range: {text!r}") from None
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError(f"give a time zone (e.g. Z for UTC): {text!r}")
-    return value.astimezone(timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:       # 0001-01-01T00:00+01:00
+        raise argparse.ArgumentTypeError(f"out of range: {text!r}") from None
+
+
+def inverted_period(args) -> bool:
+    """--from after --to: said once (exit 2) rather than answered with an empty search or an empty report."""
+    start, end = getattr(args, "start", None), getattr(args, "end", None)
+    if start and end and start > end:
+        print("error: --from is after --to: the period is empty (a date as --to means the end of that day)",
+              file=sys.stderr)
+        return True
+    return False
 
 
 def _out(obj: dict, args) -> None:
@@ -194,6 +209,8 @@ def cmd_maintenance(args) -> int:
     from firmware.tables import show, utc
 
     adding = args.maint_command == "add"
+    if inverted_period(args):
+        return EXIT_USAGE
     config, conn = _session(args, "maintenance.write" if adding else "maintenance.view",
                             terms={"kind": getattr(args, "kind", None)} if adding else {})
     if conn is None:
@@ -227,6 +244,9 @@ def cmd_report(args) -> int:
     queue it for sync, audited."""
     from firmware.retention.report import build_report, load_signing_key, report_csv, store_report
     from firmware.storage.db import transaction
+
+    if inverted_period(args):
+        return EXIT_USAGE
 
     config, conn = _session(args, "report.view", terms={"from": iso_utc(args.start), "to": iso_utc(args.end),
                                                         "store": not args.no_store})
@@ -262,6 +282,8 @@ def cmd_query(args) -> int:
     from firmware.storage.db import transaction
     from firmware.tables import position, show, utc
 
+    if inverted_period(args):
+        return EXIT_USAGE
     terms = {"plate": args.plate, "case_number": args.case, "camera_id": args.camera,
              "from": iso_utc(args.start) if args.start else None, "to": iso_utc(args.end) if args.end else None}
     config, conn = _session(args, "reads.search", purpose=args.purpose, terms=terms)
@@ -396,5 +418,5 @@ def register(sub) -> None:
     q.add_argument("--to", dest="end", type=_when(True))
     q.add_argument("--camera")
     q.add_argument("--case", help="case or incident number (recorded with the query)")
-    q.add_argument("--limit", type=int, default=1000)
+    q.add_argument("--limit", type=number(1, 10 ** 9), default=1000)
     q.set_defaults(func=cmd_query)
