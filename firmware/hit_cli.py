@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from firmware.access_cli import add_access_arguments, open_with_access
-from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common, emit, load_unit_config
+from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common, emit, load_unit_config, number
 from firmware.clock import SystemClock
 from firmware.dispositions import (CHECKS, DISPOSITIONS, OUTCOMES, DispositionError, all_hits, find_hit_id,
                                    hit_detail, record_check, record_disposition, record_outcome)
@@ -31,7 +31,7 @@ def register(sub) -> None:
         return p
 
     listing = command("list", "hits on this unit, unanswered first", _list, with_hit=False)
-    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--limit", type=number(1, 10 ** 9), default=100)
     command("show", "one hit: the read beside the entry, and every step recorded so far", _show)
     check = command("check", "record one verification step: plate, state, or dispatch", _check)
     check.add_argument("--check", required=True, choices=sorted(CHECKS))

@@ -32,6 +32,9 @@ def _provision(args) -> int:
     from firmware.storage.db import transaction
     from firmware.unit_data import has_unit_data, open_unit
 
+    if not args.user.strip():       # the audit log must name who set the unit up
+        print("provision: --user must name the technician", file=sys.stderr)
+        return EXIT_USAGE
     config = load_unit_config(args)
     existed = has_unit_data(config.unit.data_dir)
     conn = open_unit(config, create=True)

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, add_common, emit, load_unit_config
+from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, add_common, emit, load_unit_config, number
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -49,7 +49,8 @@ def register(subparsers) -> None:
 def _model_options(parser: argparse.ArgumentParser) -> None:
     add_common(parser)
     parser.add_argument("--model-dir", type=Path, default=None, help="override recognition.model_dir")
-    parser.add_argument("--threads", type=int, default=None, help="override recognition.threads")
+    parser.add_argument("--threads", type=number(1, 8), default=None,
+                        help="override recognition.threads (1-8, its bounds)")
     parser.add_argument("--no-xnnpack", action="store_true", help="run without the XNNPACK delegate")
     parser.add_argument("--no-hints", action="store_true", help="switch the plate-format hints off")
     parser.add_argument("--no-second-reader", action="store_true",

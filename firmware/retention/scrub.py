@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import sys
 from pathlib import Path
 
 TOKEN = re.compile(rb"(?<![A-Za-z0-9])[A-Z0-9]{2,10}(?![A-Za-z0-9])")
@@ -106,7 +107,7 @@ def cmd_scrub(args) -> int:
 
     config = load_unit_config(args)
     if not args.folder.is_dir():
-        print(f"scrub: {args.folder} is not a directory", flush=True)
+        print(f"scrub: {args.folder} is not a directory", file=sys.stderr)
         return EXIT_USAGE
     db = config.unit.data_dir / DB_NAME
     if not db.exists():

@@ -1,6 +1,7 @@
 """`alpr-unit db check|recover`: the technician's view of the unit database's health.
 
-check: quick_check (or --full integrity_check); exit 0 sound, 1 corrupt, 3 the disk failed.
+check: quick_check (or --full integrity_check); exit 0 sound, 1 corrupt, 2 no unit data there (a wrong
+--data-dir or config, as for every command), 3 the disk failed.
 recover: a corrupt alpr.db is moved aside (alpr.db.corrupt-<utc>, with WAL and SHM) and a new one
 started, as the daemon does at start; then what can still be read from the newest quarantined file
 (or --from FILE) is copied into alpr.db.salvaged-<utc>, a separate database: two evidence stores
@@ -44,7 +45,7 @@ def cmd_check(args) -> int:
     if not result.exists:
         print(f"no unit data in {data_dir}", file=sys.stderr)
         emit({**out, "ok": False}, args.json)
-        return EXIT_FAILED
+        return EXIT_USAGE
     emit(out, args.json)
     return EXIT_OK if result.ok else EXIT_FAILED
 
@@ -60,7 +61,7 @@ def cmd_recover(args) -> int:
     current = check_database(data_dir / DB_NAME)
     if not current.exists and args.source is None and not list(data_dir.glob(f"{DB_NAME}.corrupt-*")):
         print(f"no unit data in {data_dir}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_USAGE
     if current.exists and not current.ok:
         out["quarantined"] = quarantine(data_dir, now).name
         out["problems"] = list(current.problems)
