@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from firmware.cli import EXIT_FAILED, EXIT_OK, add_common, load_unit_config
+from firmware.cli import EXIT_FAILED, EXIT_OK, add_common, load_unit_config, number
 
 
 @dataclass
@@ -31,7 +31,7 @@ class Check:
 def register(sub) -> None:
     parser = sub.add_parser("selftest", help="check cameras, model, GPS, storage, disk and clock")
     add_common(parser)
-    parser.add_argument("--gps-timeout", type=float, default=5.0, help="seconds to wait for a GPS fix")
+    parser.add_argument("--gps-timeout", type=number(0, 3600, float), default=5.0, help="seconds to wait for a GPS fix")
     parser.set_defaults(func=_selftest)
 
 

@@ -12,13 +12,14 @@ from collections import Counter
 from importlib import resources
 from pathlib import Path
 
+from firmware.cli import number
 from firmware.gnss.sources import NmeaStream
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--file", type=Path, default=None, help="NMEA capture (default: the demo route)")
-    parser.add_argument("--repeat", type=int, default=5, help="passes over the file")
-    parser.add_argument("--chunk", type=int, default=512, help="bytes per read, as from a serial port")
+    parser.add_argument("--repeat", type=number(1, 10 ** 6), default=5, help="passes over the file")
+    parser.add_argument("--chunk", type=number(1, 10 ** 8), default=512, help="bytes per read, as from a serial port")
     parser.add_argument("--min-year", type=int, default=1990, help="dates before this year are rejected")
 
 

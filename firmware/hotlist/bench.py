@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from firmware.cli import number
 from firmware.clock import ManualClock
 from firmware.hotlist.config import HotlistConfig
 from firmware.hotlist.service import HotlistService, _trim_heap
@@ -33,8 +34,8 @@ _SWAP = {"0": "O", "O": "0", "1": "I", "I": "1", "8": "B", "B": "8", "5": "S", "
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--entries", type=int, default=100_000, help="synthetic list size")
-    parser.add_argument("--reads", type=int, default=20_000, help="reads to match")
+    parser.add_argument("--entries", type=number(1, 10 ** 8), default=100_000, help="synthetic list size")
+    parser.add_argument("--reads", type=number(1, 10 ** 8), default=20_000, help="reads to match")
     parser.add_argument("--hit-share", type=float, default=0.01, help="share of reads that are (misread) entries")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--max-equivalent", type=int, default=1, choices=[0, 1, 2], help="OCR-equivalent chars")
