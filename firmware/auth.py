@@ -56,7 +56,9 @@ def verify_credential(stored: str, secret: str) -> bool:
         raise CredentialFormatError(f"malformed {SCHEME} credential: {exc}") from None
     if not (10 <= ln <= 20 and 1 <= r <= 32 and 1 <= p <= 16 and key):
         raise CredentialFormatError("scrypt parameters out of range")
-    got = hashlib.scrypt(secret.encode(), salt=salt, n=1 << ln, r=r, p=p, maxmem=256 * 1024 * 1024, dklen=len(key))
+    # the bytes as typed: a PIN that is not UTF-8 (stdin passes it through as surrogates) is a wrong PIN
+    got = hashlib.scrypt(secret.encode("utf-8", "surrogateescape"), salt=salt, n=1 << ln, r=r, p=p,
+                         maxmem=256 * 1024 * 1024, dklen=len(key))
     return hmac.compare_digest(got, key)
 
 

@@ -182,6 +182,11 @@ def _hash_credential(args) -> int:
     from firmware.auth import hash_credential
 
     secret = sys.stdin.readline().rstrip("\r\n") if args.stdin else getpass.getpass("PIN or password: ")
+    try:
+        secret.encode("utf-8")
+    except UnicodeEncodeError:      # bytes stdin passed through: no unit could check a PIN typed as text
+        print("the secret is not UTF-8 text", file=sys.stderr)
+        return EXIT_USAGE
     if len(secret) < 4:
         print("a credential needs at least 4 characters", file=sys.stderr)
         return EXIT_FAILED
