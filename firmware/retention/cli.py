@@ -27,15 +27,12 @@ def parse_when(text: str, end_of_day: bool = False) -> datetime:
             day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
             return day + timedelta(days=1) if end_of_day else day
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if value.tzinfo is None:
+            raise argparse.ArgumentTypeError(f"give a time zone (e.g. Z for UTC): {text!r}")
+        return value.astimezone(timezone.utc)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date or ISO time: {text!r}") from None
-    except OverflowError:       # 9999-12-31 as an end of day
-        raise argparse.ArgumentTypeError(f"out of range: {text!r}") from None
-    if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"give a time zone (e.g. Z for UTC): {text!r}")
-    try:
-        return value.astimezone(timezone.utc)
-    except OverflowError:       # 0001-01-01T00:00+01:00
+    except OverflowError:       # 9999-12-31 as an end of day, 0001-01-01T00:00+01:00
         raise argparse.ArgumentTypeError(f"out of range: {text!r}") from None
 
 
