@@ -8,42 +8,15 @@ data dir), 3 storage failure.
 
 from __future__ import annotations
 
-import argparse
 import sqlite3
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 from firmware.access_cli import add_access_arguments
 from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, add_common, emit, number
 from firmware.clock import SystemClock, iso_utc
-
-
-def parse_when(text: str, end_of_day: bool = False) -> datetime:
-    """YYYY-MM-DD (UTC; with end_of_day, the next midnight) or ISO-8601 with a zone (Z)."""
-    text = text.strip()
-    try:
-        if len(text) == 10:
-            day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
-            return day + timedelta(days=1) if end_of_day else day
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        if value.tzinfo is None:
-            raise argparse.ArgumentTypeError(f"give a time zone (e.g. Z for UTC): {text!r}")
-        return value.astimezone(timezone.utc)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date or ISO time: {text!r}") from None
-    except OverflowError:       # 9999-12-31 as an end of day, 0001-01-01T00:00+01:00
-        raise argparse.ArgumentTypeError(f"out of range: {text!r}") from None
-
-
-def inverted_period(args) -> bool:
-    """--from after --to: said once (exit 2) rather than answered with an empty search or an empty report."""
-    start, end = getattr(args, "start", None), getattr(args, "end", None)
-    if start and end and start > end:
-        print("error: --from is after --to: the period is empty (a date as --to means the end of that day)",
-              file=sys.stderr)
-        return True
-    return False
+from firmware.retention.periods import inverted_period, when_arg
 
 
 def _out(obj: dict, args) -> None:
@@ -308,10 +281,6 @@ def cmd_query(args) -> int:
     return EXIT_OK
 
 
-def _when(end_of_day: bool = False):
-    return lambda text: parse_when(text, end_of_day)
-
-
 def register(sub) -> None:
     p = sub.add_parser("purge", help="apply the retention rule now: delete what must go, report what stays and why")
     add_common(p)
@@ -327,8 +296,8 @@ def register(sub) -> None:
     add.add_argument("--plate", help="the plate to preserve (required for a preservation request)")
     add.add_argument("--camera", help="camera id (default: every camera of the unit)")
     add.add_argument("--unit", help="unit id (default: this unit)")
-    add.add_argument("--from", dest="start", required=True, type=_when(), help="start of the period held (UTC)")
-    add.add_argument("--to", dest="end", required=True, type=_when(True), help="end of the period held (UTC)")
+    add.add_argument("--from", dest="start", required=True, type=when_arg(), help="start of the period held (UTC)")
+    add.add_argument("--to", dest="end", required=True, type=when_arg(True), help="end of the period held (UTC)")
     add.add_argument("--case", required=True, help="case number")
     add.add_argument("--officer", required=True, help="requesting officer")
     add.add_argument("--agency", required=True, help="requesting agency")
@@ -388,20 +357,20 @@ def register(sub) -> None:
     madd.add_argument("--technician", help="who did the work, when not the --user recording it")
     madd.add_argument("--description", required=True)
     madd.add_argument("--component", default="unit", help="unit, camera:front, gps, disk, ...")
-    madd.add_argument("--at", type=_when(), help="when the work was done (default now)")
+    madd.add_argument("--at", type=when_arg(), help="when the work was done (default now)")
     madd.add_argument("--out-of-service", action="store_true", help="the work took the part out of service")
     mlist = ms.add_parser("list", help="maintenance records and recorded malfunctions")
     add_common(mlist)
     add_access_arguments(mlist, provisioning=True)
-    mlist.add_argument("--from", dest="start", type=_when())
-    mlist.add_argument("--to", dest="end", type=_when(True))
+    mlist.add_argument("--from", dest="start", type=when_arg())
+    mlist.add_argument("--to", dest="end", type=when_arg(True))
     maint.set_defaults(func=cmd_maintenance)
 
     rep = sub.add_parser("report", help="use and effectiveness report for a period")
     add_common(rep)
     add_access_arguments(rep)
-    rep.add_argument("--from", dest="start", required=True, type=_when())
-    rep.add_argument("--to", dest="end", required=True, type=_when(True), help="inclusive when a date")
+    rep.add_argument("--from", dest="start", required=True, type=when_arg())
+    rep.add_argument("--to", dest="end", required=True, type=when_arg(True), help="inclusive when a date")
     rep.add_argument("--format", choices=["json", "csv"], default="json", help="csv for a spreadsheet (--json wins)")
     rep.add_argument("--no-store", action="store_true", help="print only: do not store, sign or sync this report")
     rep.set_defaults(func=cmd_report)
@@ -411,8 +380,8 @@ def register(sub) -> None:
     add_access_arguments(q)
     q.add_argument("--purpose", required=True, help="one of retention.purposes in the config")
     q.add_argument("--plate", help="plate, * and ? wildcards allowed")
-    q.add_argument("--from", dest="start", type=_when())
-    q.add_argument("--to", dest="end", type=_when(True))
+    q.add_argument("--from", dest="start", type=when_arg())
+    q.add_argument("--to", dest="end", type=when_arg(True))
     q.add_argument("--camera")
     q.add_argument("--case", help="case or incident number (recorded with the query)")
     q.add_argument("--limit", type=number(1, 10 ** 9), default=1000)
