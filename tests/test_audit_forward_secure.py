@@ -202,6 +202,40 @@ def test_synced_stream_is_checked_and_the_first_bad_entry_named(unit, tmp_path):
     assert verify_path(stream, key)["first_bad"]["seq"] == 10
 
 
+def test_a_seq_past_any_plausible_key_is_named_not_walked_to(unit):
+    """A corrupt or hostile stream line with seq 10**12 would make the agency derive 10**12 keys (days): it is
+    set aside as seq_implausible, named by line and seq, while every real entry is still checked."""
+    conn, key, _ = unit
+    payloads = [json.loads(p[0]) for p in conn.execute("SELECT payload FROM outbox WHERE kind = 'audit' ORDER BY seq")]
+    lines = [json.dumps(p) for p in payloads] + [json.dumps({**payloads[-1], "seq": 10 ** 12})]
+    result = verify_stream(lines, key)
+    assert not result["ok"] and result["mac_verified"] == 13, result["problems"]
+    assert result["first_bad"] == {**result["first_bad"], "problem": "seq_implausible", "line": 16, "seq": 10 ** 12}
+    assert [p["problem"] for p in result["problems"]] == ["seq_implausible"]   # not "10**12 entries missing"
+    payloads[9]["detail"] = {"n": 99}                                           # a real tamper is still named first
+    result = verify_stream([json.dumps(p) for p in payloads] + lines[-1:], key)
+    assert result["first_bad"]["seq"] == 10 and "seq_implausible" in {p["problem"] for p in result["problems"]}
+    # the bound is exact: first_seq 3 + 12 keys reaches the last real entry (15), 11 keys does not
+    assert verify_stream(lines[:-1], key, max_steps=12)["ok"]
+    short = verify_stream(lines[:-1], key, max_steps=11)
+    assert short["problems"] == [{"problem": "seq_implausible", "line": 15, "seq": 15, "id": payloads[-1]["id"],
+                                  "detail": short["problems"][0]["detail"]}]
+    assert "more than 11 keys past" in short["problems"][0]["detail"]
+
+
+def test_a_database_seq_or_key_position_past_any_plausible_key_is_named(unit):
+    conn, key, _ = unit
+    as_root(conn)
+    conn.execute("UPDATE audit_log SET seq = ? WHERE seq = 15", (10 ** 12,))
+    problems = verify_database(conn, key)["problems"]
+    assert {"problem": "seq_implausible", "seq": 10 ** 12} in [{k: p.get(k) for k in ("problem", "seq")}
+                                                               for p in problems]
+    conn.execute("UPDATE audit_log SET seq = 15 WHERE seq = ?", (10 ** 12,))
+    conn.execute("UPDATE audit_key SET seq = ?", (10 ** 12,))
+    bad = first_bad(conn, key)
+    assert bad["problem"] == "seq_implausible" and bad["seq"] == 10 ** 12 and "key position" in bad["detail"]
+
+
 def test_the_key_is_provisioned_once_and_its_file_never_overwritten(unit, tmp_path):
     conn, _, _ = unit
     from firmware.retention.auditkey import AuditKeyError

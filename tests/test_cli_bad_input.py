@@ -12,7 +12,10 @@ import pytest
 
 from conftest import REPO, alpr_unit_cmd
 from firmware.auth import hash_credential
-from rosters import STAFF, provisioned
+from firmware.retention.audit import append_audit
+from firmware.retention.auditkey import provision_key
+from firmware.storage.db import open_database, transaction
+from rosters import AT, STAFF, provisioned
 
 NOT_UTF8 = b"why \xff\xfe"          # as a shell passes bytes from a Latin-1 terminal or a broken paste
 HUGE = "9" * 23                     # past SQLite's 64-bit integers
@@ -38,6 +41,7 @@ def files(tmp_path_factory) -> dict:
     (root / "route.nmea").write_text("$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*47\n")
     (root / "gps.toml").write_text(f'[unit]\nid = "unit-0001"\ndata_dir = "{root / "data"}"\n'
                                    f'[gps]\nsource = "file"\nfile = "{root / "route.nmea"}"\n')
+    _audit_streams(root)
     made = subprocess.run([*alpr_unit_cmd(), "sync", "keygen", "--out", str(root / "agency.key")], cwd=REPO,
                           capture_output=True, text=True, timeout=60)
     assert made.returncode == 0, made.stderr
@@ -45,7 +49,25 @@ def files(tmp_path_factory) -> dict:
                                           "binary_jsonl": "binary.jsonl", "bad_json": "bad.json",
                                           "bad_roster": "bad_roster.json", "roster": "roster.json",
                                           "stream": "stream.jsonl", "audit_key": "audit.key", "nmea": "route.nmea",
-                                          "gps_config": "gps.toml", "agency_key": "agency.key"}.items()}
+                                          "gps_config": "gps.toml", "agency_key": "agency.key",
+                                          "unit_key": "unit.key", "huge_seq": "huge_seq.jsonl",
+                                          "inf_seq": "inf_seq.jsonl"}.items()}
+
+
+def _audit_streams(root: Path) -> None:
+    """A unit's real synced audit stream (4 entries under a provisioned key, as the unit queues them), with
+    one more line whose seq is 10**12 (the agency would derive 10**12 keys) or Infinity."""
+    conn = open_database(root / "audited")
+    transaction(conn, lambda c: provision_key(c, root / "unit.key", unit_id="unit-0001", at=AT, user="tech.tim"))
+    for i in range(3):
+        transaction(conn, lambda c: append_audit(c, unit_id="unit-0001", event="query", at=AT, user="ofc.ray",
+                                                 purpose="stolen vehicle", detail={"n": i}))
+    payloads = [json.loads(row[0]) for row in conn.execute("SELECT payload FROM outbox WHERE kind = 'audit'"
+                                                               " ORDER BY seq")]
+    conn.close()
+    lines, last = [json.dumps(p) for p in payloads], payloads[-1]
+    (root / "huge_seq.jsonl").write_text("\n".join([*lines, json.dumps({**last, "seq": 10 ** 12})]) + "\n")
+    (root / "inf_seq.jsonl").write_text("\n".join([*lines, json.dumps({**last, "seq": float("inf")})]) + "\n")
 
 
 D = ["--data-dir", "{data}"]
@@ -109,6 +131,12 @@ CASES = [
                                                           "{stream}"], None, 1, "(unreadable_line)"),
     ("agency verify-audit stream not UTF-8", ["agency", "verify-audit", "--key", "{audit_key}", "{binary_jsonl}"],
      None, 1, "(unreadable_line)"),
+    ("agency verify-audit stream line with seq 10**12", ["agency", "verify-audit", "--key", "{unit_key}",
+                                                        "{huge_seq}"], None, 1,
+     "first bad entry: seq 1000000000000 (seq_implausible), line 5"),
+    ("agency verify-audit stream line with seq Infinity", ["agency", "verify-audit", "--key", "{unit_key}",
+                                                          "{inf_seq}"], None, 1,
+     "first bad entry: seq 0 (unreadable_line), line 5"),
     ("read --threads 0", ["read", "{empty}", "--threads", "0"], None, 2,
      "argument --threads: '0' is not a whole number from 1 to 8"),
     ("db check no unit data", ["db", "check", "--data-dir", "{empty}"], None, 2, "no unit data in"),

@@ -16,7 +16,7 @@ import sqlite3
 from pathlib import Path
 
 from firmware.retention.audit import GENESIS, anchor_justified, entry_hash
-from firmware.retention.auditkey import KeyWalker, entry_mac
+from firmware.retention.auditkey import MAX_KEY_STEPS, KeyWalker, entry_mac
 
 _FIELDS = ("seq", "id", "at", "unit_id", "event", "user", "purpose", "detail", "prev_hash", "hash", "mac")
 
@@ -50,7 +50,9 @@ def check_entries(entries: list[dict], walker: KeyWalker, *, first_expected_seq:
             problems.append({"problem": "chain_broken", **name})
         if entry_hash(e["prev_hash"], e) != e["hash"]:
             problems.append({"problem": "entry_altered", **name})
-        if seq >= walker.first_seq:
+        if not walker.reaches(seq):     # its key is not derived: see MAX_KEY_STEPS
+            problems.append({"problem": "seq_implausible", **name, "detail": _too_far(walker, seq)})
+        elif seq >= walker.first_seq:
             if not e["mac"]:
                 problems.append({"problem": "mac_missing", **name})
             elif e["mac"] != entry_mac(walker.key(seq), seq, e["hash"]):
@@ -63,6 +65,11 @@ def check_entries(entries: list[dict], walker: KeyWalker, *, first_expected_seq:
     return problems, counts
 
 
+def _too_far(walker: KeyWalker, seq: int) -> str:
+    return (f"seq {seq} is more than {walker.last_seq - walker.first_seq} keys past the initial key's first seq"
+            f" {walker.first_seq}: no unit writes that many audit entries (see --max-key-steps)")
+
+
 def _result(problems: list[dict], counts: dict, entries: list[dict] | None = None, **extra) -> dict:
     """The finding; when everything checked out, the checkpoint the agency may sign back to the unit
     (`alpr-unit sync sign --kind audit_checkpoint`)."""
@@ -73,14 +80,16 @@ def _result(problems: list[dict], counts: dict, entries: list[dict] | None = Non
             "problems": ordered, "checkpoint": checkpoint}
 
 
-def verify_database(conn: sqlite3.Connection, key: dict, received: set[int] | None = None) -> dict:
+def verify_database(conn: sqlite3.Connection, key: dict, received: set[int] | None = None,
+                    max_steps: int = MAX_KEY_STEPS) -> dict:
     """Everything: chain from the anchor, every MAC, the key's position, the anchor's justification.
 
     `received`: the seqs the agency holds from the synced stream. A purge may only remove entries the
     agency already has, so an anchor past one it never received is an unlawful deletion even when a
     purge entry (which whoever holds the unit's current key can append) claims it.
+    `max_steps`: how far past the initial key a seq may lie (MAX_KEY_STEPS says why there is a limit).
     """
-    walker = KeyWalker(key["key"], key["first_seq"])
+    walker = KeyWalker(key["key"], key["first_seq"], max_steps)
     entries = [_normalise(dict(r)) for r in conn.execute(f"SELECT {', '.join(_FIELDS)} FROM audit_log ORDER BY seq")]
     anchor = conn.execute("SELECT seq, hash FROM audit_anchor WHERE id = 1").fetchone()
     anchor_seq, anchor_hash = (anchor[0], anchor[1]) if anchor else (0, GENESIS)
@@ -96,6 +105,9 @@ def verify_database(conn: sqlite3.Connection, key: dict, received: set[int] | No
     elif state[0] != key["first_seq"]:
         problems.append({"problem": "key_replaced", "seq": key["first_seq"],
                          "detail": "the unit's key is not the one provisioned with the agency's initial key"})
+    elif not walker.reaches(state[1]):
+        problems.append({"problem": "seq_implausible", "seq": state[1],
+                         "detail": f"the unit's key position: {_too_far(walker, state[1])}"})
     elif state[2] != walker.key(max(state[1], key["first_seq"])).hex():
         problems.append({"problem": "key_state_forged", "seq": state[1],
                          "detail": "the unit's key for this position does not descend from the initial key"})
@@ -119,9 +131,15 @@ def verify_database(conn: sqlite3.Connection, key: dict, received: set[int] | No
     return _result(problems, counts, entries, anchor_seq=anchor_seq, last_seq=last)
 
 
-def verify_stream(lines: list[str], key: dict) -> dict:
-    """The synced audit stream (one JSON payload per line, resends allowed, any order)."""
-    walker = KeyWalker(key["key"], key["first_seq"])
+def verify_stream(lines: list[str], key: dict, max_steps: int = MAX_KEY_STEPS) -> dict:
+    """The synced audit stream (one JSON payload per line, resends allowed, any order).
+
+    A line whose seq lies more than `max_steps` past the initial key's first seq (MAX_KEY_STEPS: more
+    audit entries than a unit writes; its key would take days to derive) is set aside as seq_implausible,
+    named by line and seq, like an unreadable line: its MAC cannot be checked, so the stream fails, and
+    it is kept out of the chain so that one corrupt seq is not also reported as billions of missing entries.
+    """
+    walker = KeyWalker(key["key"], key["first_seq"], max_steps)
     by_seq: dict[int, dict] = {}
     problems: list[dict] = []
     for number, line in enumerate(lines, 1):
@@ -133,8 +151,12 @@ def verify_stream(lines: list[str], key: dict) -> dict:
             seq = int(entry["seq"])
             if not isinstance(entry["prev_hash"], str):      # the chain cannot be recomputed from this line
                 raise TypeError("prev_hash")
-        except (ValueError, TypeError, AttributeError):
+        except (ValueError, TypeError, AttributeError, OverflowError):      # OverflowError: seq Infinity
             problems.append({"problem": "unreadable_line", "line": number, "seq": 0})
+            continue
+        if not walker.reaches(seq):
+            problems.append({"problem": "seq_implausible", "line": number, "seq": seq, "id": entry["id"],
+                             "detail": _too_far(walker, seq)})
             continue
         entry["seq"] = seq
         if seq in by_seq and by_seq[seq]["hash"] != entry["hash"]:
@@ -155,7 +177,7 @@ def received_seqs(lines: list[str]) -> set[int]:
         try:
             payload = json.loads(line)
             found.add(int(payload.get("payload", payload)["seq"]))
-        except (ValueError, TypeError, KeyError, AttributeError):
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
             continue
     return found
 
@@ -166,7 +188,7 @@ def _text_lines(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8", errors="replace").splitlines()
 
 
-def verify_path(target: Path, key: dict, stream: Path | None = None) -> dict:
+def verify_path(target: Path, key: dict, stream: Path | None = None, max_steps: int = MAX_KEY_STEPS) -> dict:
     """A data dir, a database file, or a JSONL stream, by what `target` is (`stream`: what was received)."""
     from firmware.storage.db import DB_NAME, connect
 
@@ -174,12 +196,12 @@ def verify_path(target: Path, key: dict, stream: Path | None = None) -> dict:
     if target.is_dir():
         target = target / DB_NAME
     if target.suffix in (".jsonl", ".json", ".ndjson"):
-        return {"source": str(target), **verify_stream(_text_lines(target), key)}
+        return {"source": str(target), **verify_stream(_text_lines(target), key, max_steps)}
     if not target.is_file():
         raise FileNotFoundError(f"no database at {target}")
     conn = connect(target, readonly=True)
     try:
         received = received_seqs(_text_lines(Path(stream))) if stream else None
-        return {"source": str(target), **verify_database(conn, key, received)}
+        return {"source": str(target), **verify_database(conn, key, received, max_steps)}
     finally:
         conn.close()

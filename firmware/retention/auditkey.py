@@ -129,17 +129,42 @@ def load_key_file(path: Path) -> dict:
     return {"unit_id": data.get("unit_id"), "first_seq": first_seq, "key": key}
 
 
-class KeyWalker:
-    """The agency's side: the key of any seq at or after first_seq, derived forward from the initial key."""
+# The most keys the agency derives past the initial one: a seq further than this past first_seq is refused
+# rather than walked to. The walk is one SHA-256 per seq with no shortcut (that is what makes the chain
+# one-way), ~0.4 us a step here, so a corrupt or hostile line with seq 10**12 would keep an auditor's check
+# busy for days. Seqs are consecutive by design (AUTOINCREMENT; a rolled-back entry burns neither its seq nor
+# its key), so a unit's highest seq is the number of audit entries it ever wrote: one per person's action
+# (login, query, hit verification, hotlist change, hold) or system event (purge, config, downlink). Ten
+# million is decades of a patrol unit's use at hundreds a day, and ~58 days of a nonstop flood at the
+# busiest capped source (120 downlink rejections a minute); deriving that many keys takes ~4 s. An auditor
+# with a unit known to have written more raises it (`agency verify-audit --max-key-steps`).
+MAX_KEY_STEPS = 10_000_000
 
-    def __init__(self, initial: bytes, first_seq: int):
+
+class KeyTooFar(ValueError):
+    """A seq further past the initial key than the walker will derive (see MAX_KEY_STEPS)."""
+
+
+class KeyWalker:
+    """The agency's side: the key of any seq from first_seq up to first_seq + max_steps, derived forward
+    from the initial key (KeyTooFar past that, before any step is taken)."""
+
+    def __init__(self, initial: bytes, first_seq: int, max_steps: int = MAX_KEY_STEPS):
         self.first_seq = first_seq
+        self.last_seq = first_seq + max_steps
         self._seq, self._key = first_seq, initial
         self._initial = initial
+
+    def reaches(self, seq: int) -> bool:
+        """Whether key(seq) will be derived (a seq before the MAC chain has no key but is in reach)."""
+        return seq <= self.last_seq
 
     def key(self, seq: int) -> bytes:
         if seq < self.first_seq:
             raise ValueError("before the MAC chain")
+        if seq > self.last_seq:
+            raise KeyTooFar(f"seq {seq} is more than {self.last_seq - self.first_seq} keys past the initial key's"
+                            f" first seq {self.first_seq}")
         if seq < self._seq:
             self._seq, self._key = self.first_seq, self._initial
         while self._seq < seq:

@@ -16,6 +16,7 @@ from pathlib import Path
 from firmware.access_cli import add_access_arguments
 from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, add_common, emit, number
 from firmware.clock import SystemClock, iso_utc
+from firmware.retention.auditkey import MAX_KEY_STEPS
 from firmware.retention.periods import inverted_period, when_arg
 
 
@@ -158,14 +159,15 @@ def cmd_agency_verify_audit(args) -> int:
         print(f"agency verify-audit: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        result = verify_path(args.target, key, args.stream)
+        result = verify_path(args.target, key, args.stream, args.max_key_steps)
     except (OSError, sqlite3.Error) as exc:
         print(f"agency verify-audit: cannot read {args.target}: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
     _out({"event": "agency_verify_audit", **result}, args)
     if not result["ok"] and not args.json:
         bad = result["first_bad"]
-        print(f"first bad entry: seq {bad.get('seq')} ({bad['problem']})", file=sys.stderr)
+        where = f", line {bad['line']}" if "line" in bad else ""
+        print(f"first bad entry: seq {bad.get('seq')} ({bad['problem']}){where}", file=sys.stderr)
     return EXIT_OK if result["ok"] else EXIT_FAILED
 
 
@@ -344,6 +346,9 @@ def register(sub) -> None:
     va.add_argument("target", type=Path, help="a unit's data dir, its alpr.db, or a JSONL of its synced audit stream")
     va.add_argument("--stream", type=Path, help="with a database: the JSONL of the audit stream the agency received;"
                                                 " an anchor past an entry it never received is reported")
+    va.add_argument("--max-key-steps", type=number(1, 10 ** 12), default=MAX_KEY_STEPS,
+                    help=f"derive keys at most this far past the initial one (default {MAX_KEY_STEPS:,}, ~4 s);"
+                         " a seq further is reported as seq_implausible")
     va.add_argument("--json", action="store_true", help="one JSON object per line")
     va.set_defaults(func=cmd_agency_verify_audit)
 
