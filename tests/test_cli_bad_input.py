@@ -5,7 +5,10 @@ no traceback. Where the command would have changed something, it must not have."
 
 import json
 import os
+import random
+import sqlite3
 import subprocess
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -32,6 +35,7 @@ def files(tmp_path_factory) -> dict:
     (root / "empty").mkdir()
     (root / "binary").write_bytes(b"\xff\xfe\x00\x01binary")
     (root / "binary.jsonl").write_bytes(b'{"seq": 1, "prev_hash": "\xff"}\n\xff\xfe\n')
+    (root / "random.bin").write_bytes(random.Random(7).randbytes(100_000))   # 2 of its ~800 lines read as plates
     (root / "bad.json").write_text('{"users": [\n')
     (root / "bad_roster.json").write_text(json.dumps({"users": [{"id": 5}]}))
     (root / "roster.json").write_text(json.dumps({"users": [{"id": "a", "name": "Ann"}]}))
@@ -46,7 +50,7 @@ def files(tmp_path_factory) -> dict:
                           capture_output=True, text=True, timeout=60)
     assert made.returncode == 0, made.stderr
     return {k: str(root / v) for k, v in {"root": ".", "data": "data", "empty": "empty", "binary": "binary",
-                                          "binary_jsonl": "binary.jsonl", "bad_json": "bad.json",
+                                          "binary_jsonl": "binary.jsonl", "random": "random.bin", "bad_json": "bad.json",
                                           "bad_roster": "bad_roster.json", "roster": "roster.json",
                                           "stream": "stream.jsonl", "audit_key": "audit.key", "nmea": "route.nmea",
                                           "gps_config": "gps.toml", "agency_key": "agency.key",
@@ -96,6 +100,8 @@ CASES = [
     ("hotlist add --state too long", ["hotlist", "add", "XYZ987", "--reason", "robbery suspect vehicle, case 26-77",
                                       "--state", "CALIF", *D, "--user", "ofc.ray"], None, 2,
      "state must be 1-3 letters or digits"),
+    ("hotlist import of random bytes", ["hotlist", "import", "{random}", "--list", "stolen", *D, "--user", "adm.ann"],
+     None, 2, "random.bin is not a text hotlist (binary data: 757 of its 801 lines are not text"),
     ("hotlist extend huge id", ["hotlist", "extend", HUGE, "--reason", "suspect still at large, case 26-70", *D,
                                 "--user", "sgt.sue"], None, 2, f"no manual entry with id {HUGE}"),
     ("hotlist remove huge id", ["hotlist", "remove", HUGE, "--reason", "vehicle recovered", *D, "--user", "ofc.ray"],
@@ -168,11 +174,14 @@ def test_bad_input_gets_its_exit_code_and_one_clear_line(files, name, argv, stdi
 
 
 def test_refused_options_change_nothing(files):
-    """The demo checks its options before it replaces the old clip; provision before it creates a data dir."""
+    """The demo checks its options before it replaces the old clip; provision before it creates a data dir; a
+    hotlist import refused as a whole loads no row."""
     root = Path(files["root"])
-    for case in ("demo --fps 0", "provision --user blank"):
+    for case in ("demo --fps 0", "provision --user blank", "hotlist import of random bytes"):
         argv = next(c[1] for c in CASES if c[0] == case)
         result = subprocess.run([*alpr_unit_cmd(), *(_fill(a, files) for a in argv)], cwd=REPO,
                                 capture_output=True, timeout=60)
         assert result.returncode == 2
     assert not (root / "demo").exists() and not (root / "new-unit").exists()
+    with closing(sqlite3.connect(Path(files["data"]) / "alpr.db")) as db:   # the refused import loaded no row
+        assert db.execute("SELECT count(*) FROM hotlist_entries").fetchone()[0] == 0

@@ -8,6 +8,7 @@ garbage are always stored.
 from __future__ import annotations
 
 import codecs
+import random
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -206,10 +207,12 @@ def test_no_exception_escapes_for_arbitrary_bytes(data, spec, block):
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(lines=st.lists(st.one_of(_good_line, _garbage), min_size=1, max_size=40), endings=st.data(),
-       goods=st.lists(_good_line, min_size=1, max_size=5))
-def test_good_lines_interleaved_with_garbage_are_always_stored(db, lines, endings, goods):
-    body = lines + goods                     # at least one good line
+@given(lines=st.lists(st.one_of(_good_line, _garbage), min_size=1, max_size=40), endings=st.data())
+def test_good_lines_interleaved_with_garbage_are_always_stored(db, lines, endings):
+    """While the garbage is the minority (a file mostly not text is refused whole: the next test)."""
+    garbage = sum(1 for item in lines if not isinstance(item, tuple))
+    goods = endings.draw(st.lists(_good_line, min_size=garbage + 1, max_size=garbage + 5))
+    body = lines + goods                     # more good lines than garbage ones
     parts, want = [], set()
     for item in body:
         if isinstance(item, tuple):
@@ -223,6 +226,33 @@ def test_good_lines_interleaved_with_garbage_are_always_stored(db, lines, ending
     got = set(stored(db))
     assert want <= got, (want - got, report.errors[:5])
     assert report.accepted >= len([i for i in body if isinstance(i, tuple)])
+
+
+def test_a_file_mostly_not_text_is_refused_whole_and_a_few_bad_lines_are_not(db, tmp_path):
+    """More lines that cannot be text (NUL or control bytes) than half the file: refused, the list in force
+    kept, by every import path; up to half: the good rows load and the bad ones are reported by number."""
+    from firmware.hotlist.staged import import_hotlist_staged
+
+    junk = [b"\x00\x17\x9c\x01binary", b"\x1b[0m\x07", bytes(range(1, 9)) + b"ABC123"]
+    mostly = b"".join(junk[i % 3] + b"\n" + f"GOOD{i:03d};CA\n".encode() for i in range(20)) + junk[0] + b"\n"
+    half = b"".join(junk[i % 3] + b"\n" + f"GOOD{i:03d};CA\n".encode() for i in range(20))
+    load(db, b"KEEP001;CA\n")
+    for mode in ("replace", "add", "remove"):
+        with pytest.raises(HotlistError, match=r"not a text hotlist \(binary data: 21 of its 41 lines are not text"):
+            load(db, mostly, mode=mode)
+        assert stored(db) == [("KEEP001", "CA", None)]
+    with pytest.raises(HotlistError, match="21 of its 41 lines"):
+        import_hotlist_staged(lambda job: transaction(db, job), mostly, name="stolen", at=AT, unit_id="unit-0001")
+    assert stored(db) == [("KEEP001", "CA", None)]
+    assert db.execute("SELECT count(*) FROM hotlists").fetchone()[0] == 1     # no staging list left behind
+    report = load(db, half)
+    assert report.accepted == 20 and report.bad == report.unreadable == 20
+    assert [e["line"] for e in report.errors] == list(range(1, 41, 2)) and len(stored(db)) == 20
+    big = tmp_path / "random.bin"                 # the sweep's finding: 100 KB of random bytes loaded 2 "entries"
+    big.write_bytes(random.Random(7).randbytes(100_000))
+    with pytest.raises(HotlistError, match="random.bin is not a text hotlist"):
+        import_hotlist_staged(lambda job: transaction(db, job), big, name="stolen", at=AT, unit_id="unit-0001")
+    assert len(stored(db)) == 20
 
 
 # --- over the downlink: a validly signed list with bad lines ---------------------------------------------

@@ -56,6 +56,7 @@ class ImportReport:
     encoding: str = ""                # what the bytes were: "utf-8", "utf-16-le (BOM)", "... read as latin-1"
     newlines: str = ""                # lf | crlf | cr | mixed (...) | none
     binary: bool = False              # the file looks like binary data, not text
+    unreadable: int = 0               # lines that cannot be text (NUL or control bytes, overlong): binary data
     errors: list[dict] = field(default_factory=list)   # {"line", "reason"}, the first MAX_REPORTED_ERRORS
 
     def as_dict(self) -> dict:
@@ -129,6 +130,7 @@ def iter_batches(source: Path | bytes, spec: FormatSpec | None, report: ImportRe
         if stream:
             stream.close()
         report.encoding, report.newlines, report.binary = info.encoding(), info.newlines(), info.binary
+        report.unreadable = info.unreadable_lines + info.overlong_lines
 
 
 def insert_rows(conn: sqlite3.Connection, list_id: int, batch: list[tuple]) -> None:
@@ -157,11 +159,25 @@ def _delete_matching(conn: sqlite3.Connection, list_id: int, batch: list[tuple],
 
 
 def nothing_usable(name: str, mode: str, report: ImportReport, allow_empty: bool) -> HotlistError | None:
-    """A load that accepted no entry: one line saying why (binary, empty, every line bad), or None when
-    that is what was asked (a replace with allow_empty that clears the list)."""
+    """A load to refuse as a whole: one line saying why (mostly binary, empty, every line bad), or None when
+    it goes ahead (or accepted nothing and that is what was asked: a replace with allow_empty that clears
+    the list).
+
+    Mostly binary: every hotlist format is text, one entry a line (NCIC extracts, Genetec and Vigilant
+    exports, CSV; see firmware.hotlist.formats), so a line that cannot be text (NUL or control bytes) is damage, not a variant. A few
+    such lines in a real list are reported by number and its other rows load, as always. When they are
+    more than half of the file's lines, the file is not a damaged list but something else (an image, an
+    archive, random bytes), and the few lines that happen to read as entries are noise (100 KB of random
+    bytes gives 2 of 800): loading them would replace the list in force with them.
+    """
+    what = report.file_name or "the list"
+    rows = report.accepted + report.bad + report.junk
+    if report.unreadable * 2 > rows:
+        return HotlistError(f"{what} is not a text hotlist (binary data: {report.unreadable} of its {rows} lines"
+                            f" are not text, encoding {report.encoding}; {report.accepted} read as entries by"
+                            f" chance); nothing loaded")
     if report.accepted:
         return None
-    what = report.file_name or "the list"
     if report.binary:
         return HotlistError(f"{what} is not a text hotlist (binary data: {report.bad} unreadable lines,"
                             f" encoding {report.encoding}); nothing loaded")
