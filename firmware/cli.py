@@ -70,6 +70,22 @@ def number(low: float, high: float, kind: type = int):
     return parse
 
 
+def existing_path(what: str = "file"):
+    """An argparse type for a path the user names for a command to read: one that is not there is bad usage
+    (exit 2, naming it) before the command starts, not a storage error (exit 3) when it is opened later; a
+    disk error on a file that is there stays exit 3. what="file" also refuses a folder."""
+
+    def parse(text: str) -> Path:
+        path = Path(text)
+        if not path.exists():
+            raise argparse.ArgumentTypeError(f"no such {what}: {text!r}")
+        if what == "file" and path.is_dir():
+            raise argparse.ArgumentTypeError(f"{text!r} is a folder, not a file")
+        return path
+
+    return parse
+
+
 def not_utf8(args: argparse.Namespace) -> str | None:
     """The first text argument that is not UTF-8 (bytes the shell passed through as surrogates): such text
     cannot be stored or audited, so the command is refused before it starts (exit 2)."""

@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from firmware.access_cli import add_access_arguments
-from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, add_common, emit, number
+from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, add_common, emit, existing_path, number
 from firmware.clock import SystemClock, iso_utc
 from firmware.retention.auditkey import MAX_KEY_STEPS
 from firmware.retention.periods import inverted_period, when_arg
@@ -160,6 +160,9 @@ def cmd_agency_verify_audit(args) -> int:
         return EXIT_USAGE
     try:
         result = verify_path(args.target, key, args.stream, args.max_key_steps)
+    except FileNotFoundError as exc:    # a folder without a database: no unit data (exit 2)
+        print(f"agency verify-audit: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except (OSError, sqlite3.Error) as exc:
         print(f"agency verify-audit: cannot read {args.target}: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
@@ -343,9 +346,11 @@ def register(sub) -> None:
     va = ags.add_parser("verify-audit", help="check a unit's audit log with the initial key: names the first bad"
                                               " entry (exit 1)")
     va.add_argument("--key", type=Path, required=True, help="the key file from `audit init-key`")
-    va.add_argument("target", type=Path, help="a unit's data dir, its alpr.db, or a JSONL of its synced audit stream")
-    va.add_argument("--stream", type=Path, help="with a database: the JSONL of the audit stream the agency received;"
-                                                " an anchor past an entry it never received is reported")
+    va.add_argument("target", type=existing_path("file or folder"),
+                    help="a unit's data dir, its alpr.db, or a JSONL of its synced audit stream")
+    va.add_argument("--stream", type=existing_path(), help="with a database: the JSONL of the audit stream the agency"
+                                                           " received; an anchor past an entry it never received is"
+                                                           " reported")
     va.add_argument("--max-key-steps", type=number(1, 10 ** 12), default=MAX_KEY_STEPS,
                     help=f"derive keys at most this far past the initial one (default {MAX_KEY_STEPS:,}, ~4 s);"
                          " a seq further is reported as seq_implausible")

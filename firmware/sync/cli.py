@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common, emit, load_unit_config, number
+from firmware.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, add_common, emit, existing_path, load_unit_config, number
 
 STATUS_FRESH_S = 15.0
 
@@ -48,13 +48,13 @@ def register(sub) -> None:
 
     sign = sync_sub.add_parser("sign", help="agency side: sign a downlink message (roster, hold, config,"
                                             " audit_checkpoint)")
-    sign.add_argument("--key", type=Path, required=True, help="agency private key (PEM)")
+    sign.add_argument("--key", type=existing_path(), required=True, help="agency private key (PEM)")
     sign.add_argument("--kind", choices=["roster", "hold", "config", "audit_checkpoint"], required=True,
                       help="audit_checkpoint: the `checkpoint` that `agency verify-audit` prints, for one unit")
     sign.add_argument("--agency", required=True)
     sign.add_argument("--target", default="all", help="'all' or a unit id")
     sign.add_argument("--seq", type=number(0, 2 ** 63 - 1), default=None, help="default: milliseconds since the epoch")
-    sign.add_argument("data", type=Path, help="JSON file with the message data")
+    sign.add_argument("data", type=existing_path(), help="JSON file with the message data")
     sign.add_argument("--json", action="store_true", help="the signed envelope is JSON either way (kept for symmetry)")
     sign.set_defaults(func=_sign)
 
@@ -204,6 +204,9 @@ def _keygen(args) -> int:
     if args.out.exists():
         print(f"{args.out} exists; not overwriting", file=sys.stderr)
         return EXIT_FAILED
+    if not args.out.parent.is_dir():    # a path the user named: bad usage, not a storage failure
+        print(f"sync keygen: cannot write {args.out}: no folder {args.out.parent}", file=sys.stderr)
+        return EXIT_USAGE
     key = Ed25519PrivateKey.generate()
     fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
