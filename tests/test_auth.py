@@ -112,4 +112,4 @@ def test_the_agency_tool_makes_hashes_the_unit_accepts():
     assert RosterUser(id="ofc.ray", name="Ray", roles=["officer"], credential=out).credential == out
     short = subprocess.run([*alpr_unit_cmd(), "sync", "hash-credential", "--stdin"], input="12\n",
                            capture_output=True, text=True, timeout=60)
-    assert short.returncode == 1 and "at least 4" in short.stderr
+    assert short.returncode == 2 and "at least 4" in short.stderr      # a bad value: README's exit code 2

@@ -131,6 +131,8 @@ CASES = [
      None, 2, "no database at"),
     ("sync hash-credential not UTF-8", ["sync", "hash-credential", "--stdin"], b"\xff\xfe\xfd\xfc\n", 2,
      "the secret is not UTF-8 text"),
+    ("sync hash-credential too short", ["sync", "hash-credential", "--stdin"], b"12\n", 2,
+     "a credential needs at least 4 characters"),
     ("hit list --pin-stdin not UTF-8", ["hit", "list", *D, "--user", "ofc.pin", "--pin-stdin"],
      b"\xff\xfe\xfd\xfc\n", 1, "wrong PIN or password (audited)"),
     ("hit list --limit huge", ["hit", "list", "--limit", HUGE, *D, "--user", "ofc.ray"], None, 2,

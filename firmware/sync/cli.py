@@ -189,7 +189,7 @@ def _hash_credential(args) -> int:
         return EXIT_USAGE
     if len(secret) < 4:
         print("a credential needs at least 4 characters", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_USAGE
     if args.json:
         emit({"credential": hash_credential(secret)}, True)
     else:
