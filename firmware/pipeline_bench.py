@@ -10,13 +10,14 @@ from pathlib import Path
 
 import cv2
 
+from firmware.cli import number
 from firmware.frames.sources import IMAGE_SUFFIXES
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--frames", type=Path, default=None, help="folder of frames (default: render the demo clip)")
-    parser.add_argument("--threads", type=int, default=1, help="interpreter threads")
-    parser.add_argument("--state-views", type=int, default=None, choices=range(1, 9), metavar="1-8",
+    parser.add_argument("--threads", type=number(1, 8), default=1, help="interpreter threads")
+    parser.add_argument("--state-views", type=number(1, 8), default=None, metavar="1-8",
                         help="sightings a vehicle's state is read on (default: consensus.state_views, 3)")
     parser.add_argument("--synchronous", choices=["NORMAL", "FULL"], default="FULL",
                         help="SQLite synchronous of the writer (the daemon runs FULL: a committed read survives a power cut)")

@@ -7,29 +7,19 @@ the whole frame with the previous one (which also keeps a second frame in memory
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
 import numpy as np
 
+from firmware.cli import number
 from firmware.frames.worker import frame_fingerprint
 
 SIZES = {"720p": (720, 1280, 3), "1080p": (1080, 1920, 3)}
 
 
-def _repeats(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 10 <= value <= 100_000:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 10 to 100000")
-    return value
-
-
 def add_arguments(parser) -> None:
-    parser.add_argument("--repeats", type=_repeats, default=300, metavar="10-100000",
+    parser.add_argument("--repeats", type=number(10, 100_000), default=300, metavar="10-100000",
                         help="calls timed per size and method")
 
 

@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--file", type=Path, default=None, help="NMEA capture (default: the demo route)")
     parser.add_argument("--repeat", type=number(1, 10 ** 6), default=5, help="passes over the file")
     parser.add_argument("--chunk", type=number(1, 10 ** 8), default=512, help="bytes per read, as from a serial port")
-    parser.add_argument("--min-year", type=int, default=1990, help="dates before this year are rejected")
+    parser.add_argument("--min-year", type=number(1980, 2099), default=1990,
+                        help="dates before this year are rejected (GPS time starts in 1980; the last kept is 2099)")
 
 
 def run(args: argparse.Namespace) -> dict:

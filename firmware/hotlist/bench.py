@@ -36,9 +36,10 @@ _SWAP = {"0": "O", "O": "0", "1": "I", "I": "1", "8": "B", "B": "8", "5": "S", "
 def add_arguments(parser) -> None:
     parser.add_argument("--entries", type=number(1, 10 ** 8), default=100_000, help="synthetic list size")
     parser.add_argument("--reads", type=number(1, 10 ** 8), default=20_000, help="reads to match")
-    parser.add_argument("--hit-share", type=float, default=0.01, help="share of reads that are (misread) entries")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--max-equivalent", type=int, default=1, choices=[0, 1, 2], help="OCR-equivalent chars")
+    parser.add_argument("--hit-share", type=number(0.0, 1.0, float), default=0.01,
+                        help="share of reads that are (misread) entries")
+    parser.add_argument("--seed", type=number(0, 2 ** 63 - 1), default=1)
+    parser.add_argument("--max-equivalent", type=number(0, 2), default=1, help="OCR-equivalent chars")
     parser.add_argument("--length-difference", action="store_true", help="also match reads one char longer/shorter")
     parser.add_argument("--staged", action="store_true",
                         help="import with import_hotlist_staged (short transactions) and report the longest one")

@@ -18,16 +18,18 @@ from pathlib import Path
 
 import numpy as np
 
+from firmware.cli import number
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", required=True, type=Path, help="folder of images (jpg/png)")
-    parser.add_argument("--threads", type=int, default=1, help="interpreter threads")
-    parser.add_argument("--passes", type=int, default=1, help="times over the folder")
-    parser.add_argument("--limit", type=int, default=0, help="use at most this many images (0: all)")
+    parser.add_argument("--threads", type=number(1, 8), default=1, help="interpreter threads")
+    parser.add_argument("--passes", type=number(1, 10 ** 6), default=1, help="times over the folder")
+    parser.add_argument("--limit", type=number(0, 10 ** 9), default=0, help="use at most this many images (0: all)")
     parser.add_argument("--no-xnnpack", action="store_true")
     parser.add_argument("--model-dir", type=Path, default=None)
     parser.add_argument("--peer", action="store_true", help="also time rapidocr's pipeline (needs rapidocr)")
-    parser.add_argument("--min-detector-score", type=float, default=None,
+    parser.add_argument("--min-detector-score", type=number(0.0, 1.0, float), default=None,
                         help="override recognition.min_detector_score (speed/recall trade)")
     parser.add_argument("--no-second-reader", action="store_true",
                         help="our OCR alone (recognition.second_reader off), to price the second reader")

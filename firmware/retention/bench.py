@@ -20,6 +20,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from firmware.cli import number
 from firmware.clock import ManualClock, iso_utc
 from firmware.ids import new_id
 from firmware.retention.config import RetentionConfig
@@ -133,13 +134,17 @@ def _bytes_written() -> int | None:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--reads", type=int, default=100_000, help="synthetic reads to store before purging")
-    parser.add_argument("--days", type=float, default=120.0, help="capture times spread over this many days")
-    parser.add_argument("--images", type=int, default=2000, help="reads that also get image files")
-    parser.add_argument("--capture-interval-ms", type=float, default=20.0, help="simulated capture write rate")
-    parser.add_argument("--batch", type=int, default=500, help="retention.purge_batch_size")
-    parser.add_argument("--max-job-ms", type=float, default=50.0, help="retention.purge_max_job_s, in ms")
-    parser.add_argument("--pause-ratio", type=float, default=RetentionConfig().purge_pause_ratio,
+    parser.add_argument("--reads", type=number(1, 10 ** 8), default=100_000,
+                        help="synthetic reads to store before purging")
+    parser.add_argument("--days", type=number(0.01, 36500.0, float), default=120.0,
+                        help="capture times spread over this many days")
+    parser.add_argument("--images", type=number(0, 10 ** 8), default=2000, help="reads that also get image files")
+    parser.add_argument("--capture-interval-ms", type=number(1.0, 60_000.0, float), default=20.0,
+                        help="simulated capture write rate")
+    parser.add_argument("--batch", type=number(1, 20_000), default=500, help="retention.purge_batch_size")
+    parser.add_argument("--max-job-ms", type=number(0.1, 5000.0, float), default=50.0,
+                        help="retention.purge_max_job_s, in ms")
+    parser.add_argument("--pause-ratio", type=number(0.0, 20.0, float), default=RetentionConfig().purge_pause_ratio,
                         help="retention.purge_pause_ratio (0: purge flat out)")
     parser.add_argument("--dir", type=Path, default=None, help="scratch dir (default: a temporary one, removed)")
     parser.add_argument("--ids", choices=("v7", "v4"), default="v7",

@@ -17,14 +17,17 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from firmware.cli import number
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--hits", type=int, default=100, help="hit reads to time (default 100)")
-    parser.add_argument("--seconds", type=float, default=20.0, help="seconds per frames/s run (default 20)")
+    parser.add_argument("--hits", type=number(1, 10 ** 5), default=100, help="hit reads to time (default 100)")
+    parser.add_argument("--seconds", type=number(1.0, 3600.0, float), default=20.0,
+                        help="seconds per frames/s run (default 20)")
     parser.add_argument("--chromium", default=CHROMIUM, help="Chromium binary for Playwright")
     parser.add_argument("--no-browser", action="store_true", help="skip what needs a browser")
 

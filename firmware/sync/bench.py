@@ -15,15 +15,19 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from firmware.cli import number
+
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--reads", type=int, default=5000, help="scan files in the backlog (3 messages each)")
-    parser.add_argument("--image-bytes", type=int, default=16384, help="bytes per stored image")
-    parser.add_argument("--inflight", type=int, default=256, help="sync.inflight window")
+    parser.add_argument("--reads", type=number(1, 10 ** 7), default=5000,
+                        help="scan files in the backlog (3 messages each)")
+    parser.add_argument("--image-bytes", type=number(1, 16 * 2 ** 20), default=16384, help="bytes per stored image")
+    parser.add_argument("--inflight", type=number(1, 1024), default=256, help="sync.inflight window")
     parser.add_argument("--protocol", choices=["5", "3.1.1"], default="5")
     parser.add_argument("--properties", action="store_true", help="sync.message_properties (MQTT 5 user properties)")
     parser.add_argument("--no-tls", action="store_true", help="plain TCP instead of mutual TLS")
-    parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--timeout", type=number(1.0, 86400.0, float), default=600,
+                        help="seconds to wait for the backlog to arrive")
 
 
 def _seed(conn, data_dir: Path, n: int, image_bytes: int) -> None:
