@@ -290,7 +290,7 @@ def test_agency_tools_keygen_and_sign_produce_what_the_unit_accepts(tmp_path):
     made = run("keygen", "--out", str(tmp_path / "agency.key"))
     assert made.returncode == 0, made.stderr
     public = json.loads(made.stdout)["downlink_public_key"]
-    assert run("keygen", "--out", str(tmp_path / "agency.key")).returncode == 1   # never overwrites a key
+    assert run("keygen", "--out", str(tmp_path / "agency.key")).returncode == 2   # never overwrites a key (bad usage)
     (tmp_path / "roster.json").write_text(json.dumps({"users": [{"id": "a", "name": "Ann"}]}))
     signed_env = run("sign", "--key", str(tmp_path / "agency.key"), "--kind", "roster", "--agency", AGENCY,
                      str(tmp_path / "roster.json"))

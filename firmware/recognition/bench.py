@@ -13,6 +13,7 @@ the plate appears among its texts after normalising).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -92,8 +93,9 @@ def run(args: argparse.Namespace) -> dict:
     images = sorted(p for p in Path(args.images).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if args.limit:
         images = images[: args.limit]
-    if not images:
-        raise SystemExit(f"no images in {args.images}")
+    if not images:   # a folder with nothing to measure is a bad argument (exit 2), as the README's table says
+        print(f"no images in {args.images}", file=sys.stderr)
+        raise SystemExit(2)
     config = RecognitionConfig(threads=args.threads, use_xnnpack=not args.no_xnnpack, model_dir=args.model_dir)
     if args.min_detector_score is not None:
         config = config.model_copy(update={"min_detector_score": args.min_detector_score})

@@ -203,7 +203,7 @@ def _keygen(args) -> int:
 
     if args.out.exists():
         print(f"{args.out} exists; not overwriting", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_USAGE   # as `audit init-key` refuses the same: the command line names a key that is there
     if not args.out.parent.is_dir():    # a path the user named: bad usage, not a storage failure
         print(f"sync keygen: cannot write {args.out}: no folder {args.out.parent}", file=sys.stderr)
         return EXIT_USAGE
