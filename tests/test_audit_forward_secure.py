@@ -377,3 +377,16 @@ def test_provisioning_can_create_the_audit_key(tmp_path, capsys):
     conn = open_database(data)
     assert verify_chain(conn)["mac"]["key"] == "provisioned" and verify_database(conn, key)["ok"]
     conn.close()
+
+
+@pytest.mark.parametrize("bad_seq", [5.5, 5.0, "5", True, None, [5]])
+def test_a_stream_line_whose_seq_is_not_an_integer_is_unreadable_not_rounded(unit, bad_seq):
+    """The unit writes seq as a JSON integer; a line saying 5.5 (or "5", or true) was altered, and int() would
+    have quietly read it as entry 5, hiding the alteration behind the real entry's hash."""
+    conn, key, _ = unit
+    payloads = [json.loads(p[0]) for p in conn.execute("SELECT payload FROM outbox WHERE kind = 'audit' ORDER BY seq")]
+    lines = [json.dumps(p) for p in payloads]
+    lines[4] = json.dumps({**payloads[4], "seq": bad_seq})
+    result = verify_stream(lines, key)
+    assert not result["ok"]
+    assert {"problem": "unreadable_line", "line": 5, "seq": 0} in result["problems"]

@@ -148,7 +148,9 @@ def verify_stream(lines: list[str], key: dict, max_steps: int = MAX_KEY_STEPS) -
         try:
             payload = json.loads(line)
             entry = _normalise(payload.get("payload", payload) if isinstance(payload, dict) else {})
-            seq = int(entry["seq"])
+            seq = entry["seq"]
+            if type(seq) is not int:     # a JSON integer as the unit writes it; 1.5, "7" or true is not a seq
+                raise TypeError("seq")
             if not isinstance(entry["prev_hash"], str):      # the chain cannot be recomputed from this line
                 raise TypeError("prev_hash")
         except (ValueError, TypeError, AttributeError, OverflowError):      # OverflowError: seq Infinity
