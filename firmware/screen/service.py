@@ -19,6 +19,7 @@ from firmware.clock import iso_utc, parse_iso_utc
 from firmware.malfunctions import malfunctions
 from firmware.records import Read
 from firmware.screen import gate
+from firmware.screen.fields import BadInput, text, whole_days
 from firmware.screen.config import ScreenConfig
 from firmware.screen.hub import Hub, ScreenSink
 from firmware.screen.sessions import Session, Sessions
@@ -100,6 +101,12 @@ class ScreenService:
         """Whether the roster still lets this user do `action` now (checked on every request)."""
         at = self._now()
         return self._read(lambda c: gate.permits(c, session.user, action, at)).ok
+
+    def refused(self, session: Session, action: str, path: str) -> None:
+        """Audit a request for an act the roster refuses this user (an `access_refused` entry, as the CLI)."""
+        at = self._now()
+        self._write(lambda conn: gate.authorize(conn, user=session.user, action=action, at=at,
+                                                unit_id=self.unit_id, terms={"screen": path}))
 
     def _now(self) -> datetime:
         return self.unit.clock.utc()
@@ -236,20 +243,22 @@ class ScreenService:
     def record_step(self, session: Session, hit_id: str, step: str, body: dict) -> dict:
         from firmware import dispositions as d
 
-        note = (body.get("note") or "").strip() or None
+        if step not in ("check", "disposition", "outcome"):
+            return {"ok": False, "error": f"unknown step {step!r}"}
+        try:
+            note = text(body, "note").strip() or None
+            fields = {"check": ("check", "result"), "disposition": ("disposition",), "outcome": ("outcome",)}[step]
+            what = {name: text(body, name) for name in fields}
+        except BadInput as exc:
+            return {"ok": False, "error": str(exc)}
         common = {"user": session.user, "unit_id": self.unit_id, "note": note}
         amend = bool(body.get("amend"))
         if step == "check":
-            what = {"check": str(body.get("check")), "result": str(body.get("result"))}
             domain = lambda c, at: d.record_check(c, hit_id, at=at, **what, **common)  # noqa: E731
         elif step == "disposition":
-            what = {"disposition": str(body.get("disposition"))}
             domain = lambda c, at: d.record_disposition(c, hit_id, at=at, amend=amend, **what, **common)  # noqa: E731
-        elif step == "outcome":
-            what = {"outcome": str(body.get("outcome"))}
-            domain = lambda c, at: d.record_outcome(c, hit_id, at=at, **what, **common)  # noqa: E731
         else:
-            return {"ok": False, "error": f"unknown step {step!r}"}
+            domain = lambda c, at: d.record_outcome(c, hit_id, at=at, **what, **common)  # noqa: E731
         result = self._act(session, "hits.amend" if amend else "hits.verify", domain, errors=(d.DispositionError,),
                            purpose="hit verification", terms={"hit_id": hit_id, "step": step, **what})
         if result["ok"]:
@@ -266,13 +275,13 @@ class ScreenService:
         from firmware.hotlist.store import HotlistError
 
         try:
-            days = int(body.get("days") or 30)
-        except ValueError:
-            return {"ok": False, "error": "days must be a whole number (1 to 30)"}
-        reason = str(body.get("reason") or "").strip()
-        plate = str(body.get("plate") or "")
+            days = whole_days(body)
+            reason, plate = text(body, "reason").strip(), text(body, "plate")
+            state, category = text(body, "state") or None, text(body, "category") or None
+        except BadInput as exc:
+            return {"ok": False, "error": str(exc)}
         result = self._act(session, "hotlist.manual_add", lambda c, at: add_manual(
-            c, plate=plate, state=body.get("state") or None, reason=reason, category=(body.get("category") or None),
+            c, plate=plate, state=state, reason=reason, category=category,
             user=session.user, at=at, unit_id=self.unit_id, days=days), errors=(HotlistError,),
             purpose=reason, terms={"plate": plate, "days": days})
         if result["ok"]:
@@ -284,10 +293,10 @@ class ScreenService:
         from firmware.hotlist.store import HotlistError
 
         try:
-            days = int(body.get("days") or 30)
-        except ValueError:
-            return {"ok": False, "error": "days must be a whole number (1 to 30)"}
-        why = str(body.get("justification") or "").strip()
+            days = whole_days(body)
+            why = text(body, "justification").strip()
+        except BadInput as exc:
+            return {"ok": False, "error": str(exc)}
         result = self._act(session, "hotlist.manual_extend", lambda c, at: extend_manual(
             c, entry_id, days=days, justification=why, user=session.user, at=at, unit_id=self.unit_id),
             errors=(HotlistError,), purpose=why, terms={"entry_id": entry_id, "days": days})
@@ -299,13 +308,15 @@ class ScreenService:
         from firmware.retention.query import query_reads
 
         try:
-            start = parse_iso_utc(body["from"]) if body.get("from") else None
-            end = parse_iso_utc(body["to"]) if body.get("to") else None
+            terms = {k: text(body, k) or None for k in ("plate", "case_number", "from", "to")}
+            purpose = text(body, "purpose")
+        except BadInput as exc:
+            return {"ok": False, "error": str(exc)}
+        try:
+            start = parse_iso_utc(terms["from"]) if terms["from"] else None
+            end = parse_iso_utc(terms["to"]) if terms["to"] else None
         except ValueError:
             return {"ok": False, "error": "dates must be like 2026-11-30T14:00:00Z"}
-        purpose = str(body.get("purpose") or "")
-        terms = {"plate": body.get("plate") or None, "case_number": body.get("case_number") or None,
-                 "from": body.get("from") or None, "to": body.get("to") or None}
         result = self._act(session, "reads.search", lambda c, at: query_reads(
             c, config=self.unit.config.retention, unit_id=self.unit_id, at=at, user=session.user, purpose=purpose,
             plate=terms["plate"], case_number=terms["case_number"], start=start, end=end,

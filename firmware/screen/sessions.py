@@ -103,6 +103,8 @@ class Sessions:
     def _verify(self, token: str | None) -> tuple[Session | None, str]:
         if not token or "." not in token:
             return None, "missing"
+        if not token.isascii():   # a cookie we never issued (compare_digest refuses non-ASCII text)
+            return None, "forged"
         body, _, mac = token.partition(".")
         want = _b64(hmac.new(self.key, body.encode(), hashlib.sha256).digest())
         if not hmac.compare_digest(want, mac):

@@ -47,7 +47,10 @@ class Api:
         self.s = service
 
     # -- sessions ------------------------------------------------------------------------------
-    async def session(self, request: Request, action: str | None = None) -> Session:
+    async def session(self, request: Request, action: str | None = None, *, acting: bool = False) -> Session:
+        """The request's valid session, else 401; with `action`, 403 unless the roster lets the user do it.
+        A refused act (`acting`: a write or a search, which the page never offers to that role) is audited
+        as `access_refused`, as the CLI's `authorize` audits it; a refused view is not (module docstring)."""
         token = request.cookies.get(COOKIE)
         session, why = self.s.sessions.check(token, time.time())
         if session is None:
@@ -56,6 +59,8 @@ class Api:
                 await run_in_threadpool(self.s.logout, timed_out, "idle timeout")
             raise HTTPException(401, f"log in first ({why})")
         if action and not await run_in_threadpool(self.s.permits, session, action):
+            if acting:
+                await run_in_threadpool(self.s.refused, session, action, request.url.path)
             raise HTTPException(403, f"your role may not do this ({action})")
         return session
 
@@ -72,7 +77,11 @@ class Api:
 
     async def login(self, request: Request) -> Response:
         body = await request.body()   # a urlencoded form of two short fields: no multipart parser needed
-        form = parse_qs(body[:4096].decode("utf-8", "replace"), max_num_fields=8) if body else {}
+        try:
+            form = parse_qs(body[:4096].decode("utf-8", "replace"), max_num_fields=8) if body else {}
+        except ValueError:   # more fields than a login form has
+            return page("login.html", status=400, theme=self.s.config.theme, unit_id=self.s.unit_id,
+                        error="The login form could not be read; enter your user id and PIN again.", user="")
         user, secret = (form.get("user") or [""])[0].strip(), (form.get("pin") or [""])[0]
         result = await run_in_threadpool(self.s.authenticate, user, secret)
         if not result.ok:
@@ -113,7 +122,8 @@ class Api:
 
     async def hit(self, request: Request) -> Response:
         session = await self.session(request, "hits.view")
-        return JSONResponse(await run_in_threadpool(self.s.hit_detail, session, request.path_params["hit_id"]))
+        result = await run_in_threadpool(self.s.hit_detail, session, request.path_params["hit_id"])
+        return JSONResponse(result, status_code=200 if result.get("ok") else 404)
 
     async def read_hits(self, request: Request) -> Response:
         session = await self.session(request, "hits.view")
@@ -129,7 +139,7 @@ class Api:
     async def _body(self, request: Request) -> dict:
         try:
             body = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):   # not JSON, not UTF-8, or nested past the parser's depth
             raise HTTPException(400, "the request body must be JSON") from None
         if not isinstance(body, dict):
             raise HTTPException(400, "the request body must be a JSON object")
@@ -141,7 +151,7 @@ class Api:
         await self.session(request)                   # 401 before anything is read from the request
         body = await self._body(request)
         action = "hits.amend" if step == "disposition" and body.get("amend") else "hits.verify"
-        session = await self.session(request, action)
+        session = await self.session(request, action, acting=True)
         result = await run_in_threadpool(self.s.record_step, session, request.path_params["hit_id"], step, body)
         return JSONResponse(result, status_code=200 if result.get("ok") else 422)
 
@@ -149,19 +159,19 @@ class Api:
         if request.method == "GET":
             session = await self.session(request, "hotlist.manual_view")
             return JSONResponse(await run_in_threadpool(self.s.manual_list, session))
-        session = await self.session(request, "hotlist.manual_add")
+        session = await self.session(request, "hotlist.manual_add", acting=True)
         body = await self._body(request)
         result = await run_in_threadpool(self.s.manual_add, session, body)
         return JSONResponse(result, status_code=200 if result.get("ok") else 422)
 
     async def manual_extend(self, request: Request) -> Response:
-        session = await self.session(request, "hotlist.manual_extend")
+        session = await self.session(request, "hotlist.manual_extend", acting=True)
         body = await self._body(request)
         result = await run_in_threadpool(self.s.manual_extend, session, int(request.path_params["entry_id"]), body)
         return JSONResponse(result, status_code=200 if result.get("ok") else 422)
 
     async def search(self, request: Request) -> Response:
-        session = await self.session(request, "reads.search")
+        session = await self.session(request, "reads.search", acting=True)
         body = await self._body(request)
         result = await run_in_threadpool(self.s.search, session, body)
         return JSONResponse(result, status_code=200 if result.get("ok") else 422)
