@@ -77,7 +77,7 @@ SYSTEM_ACTIONS = frozenset({"audit.verify", "health.view"})
 PURPOSE_RULES = {"reads.search": "listed", "reads.export": "listed", "hotlist.manual_add": "reason",
                  "hotlist.manual_extend": "reason", "hotlist.manual_remove": "stated"}
 
-PURPOSE_REFUSALS = ("prohibited", "not_listed", "no_reason")
+PURPOSE_REFUSALS = ("prohibited", "not_listed", "no_reason", "too_long")
 
 MESSAGES = {
     "allowed": "allowed",
@@ -97,6 +97,7 @@ MESSAGES = {
     "prohibited": "a prohibited purpose (traffic enforcement, crash investigation, commercial use, ...)",
     "not_listed": "not one of the purposes the agency allows (retention.purposes)",
     "no_reason": "give a specific reason (a few words saying why), not a placeholder",
+    "too_long": "the reason is over 500 characters: say why in a few words (the details belong in the case file)",
 }
 
 

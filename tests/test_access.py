@@ -87,6 +87,8 @@ def run(conn, **kw):
     ("ofc.ray", "hotlist.manual_add", ".", "no_reason"),
     ("ofc.ray", "hotlist.manual_add", "suspect", "no_reason"),
     ("ofc.ray", "hotlist.manual_add", "hit and run suspect", "prohibited"),
+    ("ofc.ray", "hotlist.manual_add", "robbery suspect vehicle, case 26-1187; " * 13, "too_long"),   # 520 chars
+    ("ofc.ray", "hotlist.manual_add", ("robbery suspect vehicle, case 26-1187; " * 13)[:500], "allowed"),
     ("ofc.ray", "hotlist.manual_remove", "entered for a traffic matter by mistake", "allowed"),
     ("ofc.ray", "hold.manage", None, "role_not_allowed"),
     ("adm.ann", "hold.manage", None, "allowed"),
@@ -101,7 +103,7 @@ def test_authorize_decides_and_audits_every_attempt(conn, user, action, purpose,
     got = run(conn, user=user, action=action, purpose=purpose, terms=terms)
     assert got.reason == reason and got.ok == (reason == "allowed")
     [(event, who, why, detail)] = audit(conn)
-    purpose_refusal = reason in ("prohibited", "not_listed", "no_reason")
+    purpose_refusal = reason in ("prohibited", "not_listed", "no_reason", "too_long")
     assert event == ("access" if got.ok else "query_refused" if purpose_refusal else "access_refused")
     assert who == (user or None) and why == purpose
     assert detail["action"] == action and detail["reason"] == reason and detail["terms"] == terms

@@ -18,9 +18,12 @@ from firmware.retention.audit import append_audit
 
 def _screen(text: str, what: str) -> None:
     """The purpose screen every search goes through (a manual entry searches the stored reads at once)."""
-    from firmware.retention.query import screen_reason
+    from firmware.retention.query import MAX_REASON_CHARS, screen_reason
 
     refusal = screen_reason(text)
+    if refusal == "too_long":
+        raise HotlistError(f"the {what} is {len(text.strip())} characters long: say why in a few words (at most "
+                           f"{MAX_REASON_CHARS}; the details belong in the case file)")
     if refusal == "prohibited":
         raise HotlistError(f"the {what} names a prohibited use (traffic enforcement, crash investigation, "
                            "commercial, ...): refused")

@@ -40,9 +40,17 @@ def check_purpose(user: str | None, purpose: str, config: RetentionConfig) -> Pu
     return PurposeCheck(True, p, "allowed")
 
 
+# A reason says why in a few words; the details belong in the case file. Bounded because every reason is
+# stored with its entry and written into the audit log, synced, and shown on the screen.
+MAX_REASON_CHARS = 500
+
+
 def screen_reason(reason: str, config: RetentionConfig | None = None, *, screen_prohibited: bool = True) -> str | None:
     """Pure: the refusal for a free-text reason (a manual entry, its extension or removal), or None.
-    The same prohibited-purpose screen as a query, and a reason must say something."""
+    The same prohibited-purpose screen as a query, a reason must say something, and in at most
+    MAX_REASON_CHARS characters."""
+    if len((reason or "").strip()) > MAX_REASON_CHARS:
+        return "too_long"
     if screen_prohibited and prohibited(reason, config.prohibited_purposes if config else ()):
         return "prohibited"
     if not meaningful(reason):
