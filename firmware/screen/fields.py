@@ -8,6 +8,8 @@ with words fit for the officer; the service answers it as it answers any refusal
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 
 class BadInput(ValueError):
     """A field of the request has the wrong type or form (the message says which and what it takes)."""
@@ -38,3 +40,15 @@ def whole_days(body: dict, default: int = 30) -> int:
         return int(value)
     except ValueError:
         raise BadInput(f"days must be a whole number (1 to {default})") from None
+
+
+def utc_time(value: str) -> datetime:
+    """An ISO time with its zone (`2026-11-30T14:00:00Z`), as UTC. A time without a zone is refused, as the
+    CLI refuses it: read in the unit's local time it would search another period than the officer meant."""
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise BadInput("dates must be like 2026-11-30T14:00:00Z (with a time zone)")
+    return parsed.astimezone(timezone.utc)

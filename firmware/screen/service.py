@@ -15,11 +15,11 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from firmware.clock import iso_utc, parse_iso_utc
+from firmware.clock import iso_utc
 from firmware.malfunctions import malfunctions
 from firmware.records import Read
 from firmware.screen import gate
-from firmware.screen.fields import BadInput, text, whole_days
+from firmware.screen.fields import BadInput, text, utc_time, whole_days
 from firmware.screen.config import ScreenConfig
 from firmware.screen.hub import Hub, ScreenSink
 from firmware.screen.sessions import Session, Sessions
@@ -313,10 +313,10 @@ class ScreenService:
         except BadInput as exc:
             return {"ok": False, "error": str(exc)}
         try:
-            start = parse_iso_utc(terms["from"]) if terms["from"] else None
-            end = parse_iso_utc(terms["to"]) if terms["to"] else None
-        except ValueError:
-            return {"ok": False, "error": "dates must be like 2026-11-30T14:00:00Z"}
+            start = utc_time(terms["from"]) if terms["from"] else None
+            end = utc_time(terms["to"]) if terms["to"] else None
+        except BadInput as exc:
+            return {"ok": False, "error": str(exc)}
         result = self._act(session, "reads.search", lambda c, at: query_reads(
             c, config=self.unit.config.retention, unit_id=self.unit_id, at=at, user=session.user, purpose=purpose,
             plate=terms["plate"], case_number=terms["case_number"], start=start, end=end,
