@@ -173,6 +173,18 @@ class Daemon:
             conn.close()
 
 
+def demo_daemon(tmp_path_factory, name: str, feed: CarFeed, **config) -> "Daemon":
+    """A started Daemon in a fresh data dir with the roster's users and the demo hotlist: what every
+    screen test module runs against (stop it when done)."""
+    from firmware.clock import SystemClock
+    from firmware.demo import load_demo_hotlist
+
+    data = tmp_path_factory.mktemp(name)
+    install_users(data)
+    load_demo_hotlist(data, "screen-unit", SystemClock())
+    return Daemon(data, feed, **config).start()
+
+
 def launch_browser(playwright):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 

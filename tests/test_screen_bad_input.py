@@ -15,7 +15,7 @@ import urllib.parse
 
 import pytest
 
-from screen_helpers import PINS, CarFeed, Daemon, install_users
+from screen_helpers import PINS, CarFeed, demo_daemon
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -27,13 +27,7 @@ GOOD_REASON = "armed robbery suspect vehicle, case 26-1142"
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
-    from firmware.clock import SystemClock
-    from firmware.demo import load_demo_hotlist
-
-    data = tmp_path_factory.mktemp("screen-bad-input")
-    install_users(data)
-    load_demo_hotlist(data, "screen-unit", SystemClock())
-    d = Daemon(data, CarFeed(seed=5)).start()
+    d = demo_daemon(tmp_path_factory, "screen-bad-input", CarFeed(seed=5))
     d.read_id = d.drive("6TRK915")["read_id"]
     d.hit_id = d.rows("SELECT id FROM hits WHERE read_id = ?", d.read_id)[0][0]
     d.cookies = {user: _login(d, user) for user in ("ofc.ray", "tech.tim")}

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from screen_helpers import CarFeed, Daemon, browser, install_users, login, need_chromium, wait_until  # noqa: F401 (browser: a fixture)
+from screen_helpers import CarFeed, browser, demo_daemon, login, need_chromium, wait_until  # noqa: F401 (browser: a fixture)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -18,13 +18,7 @@ pytestmark = pytest.mark.timeout(240)
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
     need_chromium()
-    from firmware.clock import SystemClock
-    from firmware.demo import load_demo_hotlist
-
-    data = tmp_path_factory.mktemp("screen-flows")
-    install_users(data)
-    load_demo_hotlist(data, "screen-unit", SystemClock())
-    d = Daemon(data, CarFeed(seed=5), alerts={"unacknowledged_after_s": 10}).start()
+    d = demo_daemon(tmp_path_factory, "screen-flows", CarFeed(seed=5), alerts={"unacknowledged_after_s": 10})
     yield d
     d.stop()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from screen_helpers import PINS, CarFeed, Daemon, browser, install_users, need_chromium  # noqa: F401 (browser: a fixture)
+from screen_helpers import PINS, CarFeed, browser, demo_daemon, need_chromium  # noqa: F401 (browser: a fixture)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -14,13 +14,7 @@ pytestmark = pytest.mark.timeout(240)
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
     need_chromium()
-    from firmware.clock import SystemClock
-    from firmware.demo import load_demo_hotlist
-
-    data = tmp_path_factory.mktemp("screen-keyboard")
-    install_users(data)
-    load_demo_hotlist(data, "screen-unit", SystemClock())
-    d = Daemon(data, CarFeed(seed=8)).start()
+    d = demo_daemon(tmp_path_factory, "screen-keyboard", CarFeed(seed=8))
     yield d
     d.stop()
 

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from screen_helpers import CarFeed, Daemon, browser, install_users, login, need_chromium, wait_until  # noqa: F401 (browser: a fixture)
+from screen_helpers import CarFeed, browser, demo_daemon, login, need_chromium, wait_until  # noqa: F401 (browser: a fixture)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -17,13 +17,7 @@ pytestmark = pytest.mark.timeout(240)
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
     need_chromium()
-    from firmware.demo import load_demo_hotlist
-    from firmware.clock import SystemClock
-
-    data = tmp_path_factory.mktemp("screen-live")
-    install_users(data)
-    load_demo_hotlist(data, "screen-unit", SystemClock())
-    d = Daemon(data, CarFeed()).start()
+    d = demo_daemon(tmp_path_factory, "screen-live", CarFeed())
     yield d
     d.stop()
 
