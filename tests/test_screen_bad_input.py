@@ -93,6 +93,8 @@ FIXED = [
      {"purpose": "criminal investigation", "from": 5}, None, 422, "from must be text", 0),
     ("search from without a time zone", "ofc.ray", "POST", "/api/search",
      {"purpose": "criminal investigation", "from": "2026-01-01T00:00:00"}, None, 422, "with a time zone", 0),
+    ("search from before year 1 in UTC", "ofc.ray", "POST", "/api/search",
+     {"purpose": "criminal investigation", "from": "0001-01-01T00:00:00+01:00"}, None, 422, "is out of range", 0),
     ("search to not a time", "ofc.ray", "POST", "/api/search",
      {"purpose": "criminal investigation", "to": "yesterday"}, None, 422, "dates must be like", 0),
     ("search plate a list", "ofc.ray", "POST", "/api/search",

@@ -51,4 +51,7 @@ def utc_time(value: str) -> datetime:
         parsed = None
     if parsed is None or parsed.tzinfo is None:
         raise BadInput("dates must be like 2026-11-30T14:00:00Z (with a time zone)")
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:   # 0001-01-01T00:00+01:00 is before the first UTC instant Python can hold
+        raise BadInput(f"{value!r} is out of range") from None

@@ -310,9 +310,6 @@ class ScreenService:
         try:
             terms = {k: text(body, k) or None for k in ("plate", "case_number", "from", "to")}
             purpose = text(body, "purpose")
-        except BadInput as exc:
-            return {"ok": False, "error": str(exc)}
-        try:
             start = utc_time(terms["from"]) if terms["from"] else None
             end = utc_time(terms["to"]) if terms["to"] else None
         except BadInput as exc:
