@@ -339,21 +339,23 @@ def test_kept_presence_is_ours_for_our_characters_and_the_slots_for_the_cct():
     ours = rows_for("ABC123", 0.9)
     pooled = combine(ours, slots_for("ABC123", 0.9), AL)
     assert pooled.source == "pooled"
-    assert kept_presence(pooled, (0.9, 0.8, 1.0, 1.0, 1.0, 0.7), None, N) == (0.9, 0.8, 1.0, 1.0, 1.0, 0.7)
+    assert kept_presence(pooled, (0.9, 0.8, 1.0, 1.0, 1.0, 0.7)) == (0.9, 0.8, 1.0, 1.0, 1.0, 0.7)
     first = combine(ours, slots_for("ABC1234", 0.3), AL)
     assert first.source == "first"
-    assert kept_presence(first, (0.5,) * 6, None, N) == (0.5,) * 6
-    assert kept_presence(first, None, None, N) == (1.0,) * 6          # a reader without presence
+    assert kept_presence(first, (0.5,) * 6) == (0.5,) * 6
+    assert kept_presence(first, None) == (1.0,) * 6          # a reader without presence
     cct = slots_for("ABC1234", 0.9)
     cct[6, N] = 0.3                                                   # the 7th slot may be empty
     cct[6] /= cct[6].sum()
     second = combine(rows_for("AB", 0.3), cct, AL)
     assert second.source == "second" and second.text == "ABC1234"
-    got = kept_presence(second, (1.0, 1.0), cct, N, 1.0)
+    got = kept_presence(second, (1.0, 1.0))
     assert len(got) == 7 and got[6] == pytest.approx(1 - cct[6, N])
     assert got[6] < min(got[:6])
-    tempered = kept_presence(second, None, cct, N, 1.55)
-    assert tempered[6] == pytest.approx(1 - temper(cct, 1.55)[6, N])
+    hotter = combine(rows_for("AB", 0.3), cct, AL, 1.0, 1.2)             # presence of the calibrated slots
+    assert hotter.source == "second"
+    tempered = kept_presence(hotter, None)
+    assert tempered[6] == pytest.approx(1 - temper(cct, 1.2)[6, N])
 
 
 @pytest.mark.parametrize("presence,expect_kept", [(None, True), ((1.0,) * 3, True), ((0.7, 0.7, 0.7), False)])

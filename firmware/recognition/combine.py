@@ -39,6 +39,8 @@ class Combined:
     char_probs: np.ndarray            # (len(text), len(alphabet)) calibrated, rows sum to 1
     char_confidences: tuple[float, ...]
     source: str                       # "pooled", "first" or "second": where the characters came from
+    # source "second": 1 - p(empty) of each kept slot, calibrated (how sure the CCT is a character is there)
+    slot_presence: tuple[float, ...] | None = None
 
 
 def temper(probs: np.ndarray, temperature: float) -> np.ndarray:
@@ -110,7 +112,8 @@ def combine(first_rows: np.ndarray, second_slots: np.ndarray, alphabet: str,
     best = rows.argmax(axis=1) if len(rows) else np.zeros(0, int)
     text = "".join(alphabet[k] for k in best)
     confs = tuple(float(rows[i, k]) for i, k in enumerate(best))
-    return Combined(text, rows.astype(np.float32), confs, source)
+    presence = tuple(float(1.0 - e) for e in empty[b_all.argmax(axis=1) < n_alpha]) if source == "second" else None
+    return Combined(text, rows.astype(np.float32), confs, source, presence)
 
 
 def combine_doubting(first_rows: np.ndarray, second_slots: np.ndarray, alphabet: str, t_first: float = 1.0,
@@ -127,8 +130,7 @@ def combine_doubting(first_rows: np.ndarray, second_slots: np.ndarray, alphabet:
     return plain if doubted.text == plain.text else doubted
 
 
-def kept_presence(combined: Combined, first_presence, second_slots: np.ndarray, n_alphabet: int,
-                  t_second: float = 1.0) -> tuple[float, ...]:
+def kept_presence(combined: Combined, first_presence) -> tuple[float, ...]:
     """How sure the reader whose characters were kept is that each is there at all (0..1 per character).
 
     The rows pooled and hinted leave the blank (ours) and the empty slot (the CCT) out, so their
@@ -136,10 +138,8 @@ def kept_presence(combined: Combined, first_presence, second_slots: np.ndarray, 
     keeps high row confidences. Our characters (pooled or first) take our presence, 1 - p(blank) at
     their column; the CCT's (second) 1 - p(empty) of their calibrated slots. Missing presence is 1.
     """
-    if combined.source == "second":
-        slots = temper(np.asarray(second_slots, np.float64).reshape(-1, n_alphabet + 1), t_second)
-        filled = slots.argmax(axis=1) < n_alphabet
-        return tuple(float(1.0 - e) for e in slots[filled, n_alphabet])
+    if combined.source == "second" and combined.slot_presence is not None:
+        return combined.slot_presence
     if first_presence is None or len(first_presence) != len(combined.text):
         return (1.0,) * len(combined.text)
     return tuple(float(p) for p in first_presence)

@@ -155,7 +155,7 @@ class Recognizer:
         both = combine_doubting(raw.char_probs, other.slot_probs, self.ocr.alphabet, *self._temperatures,
                                 doubts=self.config.second_reader_doubts)
         text, confs = self._hinted(both.text, both.char_confidences, both.char_probs)
-        presence = kept_presence(both, presence, other.slot_probs, len(self.ocr.alphabet), self._temperatures[1])
+        presence = kept_presence(both, presence)
         return with_presence(text, confs, presence)
 
     def _hinted(self, text: str, confs: tuple[float, ...], rows) -> tuple[str, tuple[float, ...]]:
