@@ -51,9 +51,19 @@ def keyboard_closes(page) -> bool:
 
 
 def assert_visible_above_keyboard(page, selector: str) -> None:
-    box = page.locator(selector).bounding_box()
-    top = page.locator("#osk").bounding_box()["y"]
-    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= top + 0.5, (selector, box, top)
+    """The page scrolls the field into view once the keyboard has taken its room: a moment after the tap
+    on a loaded machine, so this waits for it (2 s at most) rather than reading the first frame."""
+    try:
+        page.wait_for_function("""sel => {
+            const el = document.querySelector(sel), osk = document.getElementById("osk");
+            if (!el || !osk || osk.hidden) return false;
+            const box = el.getBoundingClientRect(), top = osk.getBoundingClientRect().top;
+            return box.height > 0 && box.top >= 0 && box.bottom <= top + 0.5;
+        }""", arg=selector, timeout=2_000)
+    except Exception:
+        box = page.locator(selector).bounding_box()
+        top = page.locator("#osk").bounding_box()["y"]
+        raise AssertionError(f"{selector} is not above the keyboard: {box}, keyboard top {top}") from None
 
 
 def touch_login(page, url: str, user: str) -> None:
@@ -146,3 +156,25 @@ def test_a_hit_disposition_that_needs_a_note_is_typed_on_the_keyboard(daemon, pa
     page.wait_for_selector("#alert", state="hidden", timeout=20_000)
     assert daemon.rows("SELECT disposition, note, user FROM hit_dispositions") == \
         [("other", "plate obscured by a bike rack", "ofc.ray")]
+
+
+def test_a_note_being_typed_survives_the_screen_refreshing_under_it(daemon, page):
+    """The screen redraws the alert on every refresh (each 5 s, and on each hit change); an officer typing
+    a note by touch takes longer than that. The redraw must keep the field, its focus (so the keyboard
+    stays up), what was typed and where the caret is."""
+    touch_login(page, daemon.url, "ofc.ray")
+    daemon.drive("6TRK915")
+    page.wait_for_selector("#alert:not([hidden])", timeout=20_000)
+    page.tap("#verify")
+    page.tap("button[data-disposition=other]")
+    tap_text(page, "plate hidden ")
+    before = page.evaluate("window.__alpr.refreshes")
+    page.wait_for_function(f"window.__alpr.refreshes > {before}", timeout=15_000)
+    assert keyboard_open(page)
+    assert page.evaluate("document.activeElement.id") == "step-note"
+    assert_visible_above_keyboard(page, "#step-note")
+    tap_text(page, "by a rack")
+    page.tap("button[data-disposition=other]")
+    page.wait_for_selector("#alert", state="hidden", timeout=20_000)
+    assert ("other", "plate hidden by a rack", "ofc.ray") in \
+        daemon.rows("SELECT disposition, note, user FROM hit_dispositions")

@@ -14,7 +14,7 @@
   var es = null;
   var serverStarted = null;
   var lastTouch = 0;
-  window.__alpr = { shown: [], events: 0, connected: false };
+  window.__alpr = { shown: [], events: 0, connected: false, refreshes: 0 };
 
   // ---- helpers ------------------------------------------------------------------------------
   function $(sel) { return document.querySelector(sel); }
@@ -205,8 +205,27 @@
       el("img", { class: "crop", src: base + "/crop.jpg", alt: "plate photo" }),
       withOverview ? el("img", { class: "overview", src: base + "/overview.jpg", alt: "vehicle photo" }) : null);
   }
+  // The alert is drawn anew on every refresh (each 5 s and on each hit change) while the officer may be
+  // typing a note in it by touch: the field they are in keeps its focus (so the keyboard stays up), its
+  // caret, and the panel its scroll, when the same item is drawn again.
+  function keepingFocus(box, draw) {
+    var was = document.activeElement, same = box.dataset.key === (shown && shown.key) && box.dataset.mode === mode;
+    var keep = same && was && was.id && box.contains(was) ? { id: was.id, a: was.selectionStart, b: was.selectionEnd } : null;
+    var top = same ? box.scrollTop : 0;
+    draw();
+    var again = keep && document.getElementById(keep.id);
+    if (again && box.contains(again)) {
+      again.hidden = false;
+      again.focus({ preventScroll: true });
+      if (keep.a !== null && again.setSelectionRange) again.setSelectionRange(keep.a, keep.b);
+    }
+    box.scrollTop = top;
+  }
   function renderAlert() {
     var box = $("#alert");
+    keepingFocus(box, function () { drawAlert(box); });
+  }
+  function drawAlert(box) {
     if (!shown) { box.hidden = true; clear(box); return; }
     var item = shown, p = pending();
     box.hidden = false;
@@ -425,6 +444,7 @@
       sortQueue();
       if (!shown || !live[shown.key]) showNext(); else renderAlert();
       renderReads(); renderHits();
+      window.__alpr.refreshes++;
     }).catch(function (e) { if (e && e.message !== "logged out") console.error("refresh failed", e); });
   }
 
