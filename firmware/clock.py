@@ -82,3 +82,32 @@ def iso_utc(t: datetime) -> str:
 
 def parse_iso_utc(s: str) -> datetime:
     return datetime.fromisoformat(s.replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
+class TimeTextError(ValueError):
+    """A time a person typed cannot be read; the message says what it takes."""
+
+
+def parse_typed_time(text: str, *, end_of_day: bool = False, dates: bool = True) -> datetime:
+    """A time a person typed (CLI, screen, a hold request), as UTC: the one rule every entry point states.
+
+    YYYY-MM-DD is that UTC day (with `end_of_day`, the next midnight, so "--to 2026-11-30" takes the whole
+    day), where `dates` allows it; otherwise ISO-8601 with its zone. A time without a zone is refused: read
+    in the unit's local time it would name another moment than the person meant."""
+    text = text.strip()
+    try:
+        if dates and len(text) == 10:
+            day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+            return day + timedelta(days=1) if end_of_day else day
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        shape = "a date (YYYY-MM-DD) or " if dates else ""
+        raise TimeTextError(f"not {shape}an ISO time like 2026-11-30T14:00:00Z: {text!r}") from None
+    except OverflowError:       # 9999-12-31 as an end of day
+        raise TimeTextError(f"out of range: {text!r}") from None
+    if value.tzinfo is None:
+        raise TimeTextError(f"give a time zone (e.g. Z for UTC): {text!r}")
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:       # 0001-01-01T00:00+01:00 is before the first UTC instant Python holds
+        raise TimeTextError(f"out of range: {text!r}") from None

@@ -18,7 +18,7 @@ import sqlite3
 import uuid
 from datetime import datetime, timedelta
 
-from firmware.clock import iso_utc, parse_iso_utc
+from firmware.clock import TimeTextError, iso_utc, parse_iso_utc, parse_typed_time
 from firmware.ids import new_id
 from firmware.retention.audit import append_audit
 from firmware.retention.policy import HoldFacts, hold_expiry
@@ -47,12 +47,9 @@ def _time(value, name: str) -> datetime:
             raise HoldError(f"{name}: a time zone is required (use UTC, e.g. 2026-01-02T03:04:05Z)")
         return value
     try:
-        parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise HoldError(f"{name}: not an ISO-8601 time: {value!r}") from None
-    if parsed.tzinfo is None:
-        raise HoldError(f"{name}: a time zone is required (use UTC, e.g. 2026-01-02T03:04:05Z)")
-    return parsed
+        return parse_typed_time(str(value), dates=False)
+    except TimeTextError as exc:
+        raise HoldError(f"{name}: {exc}") from None
 
 
 def facts_problem(text: str | None) -> str | None:

@@ -8,24 +8,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
+
+from firmware.clock import TimeTextError, parse_typed_time
 
 
 def parse_when(text: str, end_of_day: bool = False) -> datetime:
     """YYYY-MM-DD (UTC; with end_of_day, the next midnight) or ISO-8601 with a zone (Z)."""
-    text = text.strip()
     try:
-        if len(text) == 10:
-            day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
-            return day + timedelta(days=1) if end_of_day else day
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        if value.tzinfo is None:
-            raise argparse.ArgumentTypeError(f"give a time zone (e.g. Z for UTC): {text!r}")
-        return value.astimezone(timezone.utc)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date or ISO time: {text!r}") from None
-    except OverflowError:       # 9999-12-31 as an end of day, 0001-01-01T00:00+01:00
-        raise argparse.ArgumentTypeError(f"out of range: {text!r}") from None
+        return parse_typed_time(text, end_of_day=end_of_day)
+    except TimeTextError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def inverted_period(args) -> bool:

@@ -8,7 +8,9 @@ with words fit for the officer; the service answers it as it answers any refusal
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
+
+from firmware.clock import TimeTextError, parse_typed_time
 
 
 class BadInput(ValueError):
@@ -42,16 +44,13 @@ def whole_days(body: dict, default: int = 30) -> int:
         raise BadInput(f"days must be a whole number (1 to {default})") from None
 
 
-def utc_time(value: str) -> datetime:
-    """An ISO time with its zone (`2026-11-30T14:00:00Z`), as UTC. A time without a zone is refused, as the
-    CLI refuses it: read in the unit's local time it would search another period than the officer meant."""
+def utc_time(body: dict, key: str, *, end_of_day: bool = False) -> datetime | None:
+    """A time field (`from`, `to`), as UTC; absent or "" is None. The rule is the CLI's
+    (`firmware.clock.parse_typed_time`): a date is that UTC day, a time must give its zone."""
+    value = text(body, key).strip()
+    if not value:
+        return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        raise BadInput("dates must be like 2026-11-30T14:00:00Z (with a time zone)")
-    try:
-        return parsed.astimezone(timezone.utc)
-    except OverflowError:   # 0001-01-01T00:00+01:00 is before the first UTC instant Python can hold
-        raise BadInput(f"{value!r} is out of range") from None
+        return parse_typed_time(value, end_of_day=end_of_day)
+    except TimeTextError as exc:
+        raise BadInput(f"{key}: {exc}") from None

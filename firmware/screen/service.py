@@ -310,8 +310,7 @@ class ScreenService:
         try:
             terms = {k: text(body, k) or None for k in ("plate", "case_number", "from", "to")}
             purpose = text(body, "purpose")
-            start = utc_time(terms["from"]) if terms["from"] else None
-            end = utc_time(terms["to"]) if terms["to"] else None
+            start, end = utc_time(body, "from"), utc_time(body, "to", end_of_day=True)
         except BadInput as exc:
             return {"ok": False, "error": str(exc)}
         result = self._act(session, "reads.search", lambda c, at: query_reads(
