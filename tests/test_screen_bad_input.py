@@ -115,6 +115,14 @@ FIXED = [
      {"days": 5, "justification": "suspect vehicle still sought"}, None, 403, "(hotlist.manual_extend)", 1),
     ("technician searches", "tech.tim", "POST", "/api/search", {"purpose": "criminal investigation"}, None, 403,
      "may not do this (reads.search)", 1),
+    # another site's page posting with the officer's cookie (the cookie is SameSite=strict; this is the
+    # second line): refused before any handler, so nothing is written or audited
+    ("a manual entry from another site's page", "ofc.ray", "POST", "/api/manual",
+     {"plate": "HPX7730", "reason": GOOD_REASON}, {"Origin": "http://evil.example"}, 403, "another site", 0),
+    ("a disposition from another port", "ofc.ray", "POST", "/api/hits/{hit}/disposition",
+     {"disposition": "misread"}, {"Origin": "http://127.0.0.1:1"}, 403, "another site", 0),
+    ("a login from another site's page", None, "POST", "/login", "user=ofc.ray&pin=1234",
+     {**FORM, "Origin": "http://evil.example"}, 403, "another site", 0),
 ]
 
 PINNED = [
@@ -161,3 +169,10 @@ def test_a_double_submitted_disposition_is_recorded_once(daemon):
     again = _request(daemon, "POST", path, {"disposition": "misread"}, user="ofc.ray")
     assert again[0] == 422 and "already has disposition 'misread'" in again[2]
     assert daemon.rows("SELECT disposition FROM hit_dispositions WHERE hit_id = ?", daemon.hit_id) == [("misread",)]
+
+
+def test_a_write_from_the_screens_own_page_passes_the_origin_check(daemon):
+    own = f"http://127.0.0.1:{daemon.unit.screen.port}"
+    got, _, body = _request(daemon, "POST", "/api/search", {"purpose": "criminal investigation", "plate": "6TRK915"},
+                            {"Origin": own}, user="ofc.ray")
+    assert got == 200 and json.loads(body)["ok"] is True

@@ -19,12 +19,14 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response, \
     StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from firmware.screen.same_origin import SameOriginWrites
 from firmware.screen.sessions import COOKIE, Session
 
 log = logging.getLogger(__name__)
@@ -243,4 +245,5 @@ def build_app(service) -> Starlette:
         Route("/api/search", api.search, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: _http_error, Exception: _server_error})
+    return Starlette(routes=routes, middleware=[Middleware(SameOriginWrites)],
+                     exception_handlers={HTTPException: _http_error, Exception: _server_error})
