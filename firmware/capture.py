@@ -137,6 +137,7 @@ class ReadRecorder:
         read = Read(
             id=read_id, unit_id=self.unit_id, camera_id=camera_id, plate=plate, plate_raw=voted.text,
             state=best.candidate.state, state_confidence=best.candidate.state_confidence,
+            state_frames=best.candidate.state_frames,
             confidence=voted.confidence, char_confidences=voted.char_confidences,
             frames=len(track.sightings), box=best.candidate.box, captured_at=frame.utc,
             first_seen_at=frame.utc if track.first is best else _utc_of(track.first, frame),

@@ -67,9 +67,9 @@ class Track:
         else:
             sighting.payload = None
 
-    def take_views(self) -> list[Any]:
-        """The kept views, largest first, handed over once: the track lets go of them."""
-        views = [s.view for s in self.views if s.view is not None]
+    def take_views(self) -> list[tuple[int, Any]]:
+        """The kept views as (frame_seq, view), largest first, handed over once: the track lets go of them."""
+        views = [(s.frame_seq, s.view) for s in self.views if s.view is not None]
         for sighting in self.views:
             sighting.view = None
         self.views = []

@@ -33,6 +33,7 @@ class PlateCandidate:
     state: str | None = None             # issuing state when the recogniser can tell
     detector_confidence: float = 1.0
     state_confidence: float | None = None  # 0..1 with `state`; None when no state was read
+    state_frames: tuple[int, ...] = ()   # frame seqs whose view named `state` (the vote's evidence)
 
 
 @dataclass(frozen=True)
@@ -107,3 +108,4 @@ class Read:
     overview_path: str | None = None
     hits: tuple[Hit, ...] = ()
     state_confidence: float | None = None  # 0..1 with `state` (recognition/state.py); None without a state
+    state_frames: tuple[int, ...] = ()     # the frames (seq, this camera and run) whose view named `state`

@@ -67,20 +67,24 @@ class TrackStateRead:
     asked: int          # answers the reader gave
     failed: int         # views whose reading raised (counted as errors by the caller)
     reader_off: bool    # the reader answered None: switched off, nothing more to ask it
+    frames: tuple[int, ...] = ()   # seqs of the frames whose view named the voted state
 
 
 def read_track_state(track: Track, read_state: Callable) -> TrackStateRead:
     """Read the state on the track's views, largest first, vote, and set it on the best sighting's
-    candidate (the read's) when the vote names one. Stops at the first contradiction (nothing after it
-    can change the answer) and when the reader says it is off. Without views the best frame is read.
-    A failure costs that view's answer, never the read. The views are let go of whatever happens."""
-    views = [(v.image, v.box) for v in track.take_views()]
+    candidate (the read's) when the vote names one, with the frames whose views named it (so the record
+    says where its state was read, not only which frame its serial came from). Stops at the first
+    contradiction (nothing after it can change the answer) and when the reader says it is off. Without
+    views the best frame is read. A failure costs that view's answer, never the read. The views are let
+    go of whatever happens."""
+    views = [(seq, v.image, v.box) for seq, v in track.take_views()]
     best = track.best
     if not views and best is not None and best.payload is not None:
-        views = [(best.payload.image, best.candidate.box)]
+        views = [(best.frame_seq, best.payload.image, best.candidate.box)]
     answers: list[tuple[str | None, float]] = []
+    seqs: list[int] = []
     failed, off = 0, False
-    for image, box in views:
+    for seq, image, box in views:
         try:
             decision = read_state(image, box)
         except Exception:
@@ -91,9 +95,12 @@ def read_track_state(track: Track, read_state: Callable) -> TrackStateRead:
             off = True
             break
         answers.append((decision.state, decision.confidence))
+        seqs.append(seq)
         if len({state for state, _ in answers if state}) > 1:
             break
     vote = vote_states(answers)
+    frames = tuple(seq for seq, (state, _) in zip(seqs, answers) if vote.state and state == vote.state)
     if vote.state is not None and best is not None:
-        best.candidate = replace(best.candidate, state=vote.state, state_confidence=vote.confidence)
-    return TrackStateRead(vote, len(views), len(answers), failed, off)
+        best.candidate = replace(best.candidate, state=vote.state, state_confidence=vote.confidence,
+                                 state_frames=frames)
+    return TrackStateRead(vote, len(views), len(answers), failed, off, frames)

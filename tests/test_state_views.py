@@ -260,7 +260,7 @@ def run_vehicle(tmp_path, sightings, answers, state_views=3):
     assert pipeline.done.wait(20)
     writer.stop()
     db = sqlite3.connect(tmp_path / "alpr.db")
-    rows = db.execute("SELECT plate, state, state_confidence, frame_seq, frames FROM reads").fetchall()
+    rows = db.execute("SELECT plate, state, state_confidence, frame_seq, frames, state_frames FROM reads").fetchall()
     db.close()
     return recognizer, recorder, pipeline, hotlist, rows
 
@@ -276,7 +276,8 @@ def test_the_state_is_read_on_the_largest_sightings_and_agreement_is_stored(tmp_
     recognizer, recorder, pipeline, hotlist, rows = run_vehicle(tmp_path, CLOSING, answers)
     assert [i for i, _ in recognizer.asked] == [3, 4, 5]        # largest first, three of them, never frame 1
     assert [size for _, size in recognizer.asked] == [(150, 75), (120, 60), (100, 50)]
-    assert rows == [("ABC123", "OK", 0.8, 1, 6)]                  # 1 - 0.4 * 0.5; the evidence frame stays frame 1
+    assert rows == [("ABC123", "OK", 0.8, 1, 6, "[3, 4]")]        # 1 - 0.4 * 0.5; the evidence frame stays frame 1,
+                                                                  # and the record says where the state was read
     assert hotlist.asked == [("ABC123", "OK")]
     assert recorder.stats.state_reads == 3 and recorder.stats.state_conflicts == 0 and pipeline.errors == 0
 
@@ -286,7 +287,7 @@ def test_two_different_states_store_no_state_and_reading_stops_there(tmp_path):
                5: StateDecision("OK", 0.9, "text")}
     recognizer, recorder, pipeline, hotlist, rows = run_vehicle(tmp_path, CLOSING, answers)
     assert [i for i, _ in recognizer.asked] == [3, 4]            # nothing after a contradiction can change it
-    assert rows == [("ABC123", None, None, 1, 6)]
+    assert rows == [("ABC123", None, None, 1, 6, None)]
     assert hotlist.asked == [("ABC123", None)]                   # matched without a state: no false "possible"
     assert recorder.stats.state_conflicts == 1
 
@@ -295,20 +296,21 @@ def test_unread_views_and_failures_leave_the_legible_one(tmp_path):
     answers = {3: RuntimeError("model failed"), 4: StateDecision(None, 0.0, "none"),
                5: StateDecision("OK", 0.7, "text")}
     recognizer, recorder, pipeline, hotlist, rows = run_vehicle(tmp_path, CLOSING, answers)
-    assert rows == [("ABC123", "OK", 0.7, 1, 6)] and pipeline.errors == 1
+    assert rows == [("ABC123", "OK", 0.7, 1, 6, "[5]")] and pipeline.errors == 1   # the failed and the blank view
+                                                                                   # are not its evidence
     assert recorder.stats.state_reads == 2
 
 
 def test_nothing_legible_stores_null_and_one_view_reads_only_the_largest(tmp_path):
     recognizer, _, _, _, rows = run_vehicle(tmp_path, CLOSING, {}, state_views=1)
     assert [i for i, _ in recognizer.asked] == [3]
-    assert rows == [("ABC123", None, None, 1, 6)]
+    assert rows == [("ABC123", None, None, 1, 6, None)]
 
 
 def test_a_switched_off_reader_is_asked_once(tmp_path):
     recognizer, recorder, _, _, rows = run_vehicle(tmp_path, CLOSING, {3: None, 4: StateDecision("OK", 0.9, "text")})
     assert [i for i, _ in recognizer.asked] == [3] and recorder.stats.state_reads == 0
-    assert rows == [("ABC123", None, None, 1, 6)]
+    assert rows == [("ABC123", None, None, 1, 6, None)]
 
 # ------------------------------------------------------------------------ with the real header-text model
 

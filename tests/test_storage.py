@@ -131,3 +131,16 @@ def test_a_read_stores_and_syncs_its_state_confidence_and_older_reads_have_none(
                 conn.execute("SELECT payload FROM outbox WHERE kind = 'read'")}
     assert payloads["r-s"]["state"] == "TX" and payloads["r-s"]["state_confidence"] == 0.93
     assert payloads["r-n"]["state_confidence"] is None
+
+
+def test_a_read_stores_and_syncs_the_frames_its_state_was_read_on(tmp_path):
+    from dataclasses import replace
+
+    conn = open_database(tmp_path)
+    save_read(conn, replace(make_read("r-s"), state="TX", state_confidence=0.9, state_frames=(41, 44)), NOW)
+    save_read(conn, replace(make_read("r-n"), state=None, state_frames=(41,)), NOW)   # no state: no evidence
+    rows = dict(conn.execute("SELECT id, state_frames FROM reads").fetchall())
+    assert rows == {"r-s": "[41, 44]", "r-n": None}
+    payloads = {json.loads(p)["id"]: json.loads(p) for (p,) in
+                conn.execute("SELECT payload FROM outbox WHERE kind = 'read'")}
+    assert payloads["r-s"]["state_frames"] == [41, 44] and payloads["r-n"]["state_frames"] is None

@@ -74,6 +74,7 @@ def read_row(read: Read, created_at: datetime) -> dict:
     row = {
         "id": read.id, "unit_id": read.unit_id, "camera_id": read.camera_id, "plate": read.plate,
         "plate_raw": read.plate_raw, "state": read.state, "state_confidence": read.state_confidence,
+        "state_frames": json.dumps(list(read.state_frames)) if read.state and read.state_frames else None,
         "confidence": read.confidence,
         "char_confidences": json.dumps(list(read.char_confidences)), "frames": read.frames,
         "box": json.dumps(list(read.box)), "captured_at": iso_utc(read.captured_at),
@@ -90,6 +91,7 @@ def read_payload(row: dict) -> dict:
     payload = dict(row)
     payload["char_confidences"] = json.loads(row["char_confidences"])
     payload["box"] = json.loads(row["box"])
+    payload["state_frames"] = json.loads(row["state_frames"]) if row.get("state_frames") else None
     payload["schema"] = SCHEMA
     return payload
 
