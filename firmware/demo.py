@@ -140,7 +140,10 @@ def run_demo(data_dir: Path, seconds: float | None, fps: float, out=print, scree
         pos = read.position
         where = f"{pos.lat:.5f},{pos.lon:.5f} ({pos.method}, fix age {pos.fix_age_s:.2f}s)" if pos.lat is not None \
             else "no position"
-        out(f"read  {read.plate:<9} conf {read.confidence:.2f} frames {read.frames:>2}  {iso_utc(read.captured_at)}  {where}")
+        state = f"{read.state} {read.state_confidence:.2f}" if read.state and read.state_confidence is not None \
+            else (read.state or "?")
+        out(f"read  {read.plate:<9} state {state:<7} conf {read.confidence:.2f} frames {read.frames:>2}  "
+            f"{iso_utc(read.captured_at)}  {where}")
         for hit in read.hits:
             out(f"  HIT {hit.list_name}: entry {hit.entry_plate} ({hit.category}), matched: {describe_hit(hit, read.plate)}; "
                 f"list age {hit.list_age_s or 0:.0f}s - VERIFY plate and state before acting")

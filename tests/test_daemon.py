@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -158,3 +159,7 @@ def test_demo_ends_with_a_hit_and_every_read_positioned(tmp_path):
     assert summary["hits_stored"] >= 1
     assert summary["reads_stored"] >= 1 and summary["reads_with_position"] == summary["reads_stored"]
     assert "HIT" in result.stdout and "matched" in result.stdout
+    # each read line shows the state as stored: a USPS code with its confidence, or "?" when none was read
+    stored = dict(sqlite3.connect(tmp_path / "demo" / "alpr.db").execute("SELECT plate, state FROM reads").fetchall())
+    shown = dict(re.findall(r"^read  (\S+) +state (\S+)", result.stdout, re.M))
+    assert shown == {plate: state or "?" for plate, state in stored.items()}
