@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from firmware.clock import iso_utc, parse_iso_utc
 from firmware.ids import new_id
@@ -22,6 +22,23 @@ class MaintenanceError(ValueError):
     pass
 
 
+# A record says when the work was done. Work cannot be recorded before it happens; an hour of slack
+# lets a technician's watch and the unit's clock disagree. The earliest date catches a mistyped year.
+AHEAD_SLACK = timedelta(hours=1)
+EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
+def work_time_problem(at: datetime, recorded_at: datetime) -> str | None:
+    """Pure: why `at` cannot be when the work was done, recorded at `recorded_at` (the unit's clock)."""
+    if at < EARLIEST:
+        return f"--at {at:%Y-%m-%d} is before {EARLIEST:%Y} (a mistyped year?)"
+    if at > recorded_at + AHEAD_SLACK:
+        return (f"--at {at:%Y-%m-%dT%H:%MZ} is after now ({recorded_at:%Y-%m-%dT%H:%MZ} by the unit's clock): work"
+                f" is recorded once done. If the unit's clock is wrong, leave --at out and give the real time in"
+                f" the description")
+    return None
+
+
 def add_maintenance(conn: sqlite3.Connection, *, kind: str, technician: str, description: str, at: datetime,
                     recorded_at: datetime, unit_id: str, component: str = "unit",
                     out_of_service: bool = False) -> str:
@@ -30,6 +47,8 @@ def add_maintenance(conn: sqlite3.Connection, *, kind: str, technician: str, des
         raise MaintenanceError(f"kind must be one of {', '.join(KINDS)}")
     if not technician.strip() or not description.strip():
         raise MaintenanceError("technician and description are required")
+    if (problem := work_time_problem(at, recorded_at)) is not None:
+        raise MaintenanceError(problem)
     entry_id = new_id()
     oos = out_of_service or kind == "out_of_service"
     conn.execute(
