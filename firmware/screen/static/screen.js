@@ -106,8 +106,10 @@
     if (!CAN["hits.view"]) return;
     var items = (data.hits || []).map(function (h) { return merge(itemFromAlert(data, h)); });
     sortQueue();
-    var before = shown;
-    showNext();
+    var before = shown, p = pending();
+    // A hit takes the screen when none is up, or from an alert not yet started on when it is the more
+    // urgent; never from a verification under way (nor from a hit the officer opened): it waits, announced.
+    if (!shown || (mode === "alert" && p.length && items.indexOf(p[0]) >= 0)) showNext(); else renderAlert();
     if (shown && shown !== before) {
       var t = performance.timeOrigin + performance.now();
       requestAnimationFrame(function () {
@@ -225,9 +227,13 @@
     var box = $("#alert");
     keepingFocus(box, function () { drawAlert(box); });
   }
+  function urgentWaiting(item, p) {   // a more urgent hit the officer is not on (they are verifying this one)
+    for (var i = 0; i < p.length; i++) if (p[i] !== item && p[i].priority < item.priority) return p[i];
+    return null;
+  }
   function drawAlert(box) {
     if (!shown) { box.hidden = true; clear(box); return; }
-    var item = shown, p = pending();
+    var item = shown, p = pending(), waiting = urgentWaiting(item, p);
     box.hidden = false;
     box.className = prioClass(item.priority);
     clear(box);
@@ -235,6 +241,9 @@
     box.dataset.mode = mode;
     box.appendChild(el("header", { class: "alert-head" },
       el("span", { class: "what", text: "HIT: " + (item.category || item.list_name) }),
+      waiting ? el("button", { id: "urgent-waiting", class: "urgent", on: { click: function () {
+        shown = waiting; mode = "alert"; renderAlert();
+      } } }, "More urgent hit waiting: show it") : null,
       el("span", { class: "queue", text: p.length > 1 ? (p.indexOf(item) + 1) + " of " + p.length : "" })));
     if (mode === "alert") {
       box.appendChild(el("div", { class: "alert-body" }, images(item, true),
