@@ -7,6 +7,8 @@ and what the page shows. Taps only (the car's display has no keyboard)."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from screen_helpers import CarFeed, browser, demo_daemon, login, need_chromium, wait_until  # noqa: F401 (browser: a fixture)
@@ -83,6 +85,26 @@ def open_hit(daemon, page, plate: str) -> str:
     return hit_id
 
 
+def refreshed(page) -> None:
+    before = page.evaluate("window.__alpr.refreshes")
+    page.wait_for_function(f"window.__alpr.refreshes > {before}", timeout=10_000)
+
+
+class BusyWriter:
+    """The unit's one writer held by a long job (a hotlist import, a purge): writes queue behind it."""
+
+    def __init__(self, daemon):
+        self.release = threading.Event()
+        self.done = daemon.unit.writer.submit(lambda c: self.release.wait(20))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release.set()
+        self.done.result(timeout=20)
+
+
 def test_a_more_urgent_hit_waits_while_the_officer_is_verifying(daemon, page):
     """The panel must not switch to another hit under the officer's finger while they verify one: the
     urgent hit is announced and waits; what they typed and where their finger was stay theirs."""
@@ -105,3 +127,56 @@ def test_a_more_urgent_hit_waits_while_the_officer_is_verifying(daemon, page):
                            f"document.querySelector('#alert .plate-big').innerText.replace(/\\n/g, '') === '{URGENT}'",
                            timeout=10_000)                 # then the urgent one, from its alert
     assert page.locator("#urgent-waiting").count() == 0
+
+
+def test_a_check_tapped_twice_by_a_jolt_is_recorded_once(daemon, page):
+    hit_id = open_hit(daemon, page, URGENT)
+    page.tap("#verify")
+    match = "[data-check=plate] button[data-result=match]"
+    page.tap(match)
+    page.tap(match)                                    # the car jolts: the same button again at once
+    wait_until(lambda: daemon.rows("SELECT 1 FROM hit_checks WHERE hit_id = ?", hit_id), timeout=10)
+    refreshed(page)                                    # any second write would be in by now
+    assert daemon.rows("SELECT check_name, result FROM hit_checks WHERE hit_id = ?", hit_id) == [("plate", "match")]
+    page.wait_for_selector("#step-msg.good:has-text('Recorded')", timeout=5_000)   # and still says so
+
+
+def test_a_slow_save_stays_in_progress_across_refreshes_and_is_not_repeated(daemon, page):
+    """The unit busy: the screen refreshes (every 5 s) while the check waits to be written. The officer
+    must still see that it is being saved, and a second tap meanwhile must not queue a second write."""
+    hit_id = open_hit(daemon, page, URGENT)
+    page.tap("#verify")
+    state_match = "[data-check=state] button[data-result=match]"
+    with BusyWriter(daemon):
+        page.tap(state_match)
+        page.wait_for_selector("#step-msg:has-text('Saving')", timeout=5_000)
+        refreshed(page)                                # the panel is redrawn while the write waits
+        assert "Saving" in page.inner_text("#step-msg")
+        page.tap(state_match)                          # no answer yet: the officer presses again
+    page.wait_for_selector("#step-msg.good", timeout=10_000)
+    refreshed(page)
+    assert daemon.rows("SELECT check_name, result FROM hit_checks WHERE hit_id = ?", hit_id) == [("state", "match")]
+    assert "match" in page.inner_text("[data-check=state] .stamp")
+
+
+def test_the_link_dropping_mid_verification_loses_nothing_and_a_retry_records_once(daemon, page):
+    """The link to the unit drops while the officer verifies: the press that could not be sent is said
+    to be unsaved, the note typed and the step already recorded stay, and after the page reconnects by
+    itself (no reload) the same press records the step once."""
+    hit_id = open_hit(daemon, page, URGENT)
+    page.tap("#verify")
+    page.tap("[data-check=plate] button[data-result=match]")
+    page.wait_for_selector("#step-msg.good", timeout=10_000)
+    page.tap("button[data-disposition=other]")
+    tap_text(page, "rack ")
+    page.context.set_offline(True)
+    dispatch = "[data-check=dispatch] button[data-result=confirmed]"
+    page.tap(dispatch)
+    page.wait_for_selector("#step-msg.bad:has-text('Not saved')", timeout=5_000)
+    page.context.set_offline(False)
+    refreshed(page)                                    # back: the page fetched its state again by itself
+    assert page.input_value("#step-note") == "rack " and "match" in page.inner_text("[data-check=plate] .stamp")
+    page.tap(dispatch)
+    page.wait_for_selector("#step-msg.good", timeout=10_000)
+    assert daemon.rows("SELECT check_name, result FROM hit_checks WHERE hit_id = ? ORDER BY rowid", hit_id) == \
+        [("plate", "match"), ("dispatch", "confirmed")]

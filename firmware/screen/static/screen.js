@@ -253,8 +253,8 @@
         el("button", { class: "primary", id: "verify", on: { click: function () { mode = "verify"; renderAlert(); } } }, "Verify"),
         el("button", { id: "later", on: { click: later } }, "Later")));
     } else {
-      var msg = el("p", { class: "msg", id: "step-msg", role: "status" });
-      box.appendChild(el("div", { class: "verify-body" }, verifyTop(item, msg), steps(item, msg)));
+      var msg = el("p", { class: item.say ? item.say[0] : "msg", id: "step-msg", role: "status", text: item.say ? item.say[1] : null });
+      box.appendChild(el("div", { class: "verify-body" }, verifyTop(item, msg), steps(item)));
       box.appendChild(el("footer", { class: "alert-foot" },
         el("button", { id: "back", on: { click: function () { mode = "alert"; renderAlert(); } } }, "Back to alert"),
         el("button", { id: "later", on: { click: later } }, "Later")));
@@ -284,7 +284,7 @@
     (item.checks || []).forEach(function (c) { last[c.check_name] = c.result; });
     return last.plate === "match" && last.state === "match" && last.dispatch === "confirmed";
   }
-  function steps(item, msg) {
+  function steps(item) {
     var rows = Object.keys(CHECK_BUTTONS).map(function (name) {
       var last = lastCheck(item, name);
       return el("div", { class: "step", "data-check": name },
@@ -292,7 +292,7 @@
           "✓ " + last.result.replace("_", " ") + " " + hhmmss(last.at) + " by " + last.user : "not recorded yet" })),
         el("span", { class: "btns" }, CHECK_BUTTONS[name].map(function (b) {
           return el("button", { class: last && last.result === b[0] ? "chosen" : null, "data-result": b[0],
-            on: { click: function () { record(item, "check", { check: name, result: b[0] }, msg); } } }, b[1]);
+            on: { click: function () { record(item, "check", { check: name, result: b[0] }); } } }, b[1]);
         })));
     });
     var dispositions = (state.choices && state.choices.dispositions) || {};
@@ -306,8 +306,8 @@
       return el("button", { class: d.kind + (locked ? " locked" : ""), "data-disposition": code, title: d.label,
         on: { click: function () {
           var text = noteBox.value.trim();
-          if ((d.needs_note || item.amend) && !text) { item.wantsNote = true; noteBox.hidden = false; noteBox.focus(); msg.className = "msg bad"; msg.textContent = "Say why in the note, then press it again."; return; }
-          record(item, "disposition", { disposition: code, note: text || null, amend: !!item.amend }, msg);
+          if ((d.needs_note || item.amend) && !text) { item.wantsNote = true; noteBox.hidden = false; noteBox.focus(); say(item, "msg bad", "Say why in the note, then press it again."); return; }
+          record(item, "disposition", { disposition: code, note: text || null, amend: !!item.amend });
         } } }, (d.kind === "confirm" ? "CONFIRMED: " + shortLabel(d.label.split(":").slice(1).join(":") || d.label) : shortLabel(d.label)));
     }));
     noteBox.hidden = !(item.amend || item.noteDraft || item.wantsNote);
@@ -321,25 +321,46 @@
         el("div", {}, el("span", { class: "lbl", text: "ENTRY " }), el("b", { class: "plate-text", text: item.entry_plate + " " + (item.entry_state || "") }))),
       msg);
   }
-  function record(item, step, body, msg) {
-    if (!item.hit_id) { msg.className = "msg bad"; msg.textContent = "Still loading this hit; press again."; return; }
-    msg.className = "msg"; msg.textContent = "Saving…";
+  // What the step line says belongs to the hit, not to the element drawn: the panel is redrawn (each
+  // refresh, each hit change) while a write waits, and "Saving…", "Recorded." or a failure must survive it.
+  function say(item, cls, text) {
+    item.say = [cls, text];
+    var m = $("#step-msg");
+    if (m && shown === item && mode === "verify") { m.className = cls; m.textContent = text; }
+  }
+  // One write per hit at a time: a tap while one waits (the unit busy, a jolt's second tap) is not sent
+  // again, and the same step pressed again within JOLT_MS of the last is taken for the same press.
+  var JOLT_MS = 1500;
+  function record(item, step, body) {
+    if (!item.hit_id) { say(item, "msg bad", "Still loading this hit; press again."); return; }
+    var what = step + JSON.stringify(body), now = Date.now();
+    if (item.saving) { say(item, "msg", "Saving… (still waiting for the unit)"); return; }
+    if (item.lastWrite && item.lastWrite.what === what && now - item.lastWrite.at < JOLT_MS) return;
+    item.saving = true;
+    say(item, "msg", "Saving…");
+    function done(cls, text, stored) {
+      item.saving = false;
+      if (stored) item.lastWrite = { what: what, at: Date.now() };   // a failed one may be pressed again at once
+      say(item, cls, text);
+    }
     api("POST", "/api/hits/" + encodeURIComponent(item.hit_id) + "/" + step, body).then(function (j) {
-      if (!j.ok) { msg.className = "msg bad"; msg.textContent = j.error || "Refused"; return; }
-      return api("GET", "/api/hits/" + encodeURIComponent(item.hit_id)).then(function (d) {
+      if (!j.ok) { done("msg bad", j.error || "Refused"); return; }
+      return api("GET", "/api/hits/" + encodeURIComponent(item.hit_id)).catch(function () { return {}; }).then(function (d) {
         if (d.ok && item.amend) {
           var fresh = itemFromDetail(d.hit);
           Object.keys(fresh).forEach(function (k) { if (k !== "key" && k !== "status") item[k] = fresh[k]; });
         } else if (d.ok) merge(itemFromDetail(d.hit));
+        done("msg good", "Recorded.", true);
         if (step === "disposition") {
           answered[item.key] = true;
           if (item.amend) queue = queue.filter(function (q) { return q !== item; });
           showNext(); refresh(); return;
         }
         renderAlert();
-        var m = $("#step-msg"); if (m) { m.className = "msg good"; m.textContent = "Recorded."; }
       });
-    }).catch(function () { msg.className = "msg bad"; msg.textContent = "Not saved: the unit did not answer. Try again."; });
+    }, function () {
+      done("msg bad", "Not saved: the unit did not answer. Check the stamp, then press again.");
+    });
   }
 
   // ---- views ------------------------------------------------------------------------------------
