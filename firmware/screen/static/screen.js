@@ -227,13 +227,28 @@
     var box = $("#alert");
     keepingFocus(box, function () { drawAlert(box); });
   }
+  // A panel that has just come up (a hit arriving, the next one after an answer, Verify pressed) takes
+  // no tap for a moment: a tap then was aimed at what was there before (a jolt's second tap, a finger
+  // already on its way), and must not put aside or answer a hit the officer has not seen.
+  var SETTLE_MS = 1000, MODE_SETTLE_MS = 400, settleUntil = 0, settleTimer = null;
+  function settle(box, item) {
+    var now = Date.now(), changed = box.hidden || box.dataset.key !== item.key;
+    if (changed || box.dataset.mode !== mode) {
+      settleUntil = now + (changed ? SETTLE_MS : MODE_SETTLE_MS);
+      clearTimeout(settleTimer);
+      settleTimer = setTimeout(function () {
+        box.querySelectorAll("button[data-settling]").forEach(function (b) { b.disabled = false; b.removeAttribute("data-settling"); });
+      }, settleUntil - now);
+    }
+    return now < settleUntil;
+  }
   function urgentWaiting(item, p) {   // a more urgent hit the officer is not on (they are verifying this one)
     for (var i = 0; i < p.length; i++) if (p[i] !== item && p[i].priority < item.priority) return p[i];
     return null;
   }
   function drawAlert(box) {
     if (!shown) { box.hidden = true; clear(box); return; }
-    var item = shown, p = pending(), waiting = urgentWaiting(item, p);
+    var item = shown, p = pending(), settling = settle(box, item), waiting = urgentWaiting(item, p);
     box.hidden = false;
     box.className = prioClass(item.priority);
     clear(box);
@@ -259,6 +274,7 @@
         el("button", { id: "back", on: { click: function () { mode = "alert"; renderAlert(); } } }, "Back to alert"),
         el("button", { id: "later", on: { click: later } }, "Later")));
     }
+    if (settling) box.querySelectorAll("button").forEach(function (b) { b.disabled = true; b.setAttribute("data-settling", ""); });
   }
   function later() {
     if (shown) deferred[shown.key] = true;
