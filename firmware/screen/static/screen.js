@@ -106,8 +106,10 @@
     if (!CAN["hits.view"]) return;
     var items = (data.hits || []).map(function (h) { return merge(itemFromAlert(data, h)); });
     sortQueue();
-    var before = shown;
-    showNext();
+    var before = shown, p = pending();
+    // A hit takes the screen when none is up, or from an alert not yet started on when it is the more
+    // urgent; never from a verification under way (nor from a hit the officer opened): it waits, announced.
+    if (!shown || (mode === "alert" && p.length && items.indexOf(p[0]) >= 0)) showNext(); else renderAlert();
     if (shown && shown !== before) {
       var t = performance.timeOrigin + performance.now();
       requestAnimationFrame(function () {
@@ -225,9 +227,28 @@
     var box = $("#alert");
     keepingFocus(box, function () { drawAlert(box); });
   }
+  // A panel that has just come up (a hit arriving, the next one after an answer, Verify pressed) takes
+  // no tap for a moment: a tap then was aimed at what was there before (a jolt's second tap, a finger
+  // already on its way), and must not put aside or answer a hit the officer has not seen.
+  var SETTLE_MS = 1000, MODE_SETTLE_MS = 400, settleUntil = 0, settleTimer = null;
+  function settle(box, item) {
+    var now = Date.now(), changed = box.hidden || box.dataset.key !== item.key;
+    if (changed || box.dataset.mode !== mode) {
+      settleUntil = now + (changed ? SETTLE_MS : MODE_SETTLE_MS);
+      clearTimeout(settleTimer);
+      settleTimer = setTimeout(function () {
+        box.querySelectorAll("button[data-settling]").forEach(function (b) { b.disabled = false; b.removeAttribute("data-settling"); });
+      }, settleUntil - now);
+    }
+    return now < settleUntil;
+  }
+  function urgentWaiting(item, p) {   // a more urgent hit the officer is not on (they are verifying this one)
+    for (var i = 0; i < p.length; i++) if (p[i] !== item && p[i].priority < item.priority) return p[i];
+    return null;
+  }
   function drawAlert(box) {
     if (!shown) { box.hidden = true; clear(box); return; }
-    var item = shown, p = pending();
+    var item = shown, p = pending(), settling = settle(box, item), waiting = urgentWaiting(item, p);
     box.hidden = false;
     box.className = prioClass(item.priority);
     clear(box);
@@ -235,6 +256,9 @@
     box.dataset.mode = mode;
     box.appendChild(el("header", { class: "alert-head" },
       el("span", { class: "what", text: "HIT: " + (item.category || item.list_name) }),
+      waiting ? el("button", { id: "urgent-waiting", class: "urgent", on: { click: function () {
+        shown = waiting; mode = "alert"; renderAlert();
+      } } }, "More urgent hit waiting: show it") : null,
       el("span", { class: "queue", text: p.length > 1 ? (p.indexOf(item) + 1) + " of " + p.length : "" })));
     if (mode === "alert") {
       box.appendChild(el("div", { class: "alert-body" }, images(item, true),
@@ -244,12 +268,13 @@
         el("button", { class: "primary", id: "verify", on: { click: function () { mode = "verify"; renderAlert(); } } }, "Verify"),
         el("button", { id: "later", on: { click: later } }, "Later")));
     } else {
-      var msg = el("p", { class: "msg", id: "step-msg", role: "status" });
-      box.appendChild(el("div", { class: "verify-body" }, verifyTop(item, msg), steps(item, msg)));
+      var msg = el("p", { class: item.say ? item.say[0] : "msg", id: "step-msg", role: "status", text: item.say ? item.say[1] : null });
+      box.appendChild(el("div", { class: "verify-body" }, verifyTop(item, msg), steps(item)));
       box.appendChild(el("footer", { class: "alert-foot" },
         el("button", { id: "back", on: { click: function () { mode = "alert"; renderAlert(); } } }, "Back to alert"),
         el("button", { id: "later", on: { click: later } }, "Later")));
     }
+    if (settling) box.querySelectorAll("button").forEach(function (b) { b.disabled = true; b.setAttribute("data-settling", ""); });
   }
   function later() {
     if (shown) deferred[shown.key] = true;
@@ -275,7 +300,7 @@
     (item.checks || []).forEach(function (c) { last[c.check_name] = c.result; });
     return last.plate === "match" && last.state === "match" && last.dispatch === "confirmed";
   }
-  function steps(item, msg) {
+  function steps(item) {
     var rows = Object.keys(CHECK_BUTTONS).map(function (name) {
       var last = lastCheck(item, name);
       return el("div", { class: "step", "data-check": name },
@@ -283,7 +308,7 @@
           "✓ " + last.result.replace("_", " ") + " " + hhmmss(last.at) + " by " + last.user : "not recorded yet" })),
         el("span", { class: "btns" }, CHECK_BUTTONS[name].map(function (b) {
           return el("button", { class: last && last.result === b[0] ? "chosen" : null, "data-result": b[0],
-            on: { click: function () { record(item, "check", { check: name, result: b[0] }, msg); } } }, b[1]);
+            on: { click: function () { record(item, "check", { check: name, result: b[0] }); } } }, b[1]);
         })));
     });
     var dispositions = (state.choices && state.choices.dispositions) || {};
@@ -297,8 +322,8 @@
       return el("button", { class: d.kind + (locked ? " locked" : ""), "data-disposition": code, title: d.label,
         on: { click: function () {
           var text = noteBox.value.trim();
-          if ((d.needs_note || item.amend) && !text) { item.wantsNote = true; noteBox.hidden = false; noteBox.focus(); msg.className = "msg bad"; msg.textContent = "Say why in the note, then press it again."; return; }
-          record(item, "disposition", { disposition: code, note: text || null, amend: !!item.amend }, msg);
+          if ((d.needs_note || item.amend) && !text) { item.wantsNote = true; noteBox.hidden = false; noteBox.focus(); say(item, "msg bad", "Say why in the note, then press it again."); return; }
+          record(item, "disposition", { disposition: code, note: text || null, amend: !!item.amend });
         } } }, (d.kind === "confirm" ? "CONFIRMED: " + shortLabel(d.label.split(":").slice(1).join(":") || d.label) : shortLabel(d.label)));
     }));
     noteBox.hidden = !(item.amend || item.noteDraft || item.wantsNote);
@@ -312,25 +337,46 @@
         el("div", {}, el("span", { class: "lbl", text: "ENTRY " }), el("b", { class: "plate-text", text: item.entry_plate + " " + (item.entry_state || "") }))),
       msg);
   }
-  function record(item, step, body, msg) {
-    if (!item.hit_id) { msg.className = "msg bad"; msg.textContent = "Still loading this hit; press again."; return; }
-    msg.className = "msg"; msg.textContent = "Saving…";
+  // What the step line says belongs to the hit, not to the element drawn: the panel is redrawn (each
+  // refresh, each hit change) while a write waits, and "Saving…", "Recorded." or a failure must survive it.
+  function say(item, cls, text) {
+    item.say = [cls, text];
+    var m = $("#step-msg");
+    if (m && shown === item && mode === "verify") { m.className = cls; m.textContent = text; }
+  }
+  // One write per hit at a time: a tap while one waits (the unit busy, a jolt's second tap) is not sent
+  // again, and the same step pressed again within JOLT_MS of the last is taken for the same press.
+  var JOLT_MS = 1500;
+  function record(item, step, body) {
+    if (!item.hit_id) { say(item, "msg bad", "Still loading this hit; press again."); return; }
+    var what = step + JSON.stringify(body), now = Date.now();
+    if (item.saving) { say(item, "msg", "Saving… (still waiting for the unit)"); return; }
+    if (item.lastWrite && item.lastWrite.what === what && now - item.lastWrite.at < JOLT_MS) return;
+    item.saving = true;
+    say(item, "msg", "Saving…");
+    function done(cls, text, stored) {
+      item.saving = false;
+      if (stored) item.lastWrite = { what: what, at: Date.now() };   // a failed one may be pressed again at once
+      say(item, cls, text);
+    }
     api("POST", "/api/hits/" + encodeURIComponent(item.hit_id) + "/" + step, body).then(function (j) {
-      if (!j.ok) { msg.className = "msg bad"; msg.textContent = j.error || "Refused"; return; }
-      return api("GET", "/api/hits/" + encodeURIComponent(item.hit_id)).then(function (d) {
+      if (!j.ok) { done("msg bad", j.error || "Refused"); return; }
+      return api("GET", "/api/hits/" + encodeURIComponent(item.hit_id)).catch(function () { return {}; }).then(function (d) {
         if (d.ok && item.amend) {
           var fresh = itemFromDetail(d.hit);
           Object.keys(fresh).forEach(function (k) { if (k !== "key" && k !== "status") item[k] = fresh[k]; });
         } else if (d.ok) merge(itemFromDetail(d.hit));
+        done("msg good", "Recorded.", true);
         if (step === "disposition") {
           answered[item.key] = true;
           if (item.amend) queue = queue.filter(function (q) { return q !== item; });
           showNext(); refresh(); return;
         }
         renderAlert();
-        var m = $("#step-msg"); if (m) { m.className = "msg good"; m.textContent = "Recorded."; }
       });
-    }).catch(function () { msg.className = "msg bad"; msg.textContent = "Not saved: the unit did not answer. Try again."; });
+    }, function () {
+      done("msg bad", "Not saved: the unit did not answer. Check the stamp, then press again.");
+    });
   }
 
   // ---- views ------------------------------------------------------------------------------------
