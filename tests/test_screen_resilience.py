@@ -199,3 +199,32 @@ def test_the_link_dropping_mid_verification_loses_nothing_and_a_retry_records_on
     page.wait_for_selector("#step-msg.good", timeout=10_000)
     assert daemon.rows("SELECT check_name, result FROM hit_checks WHERE hit_id = ? ORDER BY rowid", hit_id) == \
         [("plate", "match"), ("dispatch", "confirmed")]
+
+
+def test_a_failed_refresh_is_not_an_empty_state(daemon, page):
+    """The unit answers the page's state with an error (its database busy past the timeout: a 500). That
+    is no news, not "no hits": the hit under verification, its recorded step and the note typed stay on
+    the screen, and the next good refresh carries on. The error is made in the page's network layer
+    (Playwright's route) for /api/state alone; every other request goes to the real daemon."""
+    hit_id = open_hit(daemon, page, URGENT)
+    page.tap("#verify")
+    page.tap("[data-check=plate] button[data-result=match]")
+    page.wait_for_selector("#step-msg.good", timeout=10_000)
+    page.tap("button[data-disposition=other]")
+    tap_text(page, "rack ")
+    failed = []
+
+    def answer_500(route):
+        failed.append(route.request.url)
+        route.fulfill(status=500, content_type="application/json",
+                      body='{"ok": false, "error": "the unit could not answer this; try again"}')
+
+    page.route("**/api/state", answer_500)
+    page.wait_for_function("window.__alpr.refreshFailures >= 1", timeout=15_000)
+    assert failed and on_screen(page) == URGENT and page.get_attribute("#alert", "data-mode") == "verify"
+    assert page.input_value("#step-note") == "rack " and "match" in page.inner_text("[data-check=plate] .stamp")
+    assert page.inner_text("#hit-count") == "1"
+    page.unroute("**/api/state")
+    refreshed(page)
+    assert on_screen(page) == URGENT and page.input_value("#step-note") == "rack "
+    assert daemon.rows("SELECT check_name FROM hit_checks WHERE hit_id = ?", hit_id) == [("plate",)]

@@ -14,7 +14,7 @@
   var es = null;
   var serverStarted = null;
   var lastTouch = 0;
-  window.__alpr = { shown: [], events: 0, connected: false, refreshes: 0 };
+  window.__alpr = { shown: [], events: 0, connected: false, refreshes: 0, refreshFailures: 0 };
 
   // ---- helpers ------------------------------------------------------------------------------
   function $(sel) { return document.querySelector(sel); }
@@ -471,6 +471,9 @@
 
   function refresh() {
     return api("GET", "/api/state").then(function (s) {
+      // an answer that is not the state (the unit busy or failing: 5xx) is not an empty state: keep the
+      // hits, the verification under way and the note typed, and ask again at the next refresh
+      if (s._http !== 200) { window.__alpr.refreshFailures++; return; }
       state.reads = s.reads || [];
       state.choices = s.choices || state.choices;
       state.confirmed = s.confirmed || [];
