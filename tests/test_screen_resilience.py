@@ -228,3 +228,47 @@ def test_a_failed_refresh_is_not_an_empty_state(daemon, page):
     refreshed(page)
     assert on_screen(page) == URGENT and page.input_value("#step-note") == "rack "
     assert daemon.rows("SELECT check_name FROM hit_checks WHERE hit_id = ?", hit_id) == [("plate",)]
+
+
+def test_an_outcome_tapped_twice_by_a_jolt_is_recorded_once_and_said_in_its_row(daemon, page):
+    """A confirmed hit's outcome (arrest, seizure, recovery) pressed twice at once records one outcome,
+    and the row says what happened (it used a modal alert() for a refusal, which the kiosk puts over
+    the whole screen)."""
+    from firmware.dispositions import record_check, record_disposition
+
+    hit_id = open_hit(daemon, page, URGENT)
+    at = daemon.unit.clock.utc
+    for check, result in (("plate", "match"), ("state", "match"), ("dispatch", "confirmed")):
+        daemon.unit.writer.call(lambda c, k=check, r=result: record_check(
+            c, hit_id, check=k, result=r, user=OFFICER, at=at(), unit_id="screen-unit"))
+    daemon.unit.writer.call(lambda c: record_disposition(
+        c, hit_id, disposition="confirmed_stop", user=OFFICER, at=at(), unit_id="screen-unit"))
+    page.wait_for_selector("#alert", state="hidden", timeout=15_000)   # answered: the panel goes by itself
+    page.tap("#tabs [data-view=hits]")
+    arrest = f".hit-row[data-hit='{hit_id}'] button[data-outcome=arrest]"
+    page.wait_for_selector(arrest, timeout=15_000)
+    page.tap(arrest)
+    page.tap(arrest)                                   # the car jolts
+    page.wait_for_selector(f".hit-row[data-hit='{hit_id}'] .outcome-msg.good", timeout=10_000)
+    refreshed(page)
+    assert daemon.rows("SELECT outcome FROM hit_outcomes WHERE hit_id = ?", hit_id) == [("arrest",)]
+    assert "Recorded" in page.inner_text(f".hit-row[data-hit='{hit_id}'] .outcome-msg")
+
+
+def test_a_search_pressed_again_while_the_unit_is_busy_is_sent_and_audited_once(daemon, page):
+    """Every search is an audited query with its purpose. A second press while the unit is busy with the
+    first (a jolt, an impatient finger) must not record a second query the officer never meant."""
+    login(page, daemon.url, OFFICER)
+    page.tap("#tabs [data-view=search]")
+    page.tap("#search-form [name=purpose]")
+    tap_text(page, "criminal investigation")
+    page.tap("#osk [data-key=done]")
+    queries = "SELECT count(*) FROM audit_log WHERE event = 'query' AND user = ?"
+    before = daemon.rows(queries, OFFICER)[0][0]
+    with BusyWriter(daemon):
+        page.tap("#search-form button[type=submit]")
+        page.wait_for_selector("#search-msg:has-text('Sending')", timeout=5_000)
+        page.tap("#search-form button[type=submit]")
+    page.wait_for_selector("#search-msg.good:has-text('logged')", timeout=10_000)
+    refreshed(page)                                    # a second query would be written by now
+    assert daemon.rows(queries, OFFICER)[0][0] == before + 1

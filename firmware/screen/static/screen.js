@@ -452,12 +452,29 @@
           (h.outcomes && h.outcomes.length ? " · " + h.outcomes.map(function (o) { return o.outcome; }).join(", ") : "") }),
         CAN["hits.amend"] ? el("button", { "data-amend": h.id, on: { click: function () { openAmend(h); } } }, "Amend") : null,
         Object.keys(outcomes).map(function (o) {
-          return el("button", { "data-outcome": o, on: { click: function () {
-            api("POST", "/api/hits/" + encodeURIComponent(h.id) + "/outcome", { outcome: o }).then(function (j) {
-              if (!j.ok) alert(j.error); refresh();
-            });
-          } } }, o.charAt(0).toUpperCase() + o.slice(1));
-        })));
+          return el("button", { "data-outcome": o, on: { click: function () { recordOutcome(h, o); } } },
+            o.charAt(0).toUpperCase() + o.slice(1));
+        }),
+        outcomeWrites[h.id] && outcomeWrites[h.id].say ? el("p", { class: outcomeWrites[h.id].say[0] + " outcome-msg",
+          role: "status", text: outcomeWrites[h.id].say[1] }) : null));
+    });
+  }
+  // An outcome is written as a step is (record): one write per hit at a time, the same outcome pressed
+  // again within JOLT_MS of a stored one taken for the same press, and what happened said in the row
+  // (kept across the list's redraws), never in a modal dialog the kiosk would put over the screen.
+  var outcomeWrites = {};
+  function recordOutcome(h, o) {
+    var w = outcomeWrites[h.id] || (outcomeWrites[h.id] = {});
+    if (w.saving || (w.stored === o && Date.now() - w.at < JOLT_MS)) return;
+    w.saving = true; w.say = ["msg", "Saving…"]; renderHits();
+    api("POST", "/api/hits/" + encodeURIComponent(h.id) + "/outcome", { outcome: o }).then(function (j) {
+      w.saving = false;
+      if (j.ok) { w.stored = o; w.at = Date.now(); w.say = ["msg good", "Recorded: " + o]; }
+      else w.say = ["msg bad", j.error || "Refused"];
+      renderHits(); refresh();
+    }, function () {
+      w.saving = false; w.say = ["msg bad", "Not saved: the unit did not answer. Check the outcomes shown, then press again."];
+      renderHits();
     });
   }
   function openAmend(h) {
@@ -580,31 +597,43 @@
       el("button", { type: "button", on: { click: function () { tr.remove(); } } }, "Cancel"));
     form.addEventListener("submit", function (e) {
       e.preventDefault();
-      api("POST", "/api/manual/" + entry.id + "/extend", { days: 30, justification: why.value.trim() }).then(function (j) {
-        var m = $("#manual-msg");
+      var m = $("#manual-msg");
+      submitOnce(form, m, function () { return api("POST", "/api/manual/" + entry.id + "/extend", { days: 30, justification: why.value.trim() }).then(function (j) {
         m.className = "msg " + (j.ok ? "good" : "bad");
         m.textContent = j.ok ? "Extended to " + j.result.expires_at.slice(0, 10) : j.error;
         if (j.ok) loadManual();
-      });
+      }); });
     });
     var tr = el("tr", { id: "extend-row" }, el("td", { colspan: "5" }, form));
     row.parentNode.insertBefore(tr, row.nextSibling);
     why.focus();
   }
+  // A form is sent once until the unit answers (a jolt's second tap, a press while the unit is busy: two
+  // manual entries, two audited searches), and a unit that does not answer is said, not silent.
+  function submitOnce(form, msg, send) {
+    if (form.dataset.busy) return;
+    form.dataset.busy = "1";
+    msg.className = "msg"; msg.textContent = "Sending…";
+    send().catch(function (e) {
+      if (e && e.message === "logged out") return;
+      msg.className = "msg bad"; msg.textContent = "Not sent: the unit did not answer. Try again.";
+    }).then(function () { delete form.dataset.busy; });
+  }
   $("#manual-form").addEventListener("submit", function (e) {
     e.preventDefault();
-    var body = formData(e.target), m = $("#manual-msg");
-    api("POST", "/api/manual", body).then(function (j) {
+    var form = e.target, body = formData(form), m = $("#manual-msg");
+    submitOnce(form, m, function () { return api("POST", "/api/manual", body).then(function (j) {
       m.className = "msg " + (j.ok ? "good" : "bad");
       m.textContent = j.ok ? "Added " + j.result.plate + ", expires " + j.result.expires_at.slice(0, 10) : j.error;
-      if (j.ok) e.target.reset();
+      if (j.ok) form.reset();
       loadManual();
-    });
+    }); });
   });
   $("#search-form").addEventListener("submit", function (e) {
     e.preventDefault();
-    var m = $("#search-msg"), box = clear($("#search-results"));
-    api("POST", "/api/search", formData(e.target)).then(function (j) {
+    var m = $("#search-msg"), box = $("#search-results"), form = e.target;
+    submitOnce(form, m, function () { return api("POST", "/api/search", formData(form)).then(function (j) {
+      clear(box);
       m.className = "msg " + (j.ok ? "good" : "bad");
       if (!j.ok) { m.textContent = j.error; return; }
       m.textContent = j.reads.length + " read(s) for purpose \"" + j.purpose + "\" (logged)";
@@ -618,7 +647,7 @@
             el("td", { text: r.lat !== null ? r.lat.toFixed(5) + "," + r.lon.toFixed(5) : "no position" }),
             el("td", { text: (r.hits || []).map(function (h) { return h.list_name + " (" + h.match + ")"; }).join(", ") }));
         })));
-    });
+    }); });
   });
 
   if (!CAN["reads.view"]) {
