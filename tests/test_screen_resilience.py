@@ -85,6 +85,17 @@ def open_hit(daemon, page, plate: str) -> str:
     return hit_id
 
 
+def verifying_with_a_note(daemon, page) -> str:
+    """The urgent hit open in verification: its plate check recorded, "rack " typed in the note."""
+    hit_id = open_hit(daemon, page, URGENT)
+    page.tap("#verify")
+    page.tap("[data-check=plate] button[data-result=match]")
+    page.wait_for_selector("#step-msg.good", timeout=10_000)
+    page.tap("button[data-disposition=other]")
+    tap_text(page, "rack ")
+    return hit_id
+
+
 def refreshed(page) -> None:
     before = page.evaluate("window.__alpr.refreshes")
     page.wait_for_function(f"window.__alpr.refreshes > {before}", timeout=10_000)
@@ -182,12 +193,7 @@ def test_the_link_dropping_mid_verification_loses_nothing_and_a_retry_records_on
     """The link to the unit drops while the officer verifies: the press that could not be sent is said
     to be unsaved, the note typed and the step already recorded stay, and after the page reconnects by
     itself (no reload) the same press records the step once."""
-    hit_id = open_hit(daemon, page, URGENT)
-    page.tap("#verify")
-    page.tap("[data-check=plate] button[data-result=match]")
-    page.wait_for_selector("#step-msg.good", timeout=10_000)
-    page.tap("button[data-disposition=other]")
-    tap_text(page, "rack ")
+    hit_id = verifying_with_a_note(daemon, page)
     page.context.set_offline(True)
     dispatch = "[data-check=dispatch] button[data-result=confirmed]"
     page.tap(dispatch)
@@ -206,12 +212,7 @@ def test_a_failed_refresh_is_not_an_empty_state(daemon, page):
     is no news, not "no hits": the hit under verification, its recorded step and the note typed stay on
     the screen, and the next good refresh carries on. The error is made in the page's network layer
     (Playwright's route) for /api/state alone; every other request goes to the real daemon."""
-    hit_id = open_hit(daemon, page, URGENT)
-    page.tap("#verify")
-    page.tap("[data-check=plate] button[data-result=match]")
-    page.wait_for_selector("#step-msg.good", timeout=10_000)
-    page.tap("button[data-disposition=other]")
-    tap_text(page, "rack ")
+    hit_id = verifying_with_a_note(daemon, page)
     failed = []
 
     def answer_500(route):
