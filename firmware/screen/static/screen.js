@@ -347,16 +347,26 @@
   // One write per hit at a time: a tap while one waits (the unit busy, a jolt's second tap) is not sent
   // again, and the same step pressed again within JOLT_MS of the last is taken for the same press.
   var JOLT_MS = 1500;
+  // The guard both steps and outcomes keep on their holder (a hit, an outcome row): "busy" while a write
+  // waits, "repeat" for the same press again within JOLT_MS of a stored one, else the write may go.
+  function pressing(holder, what) {
+    if (holder.saving) return "busy";
+    if (holder.stored === what && Date.now() - holder.storedAt < JOLT_MS) return "repeat";
+    holder.saving = true;
+    return "go";
+  }
+  function pressed(holder, what, stored) {
+    holder.saving = false;
+    if (stored) { holder.stored = what; holder.storedAt = Date.now(); }   // a failed one may be pressed again at once
+  }
   function record(item, step, body) {
     if (!item.hit_id) { say(item, "msg bad", "Still loading this hit; press again."); return; }
-    var what = step + JSON.stringify(body), now = Date.now();
-    if (item.saving) { say(item, "msg", "Saving… (still waiting for the unit)"); return; }
-    if (item.lastWrite && item.lastWrite.what === what && now - item.lastWrite.at < JOLT_MS) return;
-    item.saving = true;
+    var what = step + JSON.stringify(body), go = pressing(item, what);
+    if (go === "busy") say(item, "msg", "Saving… (still waiting for the unit)");
+    if (go !== "go") return;
     say(item, "msg", "Saving…");
     function done(cls, text, stored) {
-      item.saving = false;
-      if (stored) item.lastWrite = { what: what, at: Date.now() };   // a failed one may be pressed again at once
+      pressed(item, what, stored);
       say(item, cls, text);
     }
     api("POST", "/api/hits/" + encodeURIComponent(item.hit_id) + "/" + step, body).then(function (j) {
@@ -465,15 +475,14 @@
   var outcomeWrites = {};
   function recordOutcome(h, o) {
     var w = outcomeWrites[h.id] || (outcomeWrites[h.id] = {});
-    if (w.saving || (w.stored === o && Date.now() - w.at < JOLT_MS)) return;
-    w.saving = true; w.say = ["msg", "Saving…"]; renderHits();
+    if (pressing(w, o) !== "go") return;
+    w.say = ["msg", "Saving…"]; renderHits();
     api("POST", "/api/hits/" + encodeURIComponent(h.id) + "/outcome", { outcome: o }).then(function (j) {
-      w.saving = false;
-      if (j.ok) { w.stored = o; w.at = Date.now(); w.say = ["msg good", "Recorded: " + o]; }
-      else w.say = ["msg bad", j.error || "Refused"];
+      pressed(w, o, j.ok);
+      w.say = j.ok ? ["msg good", "Recorded: " + o] : ["msg bad", j.error || "Refused"];
       renderHits(); refresh();
     }, function () {
-      w.saving = false; w.say = ["msg bad", "Not saved: the unit did not answer. Check the outcomes shown, then press again."];
+      pressed(w, o, false); w.say = ["msg bad", "Not saved: the unit did not answer. Check the outcomes shown, then press again."];
       renderHits();
     });
   }
