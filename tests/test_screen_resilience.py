@@ -126,7 +126,9 @@ def test_a_more_urgent_hit_waits_while_the_officer_is_verifying(daemon, page):
     daemon.drive(URGENT)
     page.wait_for_function("document.getElementById('hit-count').textContent === '2'", timeout=20_000)
     assert on_screen(page) == LOW and page.get_attribute("#alert", "data-mode") == "verify"
-    page.wait_for_selector("#urgent-waiting", timeout=5_000)   # told that it waits
+    page.wait_for_selector("#urgent-waiting", timeout=5_000)   # told that it waits, in sight above the keyboard
+    page.wait_for_function("""() => { const b = document.getElementById('urgent-waiting').getBoundingClientRect();
+        return b.top >= 0 && b.bottom <= document.getElementById('osk').getBoundingClientRect().top; }""", timeout=2_000)
     assert page.evaluate("document.activeElement && document.activeElement.id") == "step-note"
     assert page.evaluate("window.__osk.open()")
     tap_text(page, "waved us on")
